@@ -1,0 +1,15 @@
+"""``python -m refimpl check``: the library's self-verification.
+
+Each module contributes a few quick property checks (a file in this package, each with
+a plain ``CHECKS`` list); :data:`CHECKS` below is their concatenation, in the order the
+table prints them.
+"""
+
+from refimpl.selfcheck import gradcheck
+from refimpl.selfcheck._core import Check, CheckResult, run_checks
+
+CHECKS: list[Check] = [
+    *gradcheck.CHECKS,
+]
+
+__all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]

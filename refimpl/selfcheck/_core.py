@@ -1,0 +1,60 @@
+"""The self-check table: named quick property checks, run with a fixed seed."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, TextIO
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What one check found: cases tried and the worst error against its tolerance."""
+
+    cases: int
+    worst_error: float
+    tolerance: float
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when the worst error is within tolerance (NaN never passes)."""
+        return bool(self.worst_error <= self.tolerance)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named property check; ``run(rng)`` returns a :class:`CheckResult`."""
+
+    name: str
+    run: Callable[[np.random.Generator], CheckResult]
+
+
+def run_checks(checks: Iterable[Check], *, seed: int = 0, out: TextIO | None = None) -> bool:
+    """Run every check with ``numpy.random.default_rng(seed)`` and print one row each.
+
+    A check that raises counts as a failure and its exception is shown. Rows go to
+    ``out`` (default: the current ``sys.stdout``). Returns True when every check passed.
+    """
+    out = sys.stdout if out is None else out
+    header = f"{'check':<48} {'cases':>7} {'worst error':>12} {'tolerance':>10}  result"
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    all_passed = True
+    for check in checks:
+        start = time.perf_counter()
+        try:
+            result = check.run(np.random.default_rng(seed))
+        except Exception as error:  # a crashing check is a failing check
+            result = CheckResult(0, float("nan"), 0.0, f"{type(error).__name__}: {error}")
+        seconds = time.perf_counter() - start
+        verdict = "pass" if result.passed else "FAIL"
+        all_passed &= result.passed
+        print(f"{check.name:<48} {result.cases:>7} {result.worst_error:>12.3e} "
+              f"{result.tolerance:>10.1e}  {verdict}  ({seconds:.2f}s)", file=out)
+        if result.detail and not result.passed:
+            print(f"    {result.detail}", file=out)
+    return all_passed
