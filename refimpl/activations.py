@@ -1,0 +1,175 @@
+"""Pointwise activations of Transformer feed-forward layers, with VJPs.
+
+``relu``, ``gelu`` (the exact form ``x Phi(x)`` with the normal CDF, as in BERT's
+original code and PyTorch's default), ``gelu_tanh`` (the tanh approximation of GPT-2
+and PyTorch's ``approximate="tanh"``) and ``silu`` (``x sigmoid(x)``, also called
+swish). Each ``f(x)`` has ``f_vjp(grad, x) = grad * f'(x)``.
+
+Every function is finite on every finite input: the CDF and the sigmoid come from
+``scipy.special.ndtr`` and ``scipy.special.expit``, and the Gaussian density and the
+cubic inside ``gelu_tanh`` are evaluated on a clipped copy of ``x`` beyond which they
+are exactly saturated in float64, so no overflow can occur.
+
+The gated units GEGLU and SwiGLU (Shazeer 2020) are ``gelu(x W) * (x V)`` and
+``silu(x W) * (x V)``; they are built from these functions in
+:mod:`refimpl.transformer`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, ndtr
+
+from refimpl._validation import as_float_array
+
+__all__ = ["relu", "relu_vjp", "gelu", "gelu_vjp", "gelu_tanh", "gelu_tanh_vjp",
+           "silu", "silu_vjp"]
+
+#: The constants of the tanh approximation: sqrt(2 / pi) and 0.044715.
+_TANH_SCALE = float(np.sqrt(2.0 / np.pi))
+_TANH_CUBIC = 0.044715
+#: Beyond |x| = 40 the Gaussian density underflows to 0 and tanh(...) rounds to +-1.
+_SATURATION = 40.0
+
+
+def _input_and_grad(grad: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``x`` and an upstream gradient of the same shape."""
+    x = as_float_array(x, "x")
+    grad = as_float_array(grad, "grad")
+    if grad.shape != x.shape:
+        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
+    return grad, x
+
+
+def relu(x: Any) -> np.ndarray:
+    """Rectified linear unit :math:`\\max(x, 0)`.
+
+    Examples
+    --------
+    >>> relu([-1.0, 0.0, 2.0])
+    array([0., 0., 2.])
+    """
+    return np.maximum(as_float_array(x, "x"), 0.0)
+
+
+def relu_vjp(grad: Any, x: Any) -> np.ndarray:
+    """VJP of :func:`relu`: ``grad * [x > 0]`` (the subgradient 0 is taken at ``x = 0``).
+
+    Examples
+    --------
+    >>> relu_vjp([1.0, 1.0, 1.0], [-1.0, 0.0, 2.0])
+    array([0., 0., 1.])
+    """
+    grad, x = _input_and_grad(grad, x)
+    return np.where(x > 0.0, grad, 0.0)
+
+
+def _normal_pdf(x: np.ndarray) -> np.ndarray:
+    """Standard normal density, exactly 0 beyond ``|x| = 40`` (no overflow in ``x**2``)."""
+    z = np.clip(x, -_SATURATION, _SATURATION)
+    return np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+
+
+def gelu(x: Any) -> np.ndarray:
+    """Gaussian error linear unit, exact form.
+
+    .. math:: \\operatorname{gelu}(x) = x\\,\\Phi(x)
+        = \\tfrac{x}{2}\\left(1 + \\operatorname{erf}(x/\\sqrt2)\\right)
+
+    References
+    ----------
+    Hendrycks, Gimpel, "Gaussian Error Linear Units (GELUs)", arXiv:1606.08415.
+
+    Examples
+    --------
+    >>> gelu([0.0, 1.0]).round(6)  # 1 * Phi(1) = 0.841345
+    array([0.      , 0.841345])
+    """
+    x = as_float_array(x, "x")
+    return x * ndtr(x)
+
+
+def gelu_vjp(grad: Any, x: Any) -> np.ndarray:
+    """VJP of :func:`gelu`: ``grad * (Phi(x) + x phi(x))`` with the normal density phi.
+
+    Examples
+    --------
+    >>> gelu_vjp([1.0], [0.0])
+    array([0.5])
+    """
+    grad, x = _input_and_grad(grad, x)
+    return grad * (ndtr(x) + x * _normal_pdf(x))
+
+
+def _tanh_inner(x: np.ndarray) -> np.ndarray:
+    """``tanh(sqrt(2/pi) (x + 0.044715 x^3))`` on ``x`` clipped to ``|x| <= 40``."""
+    z = np.clip(x, -_SATURATION, _SATURATION)
+    return np.tanh(_TANH_SCALE * (z + _TANH_CUBIC * z**3))
+
+
+def gelu_tanh(x: Any) -> np.ndarray:
+    """The tanh approximation of GELU used by GPT-2.
+
+    .. math:: \\tfrac{x}{2}\\left(1 + \\tanh\\left(\\sqrt{2/\\pi}\\,(x + 0.044715\\,x^3)
+        \\right)\\right)
+
+    It differs from :func:`gelu` by at most about ``5e-4``.
+
+    Examples
+    --------
+    >>> gelu_tanh([0.0, 1.0]).round(6)
+    array([0.      , 0.841192])
+    """
+    x = as_float_array(x, "x")
+    return 0.5 * x * (1.0 + _tanh_inner(x))
+
+
+def gelu_tanh_vjp(grad: Any, x: Any) -> np.ndarray:
+    """VJP of :func:`gelu_tanh`.
+
+    With :math:`t = \\tanh(u)`, :math:`u = \\sqrt{2/\\pi}(x + 0.044715 x^3)`:
+
+    .. math:: f'(x) = \\tfrac12 (1 + t) + \\tfrac{x}{2} (1 - t^2)
+        \\sqrt{2/\\pi}\\,(1 + 3 \\cdot 0.044715\\, x^2)
+
+    Examples
+    --------
+    >>> gelu_tanh_vjp([1.0], [0.0])
+    array([0.5])
+    """
+    grad, x = _input_and_grad(grad, x)
+    t = _tanh_inner(x)
+    z = np.clip(x, -_SATURATION, _SATURATION)  # where |x| > 40, 1 - t^2 is exactly 0
+    du = _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * z * z)
+    return grad * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du)
+
+
+def silu(x: Any) -> np.ndarray:
+    """Sigmoid linear unit (swish with beta = 1): :math:`x\\,\\sigma(x)`.
+
+    References
+    ----------
+    Elfwing, Uchibe, Doya, arXiv:1702.03118; Ramachandran, Zoph, Le, arXiv:1710.05941.
+
+    Examples
+    --------
+    >>> silu([0.0, 2.0]).round(6)  # 2 / (1 + e^-2) = 1.761594
+    array([0.      , 1.761594])
+    """
+    x = as_float_array(x, "x")
+    return x * expit(x)
+
+
+def silu_vjp(grad: Any, x: Any) -> np.ndarray:
+    """VJP of :func:`silu`: ``grad * s (1 + x (1 - s))`` with ``s = sigmoid(x)``.
+
+    Examples
+    --------
+    >>> silu_vjp([1.0], [0.0])
+    array([0.5])
+    """
+    grad, x = _input_and_grad(grad, x)
+    s = expit(x)
+    return grad * s * (1.0 + x * (1.0 - s))

@@ -1,0 +1,194 @@
+"""Layer normalisation and RMS normalisation over the feature (last) axis, with VJPs.
+
+LayerNorm (Ba, Kiros and Hinton 2016) centres each feature vector, divides it by its
+standard deviation and applies a learned gain and bias; RMSNorm (Zhang and Sennrich
+2019) skips the centring and the bias and divides by the root mean square. Both
+normalise the last axis of an array shaped ``(..., d)``; ``gain`` and ``bias`` have
+shape ``(d,)`` and their gradients are summed over every leading axis.
+
+The variance is the biased (population) one, ``mean((x - mean(x))^2)``, as in PyTorch's
+``torch.nn.LayerNorm``; ``eps`` is added to it (or to the mean square) inside the
+square root, which keeps a constant input finite: LayerNorm of a constant vector is
+``bias``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refimpl._validation import as_float_array, as_scalar, check_last_axis
+
+__all__ = ["layer_norm", "layer_norm_vjp", "rms_norm", "rms_norm_vjp"]
+
+
+def _inputs(x: Any, gain: Any, bias: Any | None, eps: Any):
+    """Validate ``x (..., d)``, ``gain (d,)``, ``bias (d,)`` and ``eps > 0``."""
+    x = as_float_array(x, "x")
+    d = check_last_axis(x, "x")
+    if d == 0:
+        raise ValueError(f"x must have a non-empty last axis, got shape {x.shape}")
+    gain = as_float_array(gain, "gain")
+    if gain.shape != (d,):
+        raise ValueError(f"gain must have shape ({d},) to match x {x.shape}, got {gain.shape}")
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+        if bias.shape != (d,):
+            raise ValueError(f"bias must have shape ({d},) to match x {x.shape}, got {bias.shape}")
+    return x, gain, bias, as_scalar(eps, "eps", positive=True)
+
+
+def _cotangent(grad: Any, x: np.ndarray) -> np.ndarray:
+    """Validate the upstream gradient: a finite array shaped like ``x``."""
+    grad = as_float_array(grad, "grad")
+    if grad.shape != x.shape:
+        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
+    return grad
+
+
+def _standardize(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``x_hat = (x - mean) / sqrt(var + eps)`` and ``1 / sqrt(var + eps)`` per row."""
+    centred = x - np.mean(x, axis=-1, keepdims=True)
+    inv_std = 1.0 / np.sqrt(np.mean(centred * centred, axis=-1, keepdims=True) + eps)
+    return centred * inv_std, inv_std
+
+
+def _leading_sum(values: np.ndarray) -> np.ndarray:
+    """Sum over every axis but the last: the gradient of a ``(d,)`` parameter."""
+    return values.reshape(-1, values.shape[-1]).sum(axis=0)
+
+
+def layer_norm(x: Any, gain: Any, bias: Any, eps: float = 1e-5) -> np.ndarray:
+    """Layer normalisation over the last axis.
+
+    .. math::
+
+        \\mu = \\frac1d \\sum_i x_i, \\quad
+        \\sigma^2 = \\frac1d \\sum_i (x_i - \\mu)^2, \\quad
+        y = g \\odot \\frac{x - \\mu}{\\sqrt{\\sigma^2 + \\epsilon}} + b
+
+    Parameters
+    ----------
+    x : array_like, shape (..., d)
+    gain, bias : array_like, shape (d,)
+    eps : float, positive
+        Added to the (biased) variance; PyTorch's default ``1e-5``.
+
+    Returns
+    -------
+    ndarray, shape (..., d)
+        A constant row maps to ``bias``.
+
+    References
+    ----------
+    Ba, Kiros, Hinton, "Layer Normalization", arXiv:1607.06450.
+
+    Examples
+    --------
+    >>> layer_norm([[1.0, 3.0]], [1.0, 1.0], [0.0, 0.0], eps=1e-12).round(6)
+    array([[-1.,  1.]])
+    """
+    x, gain, bias, eps = _inputs(x, gain, bias, eps)
+    x_hat, _ = _standardize(x, eps)
+    return gain * x_hat + bias
+
+
+def layer_norm_vjp(grad: Any, x: Any, gain: Any, bias: Any,
+                   eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """VJP of :func:`layer_norm` in ``x``, ``gain`` and ``bias``.
+
+    With :math:`\\hat x` the standardised input, :math:`r = 1/\\sqrt{\\sigma^2+\\epsilon}`
+    and :math:`\\bar g = g \\odot \\text{grad}`,
+
+    .. math::
+
+        \\frac{\\partial L}{\\partial x} = r \\left(\\bar g - \\operatorname{mean}(\\bar g)
+            - \\hat x \\operatorname{mean}(\\bar g \\odot \\hat x)\\right),\\quad
+        \\frac{\\partial L}{\\partial g} = \\sum \\text{grad} \\odot \\hat x, \\quad
+        \\frac{\\partial L}{\\partial b} = \\sum \\text{grad}
+
+    where the last two sums run over every leading axis.
+
+    Returns
+    -------
+    (grad_x, grad_gain, grad_bias) : shapes (..., d), (d,), (d,)
+
+    Examples
+    --------
+    >>> gx, gg, gb = layer_norm_vjp([[1.0, 1.0]], [[1.0, 3.0]], [1.0, 1.0], [0.0, 0.0])
+    >>> gx, gb  # a uniform upstream gradient does not move a centred output
+    (array([[0., 0.]]), array([1., 1.]))
+    """
+    x, gain, bias, eps = _inputs(x, gain, bias, eps)
+    grad = _cotangent(grad, x)
+    x_hat, inv_std = _standardize(x, eps)
+    g = grad * gain
+    grad_x = inv_std * (g - np.mean(g, axis=-1, keepdims=True)
+                        - x_hat * np.mean(g * x_hat, axis=-1, keepdims=True))
+    return grad_x, _leading_sum(grad * x_hat), _leading_sum(grad)
+
+
+def rms_norm(x: Any, gain: Any, eps: float = 1e-6) -> np.ndarray:
+    """RMS normalisation over the last axis.
+
+    .. math::
+
+        y = g \\odot \\frac{x}{\\sqrt{\\frac1d \\sum_i x_i^2 + \\epsilon}}
+
+    Parameters
+    ----------
+    x : array_like, shape (..., d)
+    gain : array_like, shape (d,)
+    eps : float, positive
+        Added to the mean square (default ``1e-6``, as in T5 and Llama).
+
+    Returns
+    -------
+    ndarray, shape (..., d)
+        The zero vector maps to zero.
+
+    References
+    ----------
+    Zhang, Sennrich, "Root Mean Square Layer Normalization", NeurIPS 2019.
+
+    Examples
+    --------
+    >>> rms_norm([[3.0, -3.0]], [1.0, 2.0], eps=1e-12).round(6)
+    array([[ 1., -2.]])
+    """
+    x, gain, _, eps = _inputs(x, gain, None, eps)
+    inv_rms = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+    return gain * (x * inv_rms)
+
+
+def rms_norm_vjp(grad: Any, x: Any, gain: Any,
+                 eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """VJP of :func:`rms_norm` in ``x`` and ``gain``.
+
+    With :math:`r = (\\operatorname{mean}(x^2) + \\epsilon)^{-1/2}`,
+    :math:`\\hat x = r x` and :math:`\\bar g = g \\odot \\text{grad}`,
+
+    .. math::
+
+        \\frac{\\partial L}{\\partial x} = r\\left(\\bar g
+            - \\hat x \\operatorname{mean}(\\bar g \\odot \\hat x)\\right), \\quad
+        \\frac{\\partial L}{\\partial g} = \\sum \\text{grad} \\odot \\hat x
+
+    Returns
+    -------
+    (grad_x, grad_gain) : shapes (..., d), (d,)
+
+    Examples
+    --------
+    >>> gx, gg = rms_norm_vjp([[1.0, 0.0]], [[2.0, 0.0]], [1.0, 1.0], eps=1e-12)
+    >>> gx.round(6)  # moving along x itself does not change x / rms(x)
+    array([[0., 0.]])
+    """
+    x, gain, _, eps = _inputs(x, gain, None, eps)
+    grad = _cotangent(grad, x)
+    inv_rms = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
+    x_hat = x * inv_rms
+    g = grad * gain
+    grad_x = inv_rms * (g - x_hat * np.mean(g * x_hat, axis=-1, keepdims=True))
+    return grad_x, _leading_sum(grad * x_hat)
