@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from refimpl._validation import as_float_array, broadcast_batch, check_last_axis
+from refimpl._validation import (
+    UNIT_NORM_RTOL,
+    as_float_array,
+    as_scalar,
+    broadcast_batch,
+    check_last_axis,
+    check_unit_norm,
+)
 
 __all__ = [
     "normalize",
@@ -231,3 +238,495 @@ def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     grad_x, grad_unit = _reflect_unit_vjp(grad, x, unit)
     grad_v = _unit_vjp(grad_unit, unit, norm)
     return _sum_to_shape(grad_x, x.shape), _sum_to_shape(grad_v, v.shape)
+
+
+def reflection_matrix(v: Any) -> np.ndarray:
+    r"""The dense Householder matrix :math:`H_v = I - 2 v v^T / (v^T v)`, shape (..., d, d).
+
+    Use :func:`reflect` to apply it; this form is for tests and small problems.
+
+    Examples
+    --------
+    >>> reflection_matrix([1.0, 1.0])
+    array([[ 0., -1.],
+           [-1.,  0.]])
+    """
+    v = _nonzero_vectors(v, "v")
+    unit = v / _norm(v)
+    return np.eye(v.shape[-1]) - 2.0 * unit[..., :, None] * unit[..., None, :]
+
+
+# ------------------------------------------------------- orthogonal maps a -> b
+#
+# All four maps below are one formula with different signs,
+#
+#     T x = sigma * H_v x + 2 tau * b (a^T x),      v = a - s b,
+#
+# with a, b renormalised to unit length first:
+#
+#     map               s     sigma   tau   determinant
+#     householder_map   +1    +1      0     -1
+#     rotation_map      -1    +1      1     +1
+#     symmetric_map     -1    -1      0     (-1)^(d-1)
+#     stable_map        +1 if a.b < 0 else -1 (= sigma), tau = 0
+#
+# (the rotation I + 2 b a^T - (a+b)(a+b)^T/(1+a.b) is I + 2 b a^T - 2 w w^T with
+# w = (a+b)/||a+b||, since ||a+b||^2 = 2(1+a.b)). Where v is exactly zero (b = a for
+# the reflection, b = -a for the others) the normal v is replaced by a documented
+# vector orthogonal to a; see _perpendicular.
+
+_KINDS = {"householder": (1.0, 1.0, 0.0), "rotation": (-1.0, 1.0, 1.0),
+          "symmetric": (-1.0, -1.0, 0.0)}
+
+
+def _unit_pair(a: Any, b: Any, rtol: Any):
+    """Validate unit vectors ``a`` and ``b``; return them with their renormalised
+    versions and norms: ``(a, b, a_hat, b_hat, a_norm, b_norm)``."""
+    rtol = as_scalar(rtol, "rtol", positive=True)
+    a, b = as_float_array(a, "a"), as_float_array(b, "b")
+    check_last_axis(a, "a")
+    check_last_axis(b, "b")
+    _feature_sizes_match(a, b, "a and b")
+    broadcast_batch(a=a.shape[:-1], b=b.shape[:-1])
+    check_unit_norm(a, "a", rtol)
+    check_unit_norm(b, "b", rtol)
+    a_norm, b_norm = _norm(a), _norm(b)
+    return a, b, a / a_norm, b / b_norm, a_norm, b_norm
+
+
+def _perpendicular(a_hat: np.ndarray) -> np.ndarray:
+    """The fallback mirror normal ``e_j - a_j a`` (orthogonal to unit ``a``), where ``j``
+    is the first index of the smallest ``|a_j|``; its norm is ``sqrt(1 - a_j^2) >=
+    sqrt(1 - 1/d)``, so it is well conditioned for d >= 2."""
+    j = np.argmin(np.abs(a_hat), axis=-1)[..., None]
+    one_hot = (np.arange(a_hat.shape[-1]) == j).astype(np.float64)
+    return one_hot - np.take_along_axis(a_hat, j, axis=-1) * a_hat
+
+
+def _perpendicular_vjp(grad: np.ndarray, a_hat: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`_perpendicular` in ``a_hat``, with the index ``j`` held fixed."""
+    j = np.argmin(np.abs(a_hat), axis=-1)[..., None]
+    one_hot = (np.arange(a_hat.shape[-1]) == j).astype(np.float64)
+    return -np.take_along_axis(a_hat, j, axis=-1) * grad - one_hot * _dot(grad, a_hat)
+
+
+def _map_signs(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
+    """``(s, sigma, tau)`` of the table above; arrays of shape (..., 1) for ``stable``."""
+    if kind != "stable":
+        return _KINDS[kind]
+    s = np.where(_dot(a_hat, b_hat) < 0, 1.0, -1.0)
+    return s, s, 0.0
+
+
+def _mirror_normal(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
+    """The mirror normal ``v = a - s b`` (or its documented fallback), its unit vector,
+    its norm and the mask of fallback rows."""
+    s, _, _ = _map_signs(kind, a_hat, b_hat)
+    v = a_hat - s * b_hat
+    degenerate = ~np.any(v != 0, axis=-1, keepdims=True)
+    if np.any(degenerate):
+        if a_hat.shape[-1] == 1:
+            which = "b = a" if kind == "householder" else "b = -a"
+            raise ValueError(f"{kind}_map is undefined at {which} when d = 1 (no such map "
+                             f"exists); got a and b of dimension 1 with {which}")
+        v = np.where(degenerate, _perpendicular(a_hat), v)
+    norm = _norm(v)
+    return v, v / norm, norm, degenerate
+
+
+def _map_matrix(kind: str, a: Any, b: Any, rtol: Any) -> np.ndarray:
+    """Dense ``T = sigma (I - 2 u u^T) + 2 tau b a^T``, shape (..., d, d)."""
+    _, _, a_hat, b_hat, _, _ = _unit_pair(a, b, rtol)
+    _, sigma, tau = _map_signs(kind, a_hat, b_hat)
+    _, unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
+    outer = lambda p, q: p[..., :, None] * q[..., None, :]  # noqa: E731
+    eye = np.eye(a_hat.shape[-1])
+    sigma = np.asarray(sigma)[..., None]
+    return sigma * (eye - 2.0 * outer(unit, unit)) + 2.0 * tau * outer(b_hat, a_hat)
+
+
+def _map_inputs(x: Any, a: Any, b: Any, rtol: Any):
+    a, b, a_hat, b_hat, a_norm, b_norm = _unit_pair(a, b, rtol)
+    x = as_float_array(x, "x")
+    check_last_axis(x, "x", size=a.shape[-1])
+    broadcast_batch(x=x.shape[:-1], a=a.shape[:-1], b=b.shape[:-1])
+    return x, a, b, a_hat, b_hat, a_norm, b_norm
+
+
+def _map_apply(kind: str, x: Any, a: Any, b: Any, rtol: Any) -> np.ndarray:
+    """Matrix-free ``T x = sigma (x - 2 u <u, x>) + 2 tau b <a, x>``."""
+    x, _, _, a_hat, b_hat, _, _ = _map_inputs(x, a, b, rtol)
+    _, sigma, tau = _map_signs(kind, a_hat, b_hat)
+    _, unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
+    y = sigma * _reflect_unit(x, unit)
+    return y + 2.0 * b_hat * _dot(a_hat, x) if tau else y
+
+
+def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
+    """Gradients of :func:`_map_apply` in ``x``, ``a`` and ``b`` (see each public VJP)."""
+    x, a, b, a_hat, b_hat, a_norm, b_norm = _map_inputs(x, a, b, rtol)
+    grad = as_float_array(grad, "grad")
+    s, sigma, tau = _map_signs(kind, a_hat, b_hat)
+    _, unit, v_norm, degenerate = _mirror_normal(kind, a_hat, b_hat)
+    grad_x, grad_unit = _reflect_unit_vjp(sigma * grad, x, unit)
+    grad_v = _unit_vjp(grad_unit, unit, v_norm)
+    grad_a_hat = np.where(degenerate, _perpendicular_vjp(grad_v, a_hat), grad_v)
+    grad_b_hat = np.where(degenerate, 0.0, -s * grad_v)
+    if tau:
+        grad_x = grad_x + 2.0 * a_hat * _dot(b_hat, grad)
+        grad_a_hat = grad_a_hat + 2.0 * x * _dot(b_hat, grad)
+        grad_b_hat = grad_b_hat + 2.0 * grad * _dot(a_hat, x)
+    return (_sum_to_shape(grad_x, x.shape),
+            _sum_to_shape(_unit_vjp(grad_a_hat, a_hat, a_norm), a.shape),
+            _sum_to_shape(_unit_vjp(grad_b_hat, b_hat, b_norm), b.shape))
+
+
+
+
+
+def householder_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Apply the Householder reflection that swaps unit vectors ``a`` and ``b``.
+
+    .. math::
+
+        T_{ref} = I - \frac{(a-b)(a-b)^T}{1 - a^T b} = I - 2 u u^T,
+        \qquad u = \frac{a - b}{\lVert a - b \rVert}
+
+    computed as ``x - 2 u (u^T x)`` from the difference vector, never dividing by the
+    cancelling ``1 - a.b``. :math:`T_{ref}` is symmetric, orthogonal and involutive,
+    maps ``a -> b`` and ``b -> a``, fixes span(a, b)^perp, and has determinant -1.
+    Cost O(d) per vector.
+
+    **Degenerate input.** At ``b = a`` (exactly, after renormalisation) the formula is
+    0/0. We return the reflection whose normal is ``e_j - a_j a`` with ``j`` the first
+    index of the smallest ``|a_j|``: its mirror contains ``a``, so ``T a = a = b`` still
+    holds and the determinant stays -1. In ``d = 1`` no reflection fixes ``a`` and
+    ``b = a`` raises ``ValueError``.
+
+    **Conditioning.** ``T`` is orthogonal to rounding everywhere, but near ``b = a`` the
+    direction of ``a - b`` is dominated by rounding: ``||T a - b||`` is at most about
+    ``8 eps (sqrt(d) + 1/||a - b||)`` with ``eps = 2^-52`` (measured constant about 4).
+    Use :func:`stable_map` when ``b`` may be close to ``a``.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., d)
+        Vectors to map (matrix-free forms only).
+    a, b : array_like, shape (..., d)
+        Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
+        the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
+        ``x``, ``a`` and ``b`` broadcast.
+    rtol : float, optional
+        Tolerance of the unit-norm check (default 1e-10).
+    Returns
+    -------
+    ndarray, shape ``broadcast(x, a, b)``
+
+    References
+    ----------
+    Post "an orthogonal matrix that maps one unit vector to another" (research note
+    rope2d_householder.md §C.4, §C.7).
+
+    Examples
+    --------
+    >>> householder_map([1.0, 0.0], [1.0, 0.0], [0.0, 1.0])
+    array([0., 1.])
+    """
+    return _map_apply("householder", x, a, b, rtol)
+
+
+def householder_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
+                        rtol: float = UNIT_NORM_RTOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of :func:`householder_map` in ``x``, ``a`` and ``b``.
+
+    With :math:`v = \hat a - \hat b` and :math:`(\bar x, \bar v)` from
+    :func:`reflect_vjp`, :math:`\bar{\hat a} = \bar v`, :math:`\bar{\hat b} = -\bar v`,
+    chained through the renormalisation (:func:`normalize_vjp`), so the gradients in
+    ``a`` and ``b`` are tangent to the sphere. At the degenerate point ``b = a`` the
+    map is discontinuous; the gradient returned there is that of the documented
+    fallback (normal ``e_j - a_j a``, ``j`` held fixed), which does not depend on ``b``.
+
+    Returns
+    -------
+    (grad_x, grad_a, grad_b), shaped like ``x``, ``a`` and ``b`` (broadcast dimensions summed).
+
+    Examples
+    --------
+    >>> gx, ga, gb = householder_map_vjp([1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0])
+    >>> gx
+    array([0., 1.])
+    """
+    return _map_vjp("householder", grad, x, a, b, rtol)
+
+
+def householder_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Dense form of :func:`householder_map`: ``I - 2 u u^T``, shape (..., d, d).
+
+    Same stable form, degenerate choice and conditioning as :func:`householder_map`.
+
+    Examples
+    --------
+    >>> householder_map_matrix([1.0, 0.0], [0.0, 1.0])
+    array([[0., 1.],
+           [1., 0.]])
+    """
+    return _map_matrix("householder", a, b, rtol)
+
+
+def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Apply the rotation in the plane span(a, b) that takes unit ``a`` to unit ``b``.
+
+    .. math::
+
+        T_{rot} = I + 2 b a^T - \frac{(a+b)(a+b)^T}{1 + a^T b}
+                = I + 2 b a^T - 2 w w^T, \qquad w = \frac{a + b}{\lVert a + b \rVert}
+
+    computed matrix-free as ``x + 2 b (a^T x) - 2 w (w^T x)`` (``1 + a.b`` is never
+    formed; ``||a + b||^2 = 2 (1 + a.b)`` is used instead). It rotates by the angle
+    :math:`\theta = \arccos(a^T b)` in span(a, b) and is the identity on
+    span(a, b)^perp; :math:`\det = +1`, :math:`T^T b = a`, and
+    :math:`T_{rot} = H_{a+b} H_a = \exp(\theta K / \sin\theta)` with
+    :math:`K = b a^T - a b^T`. In 3-D this is the minimal rotation of
+    ``scipy.spatial.transform.Rotation.align_vectors``.
+
+    **Degenerate input.** At ``b = -a`` the rotation plane is not determined. We
+    rotate by pi in the plane spanned by ``a`` and ``p = e_j - a_j a`` (``j`` the first
+    index of the smallest ``|a_j|``): ``T = I - 2 a a^T - 2 p p^T/||p||^2``. This needs
+    ``d >= 2``; in ``d = 1``, ``b = -a`` raises ``ValueError``.
+
+    **Conditioning.** Orthogonal to rounding everywhere; near ``b = -a`` the plane is
+    ill-determined and ``||T a - b||`` is at most about
+    ``8 eps (sqrt(d) + 1/||a + b||)``. A det +1 map cannot avoid this (only a
+    convention fixes the plane at ``b = -a``).
+
+    Parameters
+    ----------
+    x : array_like, shape (..., d)
+        Vectors to map (matrix-free forms only).
+    a, b : array_like, shape (..., d)
+        Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
+        the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
+        ``x``, ``a`` and ``b`` broadcast.
+    rtol : float, optional
+        Tolerance of the unit-norm check (default 1e-10).
+    Returns
+    -------
+    ndarray, shape ``broadcast(x, a, b)``
+
+    References
+    ----------
+    Post "an orthogonal matrix that maps one unit vector to another" (research note
+    rope2d_householder.md §C.4, §C.7).
+
+    Examples
+    --------
+    >>> rotation_map([[1.0, 0.0], [0.0, 1.0]], [1.0, 0.0], [0.0, 1.0])
+    array([[ 0.,  1.],
+           [-1.,  0.]])
+    """
+    return _map_apply("rotation", x, a, b, rtol)
+
+
+def rotation_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
+                     rtol: float = UNIT_NORM_RTOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of :func:`rotation_map` in ``x``, ``a`` and ``b``.
+
+    With :math:`y = H_s x + 2 \hat b (\hat a^T x)`, :math:`s = \hat a + \hat b`:
+    :math:`\bar x = H_s \bar y + 2 \hat a (\hat b^T \bar y)`,
+    :math:`\bar{\hat a} = \bar s + 2 (\hat b^T \bar y) x`,
+    :math:`\bar{\hat b} = \bar s + 2 (\hat a^T x) \bar y`, with :math:`\bar s` from
+    :func:`reflect_vjp`, chained through the renormalisation of ``a`` and ``b``. At
+    ``b = -a`` the gradient is that of the documented fallback plane (``j`` fixed).
+
+    Returns
+    -------
+    (grad_x, grad_a, grad_b), shaped like ``x``, ``a`` and ``b``.
+
+    Examples
+    --------
+    >>> gx, ga, gb = rotation_map_vjp([0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0])
+    >>> gx
+    array([1., 0.])
+    """
+    return _map_vjp("rotation", grad, x, a, b, rtol)
+
+
+def rotation_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Dense form of :func:`rotation_map`: ``I + 2 b a^T - 2 w w^T``, shape (..., d, d).
+
+    Same stable form, degenerate choice and conditioning as :func:`rotation_map`.
+
+    Examples
+    --------
+    >>> rotation_map_matrix([1.0, 0.0], [0.0, 1.0])
+    array([[ 0., -1.],
+           [ 1.,  0.]])
+    """
+    return _map_matrix("rotation", a, b, rtol)
+
+
+def symmetric_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Apply the post's preferred symmetric map from unit ``a`` to unit ``b``.
+
+    .. math::
+
+        T_{sym} = \frac{(a+b)(a+b)^T}{1 + a^T b} - I = 2 w w^T - I = -H_{a+b},
+        \qquad w = \frac{a + b}{\lVert a + b \rVert}
+
+    computed as ``2 w (w^T x) - x``. It is symmetric, orthogonal and involutive, maps
+    ``a <-> b``, is ``+1`` on ``a + b`` and ``-1`` on everything orthogonal to it
+    (so it *negates* span(a, b)^perp), and has determinant :math:`(-1)^{d-1}`. In
+    ``d = 2`` it equals :func:`householder_map`.
+
+    **Degenerate input.** At ``b = -a`` the formula is 0/0. We use ``w = p/||p||`` with
+    ``p = e_j - a_j a`` (``j`` the first index of the smallest ``|a_j|``), giving
+    ``T = 2 w w^T - I``, which still maps ``a -> -a = b`` with the same determinant.
+    In ``d = 1``, ``b = -a`` raises ``ValueError`` (the only map is -1, of determinant -1).
+
+    **Conditioning.** Orthogonal to rounding everywhere; ``||T a - b||`` is at most about
+    ``8 eps (sqrt(d) + 1/||a + b||)``, so it is accurate whenever ``a.b >= 0``.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., d)
+        Vectors to map (matrix-free forms only).
+    a, b : array_like, shape (..., d)
+        Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
+        the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
+        ``x``, ``a`` and ``b`` broadcast.
+    rtol : float, optional
+        Tolerance of the unit-norm check (default 1e-10).
+    Returns
+    -------
+    ndarray, shape ``broadcast(x, a, b)``
+
+    References
+    ----------
+    Post "an orthogonal matrix that maps one unit vector to another", "the simplest
+    form" (research note rope2d_householder.md §C.5, §C.7).
+
+    Examples
+    --------
+    >>> symmetric_map([1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    array([0., 1., 0.])
+    """
+    return _map_apply("symmetric", x, a, b, rtol)
+
+
+def symmetric_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
+                      rtol: float = UNIT_NORM_RTOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of :func:`symmetric_map` in ``x``, ``a`` and ``b``.
+
+    :math:`y = -H_s x` with :math:`s = \hat a + \hat b`: :math:`(\bar x, \bar s)` is
+    :func:`reflect_vjp` of :math:`-\bar y`, :math:`\bar{\hat a} = \bar{\hat b} = \bar s`,
+    chained through the renormalisation. At ``b = -a`` the gradient is that of the
+    documented fallback (``j`` fixed).
+
+    Returns
+    -------
+    (grad_x, grad_a, grad_b), shaped like ``x``, ``a`` and ``b``.
+
+    Examples
+    --------
+    >>> gx, ga, gb = symmetric_map_vjp([0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0],
+    ...                                [0.0, 1.0, 0.0])
+    >>> gx + 0.0
+    array([ 0.,  0., -1.])
+    """
+    return _map_vjp("symmetric", grad, x, a, b, rtol)
+
+
+def symmetric_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Dense form of :func:`symmetric_map`: ``2 w w^T - I``, shape (..., d, d).
+
+    Same stable form, degenerate choice and conditioning as :func:`symmetric_map`.
+
+    Examples
+    --------
+    >>> T = symmetric_map_matrix([1.0, 0.0], [0.0, 1.0])
+    >>> np.allclose(T, [[0.0, 1.0], [1.0, 0.0]], rtol=0, atol=1e-15)
+    True
+    """
+    return _map_matrix("symmetric", a, b, rtol)
+
+
+def stable_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Apply an orthogonal ``T`` with ``T a = b``, accurate for every pair of unit vectors.
+
+    The default map. It branches on the sign of :math:`c = a^T b`:
+
+    .. math::
+
+        T = \begin{cases}
+            T_{sym} = 2 w w^T - I, \; w = \frac{a+b}{\lVert a+b \rVert} & c \ge 0 \\
+            T_{ref} = I - 2 u u^T, \; u = \frac{a-b}{\lVert a-b \rVert} & c < 0
+        \end{cases}
+
+    so the normal is always built from a vector of squared length ``2 (1 + |c|) >= 2``:
+    no cancellation and no degenerate input. Both branches are symmetric involutions
+    with ``T a = b`` and ``T b = a``.
+
+    **Determinant.** :math:`(-1)^{d-1}` where ``a.b >= 0`` and -1 where ``a.b < 0``: for
+    even ``d`` always -1; for odd ``d`` it jumps from +1 to -1 across ``a.b = 0``. The
+    matrix itself is discontinuous at ``a.b = 0`` in every ``d``. Use
+    :func:`rotation_map` or :func:`householder_map` when a fixed determinant matters.
+
+    **Conditioning.** ``||T a - b||`` is at most about ``8 eps sqrt(d)`` for all unit
+    ``a``, ``b`` (``eps = 2^-52``), and ``T`` is orthogonal to rounding.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., d)
+        Vectors to map (matrix-free forms only).
+    a, b : array_like, shape (..., d)
+        Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
+        the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
+        ``x``, ``a`` and ``b`` broadcast.
+    rtol : float, optional
+        Tolerance of the unit-norm check (default 1e-10).
+    Returns
+    -------
+    ndarray, shape ``broadcast(x, a, b)``
+
+    References
+    ----------
+    Research note rope2d_householder.md §C.7 ("branch on the sign of c").
+
+    Examples
+    --------
+    >>> stable_map([1.0, 0.0], [1.0, 0.0], [-1.0, 0.0])
+    array([-1.,  0.])
+    """
+    return _map_apply("stable", x, a, b, rtol)
+
+
+def stable_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
+                   rtol: float = UNIT_NORM_RTOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Gradients of :func:`stable_map` in ``x``, ``a`` and ``b``: those of
+    :func:`symmetric_map_vjp` where ``a.b >= 0`` and of :func:`householder_map_vjp`
+    where ``a.b < 0`` (the map is discontinuous at ``a.b = 0``).
+
+    Returns
+    -------
+    (grad_x, grad_a, grad_b), shaped like ``x``, ``a`` and ``b``.
+
+    Examples
+    --------
+    >>> gx, ga, gb = stable_map_vjp([1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [-1.0, 0.0])
+    >>> gx
+    array([-1.,  0.])
+    """
+    return _map_vjp("stable", grad, x, a, b, rtol)
+
+
+def stable_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+    r"""Dense form of :func:`stable_map`, shape (..., d, d); same branches and determinant.
+
+    Examples
+    --------
+    >>> T = stable_map_matrix([1.0, 0.0], [0.0, -1.0])
+    >>> np.allclose(T, [[0.0, -1.0], [-1.0, 0.0]], rtol=0, atol=1e-15)
+    True
+    """
+    return _map_matrix("stable", a, b, rtol)
+
