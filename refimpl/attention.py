@@ -1,9 +1,28 @@
-"""Scaled dot-product attention with masks, an additive bias and RoPE, with VJPs.
+"""Scaled dot-product attention with masks, an additive bias and RoPE; linear attention.
 
-Softmax attention computes, per head, ``softmax(q k^T / sqrt(d_head) + bias) v`` with
-the entries of disallowed (masked) keys removed from the softmax; linear attention
-replaces the softmax by a positive feature map so that the cost is linear in the
-sequence length.
+Softmax attention (Vaswani et al. 2017) lets every query position take a weighted
+average of the value vectors, the weights being a softmax of query-key inner products:
+
+.. math::
+
+    \\operatorname{Attn}(Q, K, V) = \\operatorname{softmax}\\left(
+        \\frac{(R Q)(R K)^T}{\\sqrt{d}} + B\\right) V
+
+per head, where ``R`` is the rotary position embedding (RoFormer; :mod:`refimpl.rope`)
+applied to queries and keys (never to values), ``B`` an optional additive bias (ALiBi,
+T5 buckets) and ``d`` the head dimension. A boolean mask (:mod:`refimpl.masks`) removes
+keys from the softmax; a query with no allowed key is *defined* to output zeros, with
+zero gradient (a framework that fills masked logits with ``-1e9`` instead returns the
+mean of the values there; compare only rows that have an allowed key).
+
+Shapes: queries ``(..., T_q, d)``, keys ``(..., T_k, d)``, values ``(..., T_k, d_v)``
+with the same leading (batch, head) axes; use :func:`split_heads` to go from
+``(..., T, H d)`` to ``(..., H, T, d)``. Logits, masks and biases are
+``(..., T_q, T_k)``.
+
+Linear attention (Katharopoulos et al. 2020) replaces ``exp(q.k)`` by
+``phi(q).phi(k)`` with a positive feature map, so the cost is linear in the length;
+:func:`linear_attention` puts RoPE in its numerator only, as in the RoPE post.
 """
 
 from __future__ import annotations
@@ -12,9 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from refimpl._validation import as_float_array, as_int, check_ndim
+from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
 
-__all__ = ["softmax", "softmax_vjp"]
+__all__ = ["softmax", "softmax_vjp", "split_heads", "merge_heads", "attention_logits",
+           "scaled_dot_product_attention", "scaled_dot_product_attention_vjp",
+           "linear_attention", "linear_attention_vjp"]
+
+#: The RoPE pair layouts accepted by :mod:`refimpl.rope`.
+LAYOUTS = ("interleaved", "half")
 
 
 def _axis(x: np.ndarray, axis: Any) -> int:
@@ -25,11 +49,49 @@ def _axis(x: np.ndarray, axis: Any) -> int:
     return axis % x.ndim
 
 
-def softmax(x: Any, axis: int = -1) -> np.ndarray:
-    """Softmax along ``axis``, computed stably by shifting by the maximum.
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when ``shape`` broadcasts to ``target`` without enlarging it."""
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
 
-    .. math:: \\operatorname{softmax}(x)_i = \\frac{e^{x_i - m}}{\\sum_j e^{x_j - m}},
-        \\quad m = \\max_j x_j
+
+def _as_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A boolean mask (true = may attend) broadcasting to ``shape``, or raise."""
+    array = np.asarray(mask)
+    if array.dtype.kind in "iu" and np.all((array == 0) | (array == 1)):
+        array = array.astype(bool)
+    if array.dtype.kind != "b":
+        raise TypeError(f"mask must be a boolean array (true = may attend), got {array.dtype} "
+                        f"values")
+    if not _broadcasts_to(array.shape, shape):
+        raise ValueError(f"mask must broadcast to the logits shape {tuple(shape)}, "
+                         f"got shape {array.shape}")
+    return array
+
+
+def _softmax_into(logits: np.ndarray, mask: np.ndarray | None, axis: int) -> np.ndarray:
+    """Masked softmax of ``logits`` along ``axis``, computed in place (see :func:`softmax`)."""
+    if mask is not None:
+        np.copyto(logits, -np.inf, where=~mask)
+    peak = np.max(logits, axis=axis, keepdims=True)
+    if mask is not None:
+        peak[~np.isfinite(peak)] = 0.0  # a fully masked row: every entry is -inf
+    logits -= peak
+    np.exp(logits, out=logits)
+    total = np.sum(logits, axis=axis, keepdims=True)
+    if mask is not None:
+        total[total == 0.0] = 1.0  # fully masked rows stay all zero
+    logits /= total
+    return logits
+
+
+def softmax(x: Any, axis: int = -1, *, mask: Any = None) -> np.ndarray:
+    """Softmax along ``axis``, computed stably by shifting by the maximum; optionally masked.
+
+    .. math:: \\operatorname{softmax}(x)_i = \\frac{M_i\\, e^{x_i - m}}{\\sum_j M_j\\,
+        e^{x_j - m}}, \\quad m = \\max_{j : M_j} x_j
 
     The shift leaves the value unchanged and keeps every exponent ``<= 0``, so nothing
     overflows and the denominator is at least 1.
@@ -38,10 +100,15 @@ def softmax(x: Any, axis: int = -1) -> np.ndarray:
     ----------
     x : array_like, finite
     axis : int
+    mask : array_like of bool, optional
+        Broadcasts to ``x``; false entries get probability 0. Where every entry along
+        ``axis`` is masked the output is all zeros (not a distribution), and so is the
+        gradient.
 
     Returns
     -------
-    ndarray, shape of ``x``; non-negative and summing to 1 along ``axis``.
+    ndarray, shape of ``x``; non-negative and summing to 1 along ``axis`` (or to 0 on
+    fully masked slices).
 
     Examples
     --------
@@ -49,21 +116,26 @@ def softmax(x: Any, axis: int = -1) -> np.ndarray:
     array([0.25, 0.75])
     >>> softmax([1000.0, 1000.0])  # no overflow
     array([0.5, 0.5])
+    >>> softmax([[1.0, 2.0], [3.0, 4.0]], mask=[[True, False], [False, False]])
+    array([[1., 0.],
+           [0., 0.]])
     """
     x = as_float_array(x, "x")
     check_ndim(x, "x", 1)
     axis = _axis(x, axis)
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    mask = None if mask is None else _as_mask(mask, x.shape)
+    return _softmax_into(x.copy(), mask, axis)
 
 
-def softmax_vjp(grad: Any, x: Any, axis: int = -1) -> np.ndarray:
-    """VJP of :func:`softmax`.
+def softmax_vjp(grad: Any, x: Any, axis: int = -1, *, mask: Any = None) -> np.ndarray:
+    """VJP of :func:`softmax` in ``x``.
 
     With :math:`s = \\operatorname{softmax}(x)` the Jacobian is
     :math:`\\operatorname{diag}(s) - s s^T`, so
 
     .. math:: \\frac{\\partial L}{\\partial x} = s \\odot (g - \\langle g, s \\rangle)
+
+    Masked entries (where ``s = 0``) and fully masked slices get gradient 0.
 
     Examples
     --------
@@ -72,9 +144,400 @@ def softmax_vjp(grad: Any, x: Any, axis: int = -1) -> np.ndarray:
     """
     x = as_float_array(x, "x")
     check_ndim(x, "x", 1)
-    grad = as_float_array(grad, "grad")
-    if grad.shape != x.shape:
-        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
+    grad = _cotangent(grad, x.shape)
     axis = _axis(x, axis)
-    s = softmax(x, axis)
+    s = softmax(x, axis, mask=mask)
     return s * (grad - np.sum(grad * s, axis=axis, keepdims=True))
+
+
+def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The upstream gradient: a finite array of the output's ``shape``."""
+    grad = as_float_array(grad, "grad")
+    if grad.shape != tuple(shape):
+        raise ValueError(f"grad must have the output's shape {tuple(shape)}, got {grad.shape}")
+    return grad
+
+
+def split_heads(x: Any, n_heads: int) -> np.ndarray:
+    """Reshape ``(..., T, H d)`` to ``(..., H, T, d)``: head ``h`` owns features ``h d .. h d + d - 1``.
+
+    Its VJP is :func:`merge_heads` (the map is a permutation of entries).
+
+    Examples
+    --------
+    >>> split_heads(np.arange(8.0).reshape(2, 4), 2)[1]  # head 1 of both positions
+    array([[2., 3.],
+           [6., 7.]])
+    """
+    x = as_float_array(x, "x")
+    check_ndim(x, "x", 2)
+    n_heads = as_int(n_heads, "n_heads", minimum=1)
+    if x.shape[-1] % n_heads:
+        raise ValueError(f"x's last dimension {x.shape[-1]} is not divisible by "
+                         f"n_heads={n_heads}")
+    heads = x.reshape(x.shape[:-1] + (n_heads, x.shape[-1] // n_heads))
+    return np.swapaxes(heads, -2, -3)
+
+
+def merge_heads(x: Any) -> np.ndarray:
+    """Reshape ``(..., H, T, d)`` to ``(..., T, H d)``, the inverse of :func:`split_heads`.
+
+    Its VJP is :func:`split_heads` with ``H`` heads.
+
+    Examples
+    --------
+    >>> x = np.arange(8.0).reshape(2, 4)
+    >>> np.array_equal(merge_heads(split_heads(x, 2)), x)
+    True
+    """
+    x = as_float_array(x, "x")
+    check_ndim(x, "x", 3)
+    tokens_first = np.swapaxes(x, -2, -3)
+    return tokens_first.reshape(tokens_first.shape[:-2] + (-1,))
+
+
+def _rotate(x: np.ndarray, angles: np.ndarray | None, layout: str) -> np.ndarray:
+    """RoPE on the leading ``2P`` features of ``x``, or ``x`` itself without angles."""
+    from refimpl import rope
+
+    return x if angles is None else rope.apply(x, angles, layout=layout)
+
+
+def _rotate_vjp(grad: np.ndarray, x: np.ndarray, angles: np.ndarray | None,
+                layout: str) -> np.ndarray:
+    """Gradient of :func:`_rotate` in ``x`` (the angles are not differentiated)."""
+    from refimpl import rope
+
+    return grad if angles is None else rope.apply_vjp(grad, x, angles, layout=layout)[0]
+
+
+def _sum_to_shape(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``array`` over the axes that broadcasting added or stretched from ``shape``."""
+    lead = array.ndim - len(shape)
+    if lead:
+        array = array.sum(axis=tuple(range(lead)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and array.shape[i] != 1)
+    return array.sum(axis=stretched, keepdims=True) if stretched else array
+
+
+def _angles(value: Any, name: str, head_dim: int) -> np.ndarray | None:
+    """RoPE angles ``(..., T, P)`` with ``2 P <= head_dim``, or None."""
+    if value is None:
+        return None
+    angles = as_float_array(value, name)
+    check_ndim(angles, name, 1)
+    if 2 * angles.shape[-1] > head_dim:
+        raise ValueError(f"{name} rotate 2 * {angles.shape[-1]} features but the head "
+                         f"dimension of q and k is {head_dim} (rotary_dim > head_dim)")
+    return angles
+
+
+def _qk_inputs(q: Any, k: Any, v: Any, angles: Any, key_angles: Any, layout: str):
+    """Validate ``q (..., Tq, d)``, ``k (..., Tk, d)``, ``v (..., Tk, dv)`` and the angles."""
+    q, k, v = (as_float_array(a, n) for a, n in ((q, "q"), (k, "k"), (v, "v")))
+    for array, name in ((q, "q"), (k, "k"), (v, "v")):
+        check_ndim(array, name, 2)
+    if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        raise ValueError(f"q, k and v must share their leading (batch, head) axes, got "
+                         f"shapes {q.shape}, {k.shape}, {v.shape}")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"q and k need the same head dimension and k and v the same number "
+                         f"of keys, got shapes {q.shape}, {k.shape}, {v.shape}")
+    check_choice(layout, "layout", LAYOUTS)
+    angles = _angles(angles, "angles", q.shape[-1])
+    key_angles = angles if key_angles is None else _angles(key_angles, "key_angles", q.shape[-1])
+    return q, k, v, angles, key_angles
+
+
+def _scale_factor(scale: Any, head_dim: int) -> float:
+    """``1 / sqrt(head_dim)`` when ``scale`` is true, else 1."""
+    if not isinstance(scale, (bool, np.bool_)):
+        raise TypeError(f"scale must be True or False, got {scale!r}")
+    return 1.0 / np.sqrt(head_dim) if scale else 1.0
+
+
+def _attention_weights(q_rot: np.ndarray, k_rot: np.ndarray, mask: np.ndarray | None,
+                       bias: np.ndarray | None, factor: float) -> np.ndarray:
+    """``softmax(factor q k^T + bias)`` over the allowed keys (rotated q and k)."""
+    logits = (q_rot * factor) @ np.swapaxes(k_rot, -1, -2)
+    if bias is not None:
+        logits += bias
+    return _softmax_into(logits, mask, -1)
+
+
+def _attention_backward(grad: np.ndarray, q_rot: np.ndarray, k_rot: np.ndarray,
+                        v: np.ndarray, weights: np.ndarray, output: np.ndarray, factor: float):
+    """Gradients of ``output = weights v`` in the rotated q and k, v and the logits.
+
+    Uses :math:`\\sum_j (\\partial L/\\partial W_{ij}) W_{ij} = \\langle g_i, o_i \\rangle`
+    (the row sums of the softmax backward come from the output, FlashAttention's ``D``).
+    """
+    grad_v = np.swapaxes(weights, -1, -2) @ grad
+    grad_logits = grad @ np.swapaxes(v, -1, -2)
+    grad_logits -= np.sum(grad * output, axis=-1, keepdims=True)
+    grad_logits *= weights
+    grad_q = (grad_logits @ k_rot) * factor
+    grad_k = (np.swapaxes(grad_logits, -1, -2) @ q_rot) * factor
+    return grad_q, grad_k, grad_v, grad_logits
+
+
+def _sdpa_inputs(q, k, v, mask, bias, scale, angles, key_angles, layout):
+    """Validate every argument of :func:`scaled_dot_product_attention`."""
+    q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
+    logits_shape = q.shape[:-1] + (k.shape[-2],)
+    mask = None if mask is None else _as_mask(mask, logits_shape)
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+        if not _broadcasts_to(bias.shape, logits_shape):
+            raise ValueError(f"bias must broadcast to the logits shape {logits_shape}, "
+                             f"got shape {bias.shape}")
+    return q, k, v, mask, bias, _scale_factor(scale, q.shape[-1]), angles, key_angles
+
+
+def attention_logits(q: Any, k: Any, bias: Any = None, *, scale: bool = True,
+                     angles: Any = None, key_angles: Any = None,
+                     layout: str = "interleaved") -> np.ndarray:
+    """The pre-softmax scores ``(R_m q)^T (R_n k) / sqrt(d) + bias``, shape ``(..., Tq, Tk)``.
+
+    With RoPE, :math:`(R_m q)^T (R_n k) = q^T R_{n-m} k`: the score depends on the
+    positions only through their offset. Arguments as in
+    :func:`scaled_dot_product_attention` (no mask: masking acts in the softmax).
+
+    Examples
+    --------
+    >>> attention_logits([[1.0, 0.0]], [[2.0, 0.0], [0.0, 1.0]], scale=False)
+    array([[2., 0.]])
+    """
+    q, k, _, _, bias, factor, angles, key_angles = _sdpa_inputs(
+        q, k, k, None, bias, scale, angles, key_angles, layout)
+    logits = (_rotate(q, angles, layout) * factor) @ np.swapaxes(_rotate(k, key_angles, layout),
+                                                                 -1, -2)
+    return logits if bias is None else logits + bias
+
+
+def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, bias: Any = None,
+                                 *, scale: bool = True, angles: Any = None,
+                                 key_angles: Any = None,
+                                 layout: str = "interleaved") -> np.ndarray:
+    """Softmax attention of each query over the allowed keys, with optional RoPE.
+
+    .. math::
+
+        o_i = \\sum_{j : M_{ij}} w_{ij} v_j, \\quad
+        w_{ij} = \\frac{\\exp s_{ij}}{\\sum_{l : M_{il}} \\exp s_{il}}, \\quad
+        s_{ij} = \\frac{(R_{m_i} q_i)^T (R_{n_j} k_j)}{\\sqrt d} + b_{ij}
+
+    Parameters
+    ----------
+    q : array_like, shape (..., Tq, d)
+    k : array_like, shape (..., Tk, d)
+    v : array_like, shape (..., Tk, dv)
+        Leading axes (batch, heads) must match.
+    mask : array_like of bool, optional
+        Broadcasts to ``(..., Tq, Tk)``; true means query i may attend to key j
+        (:mod:`refimpl.masks`). A query with no allowed key outputs **zeros** and gets
+        zero gradient.
+    bias : array_like, optional
+        Additive logit bias broadcasting to ``(..., Tq, Tk)`` (e.g. ALiBi ``(H, Tq, Tk)``).
+    scale : bool
+        Divide ``q.k`` by ``sqrt(d)`` (default) or not (T5, Mesh TensorFlow).
+    angles : array_like, shape (..., Tq, P), optional
+        RoPE angles (:func:`refimpl.rope.angles`) for the queries, rotating their leading
+        ``2P <= d`` features; ``None`` applies no positions. Values are never rotated.
+    key_angles : array_like, shape (..., Tk, P), optional
+        Angles for the keys; defaults to ``angles`` (self-attention).
+    layout : {"interleaved", "half"}
+        RoPE pair layout (see :mod:`refimpl.rope`).
+
+    Returns
+    -------
+    ndarray, shape (..., Tq, dv)
+
+    References
+    ----------
+    Vaswani et al., "Attention Is All You Need", 2017; Su et al., "RoFormer", 2021.
+
+    Examples
+    --------
+    >>> v = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> scaled_dot_product_attention(np.zeros((2, 4)), np.zeros((2, 4)), v,
+    ...                              mask=[[True, False], [False, False]])
+    array([[1., 0.],
+           [0., 0.]])
+    """
+    q, k, v, mask, bias, factor, angles, key_angles = _sdpa_inputs(
+        q, k, v, mask, bias, scale, angles, key_angles, layout)
+    weights = _attention_weights(_rotate(q, angles, layout), _rotate(k, key_angles, layout),
+                                 mask, bias, factor)
+    return weights @ v
+
+
+def scaled_dot_product_attention_vjp(grad: Any, q: Any, k: Any, v: Any, mask: Any = None,
+                                     bias: Any = None, *, scale: bool = True,
+                                     angles: Any = None, key_angles: Any = None,
+                                     layout: str = "interleaved"):
+    """VJP of :func:`scaled_dot_product_attention` in ``q``, ``k``, ``v`` and ``bias``.
+
+    With :math:`G` the upstream gradient, :math:`W` the attention weights and
+    :math:`O = W V`:
+
+    .. math::
+
+        \\bar V = W^T G, \\quad \\bar S = W \\odot (G V^T - \\operatorname{rowsum}(G \\odot O)),
+        \\quad \\bar Q = R^T \\frac{\\bar S\\, (R K)}{\\sqrt d}, \\quad
+        \\bar K = R^T \\frac{\\bar S^T (R Q)}{\\sqrt d}, \\quad \\bar B = \\bar S
+
+    where :math:`R^T` is the RoPE VJP and :math:`\\bar B` is summed over the axes the
+    bias was broadcast along. Masked entries and fully masked rows get zero gradient.
+
+    Returns
+    -------
+    (grad_q, grad_k, grad_v, grad_bias)
+        ``grad_bias`` is ``None`` when ``bias`` is ``None``; the angles and the mask are
+        not differentiated.
+
+    Examples
+    --------
+    >>> q, k, v = np.ones((1, 2)), np.ones((3, 2)), np.eye(3, 2)
+    >>> gq, gk, gv, gb = scaled_dot_product_attention_vjp(np.ones((1, 2)), q, k, v)
+    >>> gv  # the weights are uniform, 1/3 each
+    array([[0.33333333, 0.33333333],
+           [0.33333333, 0.33333333],
+           [0.33333333, 0.33333333]])
+    """
+    q, k, v, mask, bias, factor, angles, key_angles = _sdpa_inputs(
+        q, k, v, mask, bias, scale, angles, key_angles, layout)
+    grad = _cotangent(grad, q.shape[:-1] + v.shape[-1:])
+    q_rot, k_rot = _rotate(q, angles, layout), _rotate(k, key_angles, layout)
+    weights = _attention_weights(q_rot, k_rot, mask, bias, factor)
+    grad_q, grad_k, grad_v, grad_logits = _attention_backward(
+        grad, q_rot, k_rot, v, weights, weights @ v, factor)
+    grad_bias = None if bias is None else _sum_to_shape(grad_logits, bias.shape)
+    return (_rotate_vjp(grad_q, q, angles, layout), _rotate_vjp(grad_k, k, key_angles, layout),
+            grad_v, grad_bias)
+
+
+def _feature_map(x: np.ndarray) -> np.ndarray:
+    """``elu(x) + 1``: ``x + 1`` for ``x > 0`` and ``exp(x)`` otherwise; always positive."""
+    return np.where(x > 0.0, x + 1.0, np.exp(np.minimum(x, 0.0)))
+
+
+def _feature_map_derivative(x: np.ndarray) -> np.ndarray:
+    """Derivative of ``elu(x) + 1``: 1 for ``x > 0`` and ``exp(x)`` otherwise."""
+    return np.exp(np.minimum(x, 0.0))
+
+
+def _linear_attention_parts(q, k, v, angles, key_angles, layout):
+    """Features, rotated features, ``S = (R phi(K))^T V``, ``z = sum_j phi(k_j)``, num, den."""
+    features_q, features_k = _feature_map(q), _feature_map(k)
+    rotated_q = _rotate(features_q, angles, layout)
+    rotated_k = _rotate(features_k, key_angles, layout)
+    state = np.swapaxes(rotated_k, -1, -2) @ v
+    key_sum = np.sum(features_k, axis=-2)
+    denominator = features_q @ key_sum[..., None]
+    if np.any(denominator <= 0.0):
+        raise ValueError("linear attention's denominator phi(q).sum_j phi(k_j) underflowed "
+                         "to 0: q and k are too negative for the elu + 1 feature map")
+    return features_q, features_k, rotated_q, rotated_k, state, key_sum, denominator
+
+
+def linear_attention(q: Any, k: Any, v: Any, *, angles: Any = None, key_angles: Any = None,
+                     layout: str = "interleaved") -> np.ndarray:
+    """Linear attention with RoPE in the numerator only (non-causal).
+
+    .. math::
+
+        o_i = \\frac{\\sum_j [R_{m_i} \\phi(q_i)]^T [R_{n_j} \\phi(k_j)]\\, v_j}
+                    {\\sum_j \\phi(q_i)^T \\phi(k_j)}, \\qquad \\phi(x) = \\operatorname{elu}(x) + 1
+
+    computed as ``(R phi(Q)) ((R phi(K))^T V) / (phi(Q) sum_j phi(k_j))`` in
+    ``O((Tq + Tk) d dv)``. The feature map is positive, so the denominator is positive;
+    the rotation is kept out of it because rotated features can make it zero or negative.
+    The weights in the numerator are therefore not a probability distribution (they
+    may be negative and need not sum to 1). Shifting every position by a constant leaves
+    the output unchanged, since :math:`R_m^T R_n = R_{n-m}`.
+
+    Parameters
+    ----------
+    q : array_like, shape (..., Tq, d)
+    k : array_like, shape (..., Tk, d)
+    v : array_like, shape (..., Tk, dv)
+    angles, key_angles, layout
+        RoPE, as in :func:`scaled_dot_product_attention`.
+
+    Returns
+    -------
+    ndarray, shape (..., Tq, dv)
+
+    Raises
+    ------
+    ValueError
+        If a denominator underflows to 0 (every product ``phi(q_i) phi(k_j)`` below
+        about ``1e-308``, i.e. entries of q and k near ``-350`` or below).
+
+    References
+    ----------
+    Katharopoulos et al., "Transformers are RNNs", ICML 2020; Su, "RoFormer" (2021) §3.3
+    and https://kexue.fm/archives/8265.
+
+    Examples
+    --------
+    >>> out = linear_attention(np.zeros((1, 2)), np.zeros((3, 2)), np.eye(3, 2))
+    >>> out  # phi(0) = 1: uniform weights over the three keys
+    array([[0.33333333, 0.33333333]])
+    """
+    q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
+    _, _, rotated_q, _, state, _, denominator = _linear_attention_parts(
+        q, k, v, angles, key_angles, layout)
+    return (rotated_q @ state) / denominator
+
+
+def linear_attention_vjp(grad: Any, q: Any, k: Any, v: Any, *, angles: Any = None,
+                         key_angles: Any = None, layout: str = "interleaved"):
+    """VJP of :func:`linear_attention` in ``q``, ``k`` and ``v``.
+
+    With :math:`A = R\\phi(Q)`, :math:`B = R\\phi(K)`, :math:`S = B^T V`,
+    :math:`z = \\sum_j \\phi(k_j)`, :math:`\\delta = \\phi(Q) z` and output
+    :math:`O = A S / \\delta`:
+
+    .. math::
+
+        \\bar N = G / \\delta, \\quad
+        \\bar\\delta = -\\operatorname{rowsum}(G \\odot O) / \\delta, \\quad
+        \\bar V = B \\, (A^T \\bar N), \\quad
+        \\overline{\\phi(Q)} = R^T(\\bar N S^T) + \\bar\\delta z^T, \\quad
+        \\overline{\\phi(K)} = R^T(V (A^T \\bar N)^T) + \\mathbf 1 (\\phi(Q)^T \\bar\\delta)^T
+
+    then :math:`\\bar Q = \\overline{\\phi(Q)} \\odot \\phi'(Q)` and likewise for K.
+
+    Returns
+    -------
+    (grad_q, grad_k, grad_v)
+
+    Examples
+    --------
+    >>> gq, gk, gv = linear_attention_vjp(np.ones((1, 2)), np.zeros((1, 2)),
+    ...                                   np.zeros((3, 2)), np.eye(3, 2))
+    >>> gv
+    array([[0.33333333, 0.33333333],
+           [0.33333333, 0.33333333],
+           [0.33333333, 0.33333333]])
+    """
+    q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
+    grad = _cotangent(grad, q.shape[:-1] + v.shape[-1:])
+    features_q, features_k, rotated_q, rotated_k, state, key_sum, denominator = \
+        _linear_attention_parts(q, k, v, angles, key_angles, layout)
+    output = (rotated_q @ state) / denominator
+    grad_numerator = grad / denominator
+    grad_denominator = -np.sum(grad * output, axis=-1, keepdims=True) / denominator
+    grad_state = np.swapaxes(rotated_q, -1, -2) @ grad_numerator
+    grad_v = rotated_k @ grad_state
+    grad_features_q = (_rotate_vjp(grad_numerator @ np.swapaxes(state, -1, -2), features_q,
+                                   angles, layout)
+                       + grad_denominator * key_sum[..., None, :])
+    grad_key_sum = np.sum(grad_denominator * features_q, axis=-2)
+    grad_features_k = (_rotate_vjp(v @ np.swapaxes(grad_state, -1, -2), features_k,
+                                   key_angles, layout)
+                       + grad_key_sum[..., None, :])
+    return (grad_features_q * _feature_map_derivative(q),
+            grad_features_k * _feature_map_derivative(k), grad_v)
