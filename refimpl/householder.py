@@ -730,3 +730,239 @@ def stable_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.nda
     """
     return _map_matrix("stable", a, b, rtol)
 
+
+
+# ----------------------------------------------------------- Householder products
+#
+# LAPACK stores k reflectors H_i = I - tau_i y_i y_i^T in the columns of V: y_i is column
+# i of V with an implicit 1 on the diagonal and zeros above it (the diagonal and upper
+# triangle of V hold something else, e.g. R, and are never read).
+
+#: Number of reflectors per compact-WY block in :func:`householder_product`.
+BLOCK_SIZE = 32
+
+
+def _product_inputs(V: Any, tau: Any) -> tuple[np.ndarray, np.ndarray]:
+    V, tau = as_float_array(V, "V"), as_float_array(tau, "tau")
+    if V.ndim < 2:
+        raise ValueError(f"V must have at least 2 dimensions (..., m, n), got shape {V.shape}")
+    check_last_axis(tau, "tau")
+    m, n = V.shape[-2:]
+    if m < n:
+        raise ValueError(f"V must have at least as many rows as columns (m >= n), "
+                         f"got shape {V.shape}")
+    if tau.shape[-1] > n:
+        raise ValueError(f"tau must hold at most n = {n} scalars (one per column of V), "
+                         f"got shape {tau.shape}")
+    batch = broadcast_batch(V=V.shape[:-2], tau=tau.shape[:-1])
+    return (np.broadcast_to(V, batch + V.shape[-2:]),
+            np.broadcast_to(tau, batch + tau.shape[-1:]))
+
+
+def _reflector_vectors(V: np.ndarray, k: int) -> np.ndarray:
+    """The vectors ``y_i`` as the columns of an (..., m, k) unit lower-trapezoidal array."""
+    Y = np.tril(V[..., :k], -1)
+    Y[..., np.arange(k), np.arange(k)] = 1.0
+    return Y
+
+
+def _block_reflector_factor(Y: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Upper-triangular ``T`` with ``H_1 ... H_b = I - Y T Y^T`` (LAPACK ``dlarft``,
+    forward, columnwise): ``T[:i, i] = -tau_i T[:i, :i] (Y[:, :i]^T y_i)``."""
+    gram = np.swapaxes(Y, -1, -2) @ Y
+    T = np.zeros(tau.shape + tau.shape[-1:])
+    for i in range(tau.shape[-1]):
+        T[..., i, i] = tau[..., i]
+        T[..., :i, i] = -tau[..., i, None] * np.einsum(
+            "...ij,...j->...i", T[..., :i, :i], gram[..., :i, i])
+    return T
+
+
+def _identity_columns(batch: tuple[int, ...], m: int, n: int) -> np.ndarray:
+    """``E = I[:, :n]`` broadcast to ``batch``, as a writable array."""
+    return np.broadcast_to(np.eye(m, n), batch + (m, n)).copy()
+
+
+def householder_product(V: Any, tau: Any) -> np.ndarray:
+    r"""First ``n`` columns of a product of ``k`` Householder reflectors (LAPACK ``xORGQR``).
+
+    .. math::
+
+        Q = H_1 H_2 \cdots H_k \, I_{m \times n}, \qquad
+        H_i = I_m - \tau_i\, y_i y_i^T
+
+    where ``y_i`` is column ``i`` of ``V`` with the entries above the diagonal replaced
+    by 0 and the diagonal entry by 1 (only the strictly lower triangle of the first
+    ``k`` columns is read). ``tau`` is used as given: ``tau_i = 0`` gives ``H_i = I``,
+    and a ``tau_i`` other than ``2 / ||y_i||^2`` gives a well-defined non-orthogonal
+    factor. This is the definition of ``xORGQR`` / ``scipy.linalg.lapack.dorgqr`` and of
+    ``torch.linalg.householder_product``; with ``(V, tau)`` from :func:`householder_qr`
+    (``xGEQRF``) the result is the ``Q`` of the reduced QR factorisation of the input.
+
+    Computed in compact-WY blocks of :data:`BLOCK_SIZE` reflectors, last block first:
+    each block is ``I - Y T Y^T`` (``T`` from the ``dlarft`` recurrence) applied with
+    matrix products to the trailing part ``Q[j0:, j0:]``, the only part it changes
+    (columns ``c < j0`` are still ``e_c`` and rows ``< j0`` of later columns are still 0).
+    ``O(m n k)`` flops.
+
+    Parameters
+    ----------
+    V : array_like, shape (..., m, n), m >= n
+    tau : array_like, shape (..., k), k <= n
+        Batch dimensions of ``V`` and ``tau`` broadcast.
+
+    Returns
+    -------
+    ndarray, shape (..., m, n)
+
+    References
+    ----------
+    LAPACK ``dorgqr`` / ``dorg2r`` / ``dlarft`` / ``dlarfb``; Schreiber & Van Loan,
+    "A storage-efficient WY representation for products of Householder
+    transformations", SIAM J. Sci. Stat. Comput. 10 (1989).
+
+    Examples
+    --------
+    >>> householder_product([[0.0], [1.0]], [1.0])
+    array([[ 0.],
+           [-1.]])
+    """
+    V, tau = _product_inputs(V, tau)
+    m, n = V.shape[-2:]
+    k = tau.shape[-1]
+    Q = _identity_columns(V.shape[:-2], m, n)
+    Y = _reflector_vectors(V, k)
+    for j0 in reversed(range(0, k, BLOCK_SIZE)):
+        j1 = min(j0 + BLOCK_SIZE, k)
+        block = Y[..., j0:, j0:j1]
+        T = _block_reflector_factor(block, tau[..., j0:j1])
+        trailing = Q[..., j0:, j0:]
+        trailing -= block @ (T @ (np.swapaxes(block, -1, -2) @ trailing))
+    return Q
+
+
+def _apply_reflector(M: np.ndarray, y: np.ndarray, tau_i: np.ndarray, i: int) -> None:
+    """``M <- (I - tau_i y y^T) M`` in place, touching only rows ``i:`` (where ``y`` lives)."""
+    rows = M[..., i:, :]
+    rows -= tau_i[..., None, None] * y[..., i:, None] * np.einsum(
+        "...m,...mn->...n", y[..., i:], rows)[..., None, :]
+
+
+def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np.ndarray]:
+    r"""Gradients of :func:`householder_product` in ``V`` and ``tau``.
+
+    Write :math:`Q = P_i H_i S_i` with :math:`P_i = H_1 \cdots H_{i-1}` and
+    :math:`S_i = H_{i+1} \cdots H_k E`, and let :math:`L_i = P_i^T G` for the output
+    cotangent ``G``. With :math:`p_i = S_i^T y_i` and :math:`q_i = L_i^T y_i`:
+
+    .. math::
+
+        \bar\tau_i = -p_i^T q_i, \qquad
+        \bar y_i = -\tau_i \bigl(S_i q_i + L_i p_i\bigr)
+
+    and the gradient in ``V`` is :math:`\bar y_i` on the strictly lower part of column
+    ``i < k``, 0 elsewhere (the diagonal, the upper triangle and columns ``>= k`` are not
+    read). Three sweeps of rank-one updates (``S`` backwards, ``L`` forwards, ``S``
+    backwards) give all ``p_i``, ``q_i``; no reflector is ever inverted, so the gradient
+    is finite for every ``tau`` (PyTorch's backward divides by ``tau_i ||y_i||^2 - 1``).
+
+    Returns
+    -------
+    (grad_V, grad_tau), shaped like ``V`` and ``tau`` (broadcast dimensions summed).
+
+    References
+    ----------
+    PyTorch ``householder_product_backward`` (FunctionsManual.cpp) states the same
+    formulas with ``K_i = S_i G^T P_i``.
+
+    Examples
+    --------
+    >>> grad_V, grad_tau = householder_product_vjp([[1.0], [0.0]], [[0.0], [1.0]], [1.0])
+    >>> grad_V, grad_tau
+    (array([[0.],
+           [0.]]), array([-0.]))
+    """
+    V_in, tau_in = as_float_array(V, "V"), as_float_array(tau, "tau")
+    V, tau = _product_inputs(V_in, tau_in)
+    m, n = V.shape[-2:]
+    k = tau.shape[-1]
+    G = np.broadcast_to(as_float_array(grad, "grad"), V.shape).copy()
+    Y = _reflector_vectors(V, k)
+    project = lambda M, i: np.einsum("...mn,...m->...n", M, Y[..., :, i])  # noqa: E731
+    p, q = np.empty(tau.shape + (n,)), np.empty(tau.shape + (n,))
+    grad_Y, grad_tau = np.zeros(Y.shape), np.empty(tau.shape)
+    S = _identity_columns(V.shape[:-2], m, n)
+    for i in reversed(range(k)):
+        p[..., i, :] = project(S, i)
+        _apply_reflector(S, Y[..., :, i], tau[..., i], i)
+    for i in range(k):
+        q[..., i, :] = project(G, i)
+        grad_tau[..., i] = -np.einsum("...n,...n->...", p[..., i, :], q[..., i, :])
+        grad_Y[..., :, i] = -tau[..., i, None] * np.einsum("...mn,...n->...m", G, p[..., i, :])
+        _apply_reflector(G, Y[..., :, i], tau[..., i], i)
+    S = _identity_columns(V.shape[:-2], m, n)
+    for i in reversed(range(k)):
+        grad_Y[..., :, i] -= tau[..., i, None] * np.einsum("...mn,...n->...m", S, q[..., i, :])
+        _apply_reflector(S, Y[..., :, i], tau[..., i], i)
+    grad_V = np.zeros(V.shape)
+    grad_V[..., :k] = np.tril(grad_Y, -1)
+    return _sum_to_shape(grad_V, V_in.shape), _sum_to_shape(grad_tau, tau_in.shape)
+
+
+def householder_qr(A: Any) -> tuple[np.ndarray, np.ndarray]:
+    r"""Householder QR factorisation in LAPACK ``xGEQRF`` storage.
+
+    Returns ``(V, tau)`` with ``A = H_1 \cdots H_k R``, ``k = min(m, n)``: ``R`` is the
+    upper triangle of ``V``, and reflector ``i`` is ``H_i = I - tau_i y_i y_i^T`` with
+    ``y_i = (0, ..., 0, 1, V[i+1:, i])``. Each reflector follows ``dlarfg``: for the
+    column ``(alpha, x)`` below the diagonal,
+
+    .. math::
+
+        \beta = -\operatorname{sign}(\alpha) \sqrt{\alpha^2 + \lVert x\rVert^2}, \quad
+        \tau = \frac{\beta - \alpha}{\beta}, \quad
+        v = \frac{x}{\alpha - \beta}, \quad R_{ii} = \beta
+
+    (``alpha - beta`` never cancels), and ``x = 0`` gives ``tau = 0`` (``H_i = I``) with
+    ``R_ii = alpha`` of either sign. So ``householder_product(V[..., :, :k], tau)`` is the
+    ``Q`` of the reduced QR factorisation (for ``m >= n``, ``V`` itself), and ``R`` has the
+    signs of ``scipy.linalg.qr`` and ``numpy.linalg.qr``, both of which call ``xGEQRF``.
+
+    Parameters
+    ----------
+    A : array_like, shape (..., m, n)
+
+    Returns
+    -------
+    V : ndarray, shape (..., m, n)
+    tau : ndarray, shape (..., min(m, n))
+
+    References
+    ----------
+    LAPACK ``dgeqrf`` / ``dgeqr2`` / ``dlarfg``; Golub & Van Loan, *Matrix
+    Computations*, §5.2.
+
+    Examples
+    --------
+    >>> V, tau = householder_qr([[3.0], [4.0]])
+    >>> V, tau
+    (array([[-5. ],
+           [ 0.5]]), array([1.6]))
+    """
+    R = as_float_array(A, "A")
+    if R.ndim < 2:
+        raise ValueError(f"A must have at least 2 dimensions (..., m, n), got shape {R.shape}")
+    R = R.copy()
+    m, n = R.shape[-2:]
+    tau = np.zeros(R.shape[:-2] + (min(m, n),))
+    for j in range(min(m, n) - (m <= n)):  # a 1-row column needs no reflector (tau = 0)
+        alpha, x = R[..., j, j], R[..., j + 1:, j]
+        x_norm = _norm(x)[..., 0]
+        reflect_here = x_norm > 0
+        beta = -np.copysign(np.hypot(alpha, x_norm), alpha)
+        tau[..., j] = np.where(reflect_here, (beta - alpha) / np.where(reflect_here, beta, 1.0), 0.0)
+        x /= np.where(reflect_here, alpha - beta, 1.0)[..., None]
+        R[..., j, j] = np.where(reflect_here, beta, alpha)
+        y = np.concatenate([np.ones(R.shape[:-2] + (1,)), x], axis=-1)
+        _apply_reflector(R[..., j:, j + 1:], y, tau[..., j], 0)
+    return R, tau
