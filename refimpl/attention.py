@@ -31,15 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from refimpl import rope
 from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
 
 __all__ = ["softmax", "softmax_vjp", "split_heads", "merge_heads", "attention_logits",
            "scaled_dot_product_attention", "scaled_dot_product_attention_vjp",
            "linear_attention", "linear_attention_vjp"]
-
-#: The RoPE pair layouts accepted by :mod:`refimpl.rope`.
-LAYOUTS = ("interleaved", "half")
-
 
 def _axis(x: np.ndarray, axis: Any) -> int:
     """Validate an axis of ``x`` and return it as a non-negative int."""
@@ -198,16 +195,12 @@ def merge_heads(x: Any) -> np.ndarray:
 
 def _rotate(x: np.ndarray, angles: np.ndarray | None, layout: str) -> np.ndarray:
     """RoPE on the leading ``2P`` features of ``x``, or ``x`` itself without angles."""
-    from refimpl import rope
-
     return x if angles is None else rope.apply(x, angles, layout=layout)
 
 
 def _rotate_vjp(grad: np.ndarray, x: np.ndarray, angles: np.ndarray | None,
                 layout: str) -> np.ndarray:
     """Gradient of :func:`_rotate` in ``x`` (the angles are not differentiated)."""
-    from refimpl import rope
-
     return grad if angles is None else rope.apply_vjp(grad, x, angles, layout=layout)[0]
 
 
@@ -243,7 +236,7 @@ def _qk_inputs(q: Any, k: Any, v: Any, angles: Any, key_angles: Any, layout: str
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"q and k need the same head dimension and k and v the same number "
                          f"of keys, got shapes {q.shape}, {k.shape}, {v.shape}")
-    check_choice(layout, "layout", LAYOUTS)
+    check_choice(layout, "layout", rope.LAYOUTS)
     angles = _angles(angles, "angles", q.shape[-1])
     key_angles = angles if key_angles is None else _angles(key_angles, "key_angles", q.shape[-1])
     return q, k, v, angles, key_angles
