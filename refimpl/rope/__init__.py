@@ -1,9 +1,12 @@
 """Rotary position embedding (RoPE): frequencies, angles, the rotation and its backward.
 
-One dimension: :func:`inv_freq` and the context-extension schedules give the
-frequencies, :func:`angles` turns positions into rotation angles, :func:`apply` rotates
-pairs of features (interleaved or half layout, partial rotary, optional magnitude and
-change of basis) and :func:`apply_vjp` is its backward pass.
+One dimension: :func:`inv_freq` and the context-extension schedules
+(:func:`scaled_inv_freq`, one per Hugging Face ``rope_type``) give the frequencies,
+:func:`angles` turns positions into rotation angles, :func:`apply` rotates pairs of
+features (interleaved or half layout, partial rotary, optional magnitude and change of
+basis) and :func:`apply_vjp` is its backward pass. :mod:`refimpl.rope.layouts` converts
+activations and q/k weights between the layouts; :mod:`refimpl.rope.decay` holds the
+post's long-range decay indicator.
 """
 
 from refimpl.rope.apply import (
@@ -18,4 +21,19 @@ from refimpl.rope.apply import (
     inv_freq_vjp,
     rotation_matrix,
 )
-from refimpl.rope.frequencies import inv_freq
+from refimpl.rope.decay import decay_indicator
+from refimpl.rope.frequencies import (
+    ROPE_TYPES,
+    default_inv_freq,
+    dynamic_inv_freq,
+    inv_freq,
+    linear_inv_freq,
+    llama3_inv_freq,
+    longrope_inv_freq,
+    ntk_base,
+    scaled_inv_freq,
+    yarn_correction_range,
+    yarn_inv_freq,
+    yarn_mscale,
+)
+from refimpl.rope.layouts import layout_permutation, permute_qk_rows
