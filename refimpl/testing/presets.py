@@ -1,0 +1,460 @@
+"""Named RoPE conventions of the major implementations, built from refimpl's functions.
+
+A :class:`RopeConvention` says everything that distinguishes one RoPE from another: the
+frequency matrix ``F`` (angles ``= (positions + offset) @ F``; 1-D RoPE has one row,
+``inv_freq``), the pair layout, which block of the head rotates, and the magnitude that
+multiplies cos and sin. Calling it rotates ``x`` exactly (float64, via
+:func:`refimpl.rope.apply`), so it is the reference a foreign function is compared
+with in :func:`refimpl.testing.check_rope`.
+
+The builders below reproduce the public implementations summarised in research note
+rope_anchors.md; each docstring names the source file it follows. "Compare my function
+with the HF YaRN convention at these settings" reads::
+
+    expected = hugging_face(128, "yarn", base=1e6, factor=4.0,
+                            original_max_position_embeddings=32768)
+    print(check_rope(my_rope, head_dim=128, expect=expected))
+
+Conventions of 2-D and M-RoPE presets take positions ``(row, col)`` and ``(t, h, w)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from refimpl._validation import as_float_array, as_int, as_scalar, check_choice
+from refimpl.rope import apply, inv_freq
+from refimpl.rope.frequencies import ROPE_TYPES, scaled_inv_freq
+from refimpl.rope.nd import (
+    axial_frequencies,
+    frequencies_from_axis_map,
+    mixed_frequencies,
+    mrope_frequencies,
+)
+
+__all__ = ["RopeConvention", "hugging_face", "meta_llama", "gpt_neox", "gpt_j", "lucidrains",
+           "lucidrains_axial", "timm_eva", "timm_rope_mixed", "qwen2_vl_mrope",
+           "qwen3_vl_mrope", "llama4_vision", "PRESETS", "preset"]
+
+
+@dataclass(frozen=True, eq=False)
+class RopeConvention:
+    """One RoPE convention: ``x -> rotate(x[start:start+2P], (positions + offset) @ F)``.
+
+    Attributes
+    ----------
+    name : str
+        Short name for reports (``"hf-yarn"``).
+    head_dim : int
+        Feature dimension ``D`` of the rotated vectors.
+    frequencies : ndarray, shape (n_axes, P)
+        Angle of pair ``k`` per unit of position along axis ``a``.
+    layout : {"interleaved", "half"}
+        Pairs ``(2k, 2k+1)`` or ``(k, k+P)`` within the rotary block.
+    rotary_start : int
+        First rotated feature (0 for every preset except lucidrains ``start_index``).
+    position_offset : tuple of float
+        Added to the positions before the angles (Llama-4 vision: ``(1, 1)``).
+    magnitude : float
+        Multiplies cos and sin (Hugging Face ``attention_scaling``).
+    source : str
+        The source file the convention follows (research note rope_anchors.md §0).
+    parameters : dict
+        The settings the preset was built with, for reports.
+    alternatives : tuple of (str, ndarray)
+        Known misreadings of this convention's frequencies (e.g. YaRN with the
+        ``truncate`` flag flipped), used to name a fault when frequencies disagree.
+    """
+
+    name: str
+    head_dim: int
+    frequencies: np.ndarray
+    layout: str
+    rotary_start: int = 0
+    position_offset: tuple[float, ...] = ()
+    magnitude: float = 1.0
+    source: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    alternatives: tuple[tuple[str, np.ndarray], ...] = ()
+
+    def __post_init__(self) -> None:
+        frequencies = np.atleast_2d(as_float_array(self.frequencies, "frequencies"))
+        object.__setattr__(self, "frequencies", frequencies)
+        check_choice(self.layout, "layout", ("interleaved", "half"))
+        if self.rotary_start + 2 * frequencies.shape[1] > self.head_dim:
+            raise ValueError(f"rotary block [{self.rotary_start}, "
+                             f"{self.rotary_start + 2 * frequencies.shape[1]}) does not fit "
+                             f"head_dim={self.head_dim}")
+        offset = self.position_offset or (0.0,) * frequencies.shape[0]
+        if len(offset) != frequencies.shape[0]:
+            raise ValueError(f"position_offset must have {frequencies.shape[0]} entries, "
+                             f"got {self.position_offset}")
+        object.__setattr__(self, "position_offset", tuple(float(c) for c in offset))
+
+    @property
+    def n_axes(self) -> int:
+        """Number of position axes (rows of ``frequencies``)."""
+        return self.frequencies.shape[0]
+
+    @property
+    def rotary_dim(self) -> int:
+        """Number of rotated features, ``2P``."""
+        return 2 * self.frequencies.shape[1]
+
+    def angles(self, positions: Any) -> np.ndarray:
+        """``(positions + offset) @ F``; positions ``(...,)`` for 1-D or ``(..., n_axes)``."""
+        positions = as_float_array(positions, "positions")
+        if self.n_axes == 1 and (positions.ndim == 0 or positions.shape[-1] != 1):
+            positions = positions[..., None]
+        if positions.shape[-1] != self.n_axes:
+            raise ValueError(f"positions must have {self.n_axes} entries on the last axis, "
+                             f"got shape {positions.shape}")
+        return (positions + np.array(self.position_offset)) @ self.frequencies
+
+    def __call__(self, x: Any, positions: Any) -> np.ndarray:
+        """Rotate ``x`` of shape ``(..., head_dim)`` at ``positions`` (float64 reference)."""
+        x = as_float_array(x, "x")
+        if x.shape[-1] != self.head_dim:
+            raise ValueError(f"x must have head_dim={self.head_dim} features, got shape {x.shape}")
+        start, stop = self.rotary_start, self.rotary_start + self.rotary_dim
+        magnitude = None if self.magnitude == 1.0 else self.magnitude
+        rotated = apply(x[..., start:stop], self.angles(positions), layout=self.layout,
+                        magnitude=magnitude)
+        out = np.array(np.broadcast_to(x, rotated.shape[:-1] + x.shape[-1:]))
+        out[..., start:stop] = rotated
+        return out
+
+
+def _one_axis(name: str, head_dim: int, omega: np.ndarray, layout: str, source: str,
+              **options: Any) -> RopeConvention:
+    return RopeConvention(name, as_int(head_dim, "head_dim", minimum=2), omega[None], layout,
+                          source=source, **options)
+
+
+def hugging_face(head_dim: int = 128, rope_type: str = "default", base: float = 10000.0, *,
+                 partial_rotary_factor: float = 1.0, **parameters: Any) -> RopeConvention:
+    """Hugging Face transformers: half layout (``rotate_half``), any ``rope_type``.
+
+    ``R = int(head_dim * partial_rotary_factor)`` leading features rotate with pairs
+    ``(k, k + R/2)``; frequencies and the attention factor (which multiplies cos and sin)
+    come from :func:`refimpl.rope.frequencies.scaled_inv_freq` with the ``rope_type``'s
+    ``rope_parameters`` (``factor``, ``original_max_position_embeddings``,
+    ``beta_fast``, ``truncate``, ...; ``dynamic`` and ``longrope`` also take the
+    ``seq_len`` Hugging Face reads from ``position_ids``). For ``yarn`` the preset also
+    knows the frequencies with ``truncate`` flipped, so a mismatch there is named.
+    Hugging Face computes angles in float32: check such a function with
+    ``dtype="float32"``. Source: ``transformers/modeling_rope_utils.py`` and
+    ``models/llama/modeling_llama.py`` (5.24; ``models/gpt_neox`` for partial rotary).
+
+    Examples
+    --------
+    >>> yarn = hugging_face(64, "yarn", 150000.0, factor=32.0,
+    ...                     original_max_position_embeddings=4096, truncate=False)
+    >>> round(yarn.magnitude, 12), yarn.name
+    (1.34657359028, 'hf-yarn')
+    """
+    rotary = int(as_int(head_dim, "head_dim", minimum=2)
+                 * as_scalar(partial_rotary_factor, "partial_rotary_factor", positive=True))
+    omega, attention = scaled_inv_freq(rope_type, rotary, base, **parameters)
+    alternatives = ()
+    if rope_type == "yarn":
+        flipped = not parameters.get("truncate", True)
+        other, _ = scaled_inv_freq("yarn", rotary, base, **{**parameters, "truncate": flipped})
+        alternatives = ((f"YaRN with truncate={flipped} (the truncate flag flipped)", other),)
+    return _one_axis(f"hf-{rope_type}", head_dim, omega, "half",
+                     "transformers modeling_rope_utils.py, models/llama/modeling_llama.py",
+                     magnitude=attention, alternatives=alternatives,
+                     parameters={"base": base, "partial_rotary_factor": partial_rotary_factor,
+                                 **parameters})
+
+
+def meta_llama(head_dim: int = 128, base: float = 10000.0, *, use_scaled_rope: bool = False,
+               scale_factor: float = 8.0) -> RopeConvention:
+    """Meta Llama 1/2/3 reference code: interleaved complex pairs, full head.
+
+    ``omega_k = 1 / base^(2k/D)`` (``precompute_freqs_cis``), pairs ``(2k, 2k+1)``
+    multiplied by ``exp(i p omega_k)`` (``apply_rotary_emb``). Llama 2 uses
+    ``base=10000``, Llama 3 ``500000``. Source: ``meta-llama/llama`` ``llama/model.py``
+    and ``meta-llama/llama-models`` ``models/llama3/reference_impl/model.py``.
+    Meta computes in float32/complex64; this reference is float64. ``use_scaled_rope``
+    applies Llama 3.1's ``apply_scaling`` (low 1, high 4, original length 8192; the
+    factor is hard-coded 8 in the code read, 32 in Llama 3.2 configs).
+
+    Examples
+    --------
+    >>> meta_llama(8)(np.eye(8)[0], 1.0)[:2].round(6)
+    array([0.540302, 0.841471])
+    """
+    omega = inv_freq(head_dim, base)
+    if use_scaled_rope:
+        omega, _ = scaled_inv_freq("llama3", head_dim, base, factor=scale_factor,
+                                   low_freq_factor=1.0, high_freq_factor=4.0,
+                                   original_max_position_embeddings=8192)
+    return _one_axis("meta-llama", head_dim, omega, "interleaved",
+                     "meta-llama/llama llama/model.py; llama-models reference_impl/model.py",
+                     parameters={"base": base, "use_scaled_rope": use_scaled_rope})
+
+
+def gpt_neox(head_dim: int = 128, rotary_pct: float = 0.25, base: float = 10000.0
+             ) -> RopeConvention:
+    """GPT-NeoX: half layout on the leading ``R = int(D * rotary_pct)`` features.
+
+    ``omega_k = 1 / base^(2k/R)`` with the rotary width in the exponent; pairs
+    ``(k, k + R/2)``; features ``R..D-1`` pass through. Source: ``EleutherAI/gpt-neox``
+    ``megatron/model/positional_embeddings.py`` (and HF ``gpt_neox``,
+    ``partial_rotary_factor``).
+
+    Examples
+    --------
+    >>> gpt_neox(64).rotary_dim
+    16
+    """
+    rotary = int(as_int(head_dim, "head_dim", minimum=2) * as_scalar(rotary_pct, "rotary_pct",
+                                                                     positive=True))
+    return _one_axis("gpt-neox", head_dim, inv_freq(rotary, base), "half",
+                     "EleutherAI/gpt-neox megatron/model/positional_embeddings.py",
+                     parameters={"rotary_pct": rotary_pct, "base": base})
+
+
+def gpt_j(head_dim: int = 256, rotary_dim: int = 64, base: float = 10000.0) -> RopeConvention:
+    """GPT-J: interleaved (``rotate_every_two``) on the leading ``rotary_dim`` features.
+
+    ``omega_k = 1 / 10000^(2k/R)`` (the base is hard-coded in the original), pairs
+    ``(2k, 2k+1)`` inside the first ``R`` features. Source: ``kingoflolz/
+    mesh-transformer-jax`` ``mesh_transformer/layers.py`` (HF ``gptj``).
+
+    Examples
+    --------
+    >>> gpt_j(16, 8).frequencies.round(3)
+    array([[1.   , 0.1  , 0.01 , 0.001]])
+    """
+    return _one_axis("gpt-j", head_dim, inv_freq(rotary_dim, base), "interleaved",
+                     "kingoflolz/mesh-transformer-jax mesh_transformer/layers.py",
+                     parameters={"rotary_dim": rotary_dim, "base": base})
+
+
+def lucidrains(head_dim: int = 64, dim: int | None = None, theta: float = 10000.0, *,
+               start_index: int = 0, interpolate_factor: float = 1.0,
+               theta_rescale_factor: float = 1.0) -> RopeConvention:
+    """lucidrains ``rotary-embedding-torch`` 0.9.1, ``freqs_for='lang'``.
+
+    ``theta' = theta * theta_rescale_factor^(dim/(dim-2))`` (static NTK),
+    ``omega_k = 1/theta'^(2k/dim)``, positions divided by ``interpolate_factor``
+    (linear interpolation), interleaved pairs on features ``[start_index,
+    start_index + dim)`` (``apply_rotary_emb``). xPos (``use_xpos``) scales queries and
+    keys oppositely with the position; it is not a single-function convention and is not
+    modelled here. Source: ``rotary_embedding_torch/rotary_embedding_torch.py``.
+
+    Examples
+    --------
+    >>> lucidrains(8, 4, start_index=2).rotary_start
+    2
+    """
+    dim = head_dim if dim is None else as_int(dim, "dim", minimum=2)
+    theta = theta * theta_rescale_factor ** (dim / (dim - 2))
+    omega = inv_freq(dim, theta) / as_scalar(interpolate_factor, "interpolate_factor",
+                                             positive=True)
+    return _one_axis("lucidrains", head_dim, omega, "interleaved",
+                     "lucidrains rotary_embedding_torch/rotary_embedding_torch.py",
+                     rotary_start=start_index,
+                     parameters={"dim": dim, "theta": theta, "start_index": start_index,
+                                 "interpolate_factor": interpolate_factor})
+
+
+def lucidrains_axial(head_dim: int = 64, n_axes: int = 2, theta: float = 10000.0
+                     ) -> RopeConvention:
+    """lucidrains ``get_axial_freqs``: each axis's interleaved angles, concatenated in order.
+
+    Every axis runs ``'lang'`` RoPE of width ``D / n_axes`` on its own consecutive block,
+    axis 0 first: :func:`refimpl.rope.nd.axial_frequencies` in the interleaved layout.
+    Source: ``rotary_embedding_torch/rotary_embedding_torch.py`` (``get_axial_freqs``).
+
+    Examples
+    --------
+    >>> lucidrains_axial(8).frequencies
+    array([[1.  , 0.01, 0.  , 0.  ],
+           [0.  , 0.  , 1.  , 0.01]])
+    """
+    return RopeConvention("lucidrains-axial", head_dim,
+                          axial_frequencies(head_dim, n_axes, theta), "interleaved",
+                          source="lucidrains rotary_embedding_torch/rotary_embedding_torch.py",
+                          parameters={"n_axes": n_axes, "theta": theta})
+
+
+def timm_eva(head_dim: int = 64, temperature: float = 10000.0,
+             ref_feat_shape: Sequence[int] | None = None,
+             feat_shape: Sequence[int] | None = None) -> RopeConvention:
+    """timm ``RotaryEmbeddingCat`` as used by EVA-02: axial, row bands first, interleaved.
+
+    Bands ``T^(-k/(D/4))`` per axis; positions ``(row, col)``; with ``ref_feat_shape``
+    the positions are rescaled by ``ref / feat`` per axis (EVA's pretraining-grid
+    trick). Prefix tokens are excluded from RoPE in ``eva.py``; pass only patch tokens.
+    Source: ``timm/layers/pos_embed_sincos.py`` and ``timm/models/eva.py`` (timm 1.0.31).
+
+    Examples
+    --------
+    >>> timm_eva(8, ref_feat_shape=(16, 16), feat_shape=(32, 32)).frequencies
+    array([[0.5  , 0.005, 0.   , 0.   ],
+           [0.   , 0.   , 0.5  , 0.005]])
+    """
+    frequencies = axial_frequencies(head_dim, 2, temperature)
+    if ref_feat_shape is not None:
+        if feat_shape is None:
+            raise ValueError("feat_shape is required with ref_feat_shape, got feat_shape=None")
+        frequencies = frequencies * (np.asarray(ref_feat_shape, float)
+                                     / np.asarray(feat_shape, float))[:, None]
+    return RopeConvention("timm-eva", head_dim, frequencies, "interleaved",
+                          source="timm timm/layers/pos_embed_sincos.py, timm/models/eva.py",
+                          parameters={"temperature": temperature,
+                                      "ref_feat_shape": ref_feat_shape, "feat_shape": feat_shape})
+
+
+def timm_rope_mixed(head_dim: int = 64, *, frequencies: Any = None, rng: Any = 0,
+                    temperature: float = 10.0) -> RopeConvention:
+    """timm ``RotaryEmbeddingMixed`` / naver rope-vit RoPE-Mixed, positions ``(row, col)``.
+
+    ``F`` is learned; pass the trained ``frequencies`` of one head (shape ``(2, D/2)``,
+    rows ``(F_x, F_y)`` with x the column, as stored by timm) or get the random
+    initialisation :func:`refimpl.rope.nd.mixed_frequencies` drawn with ``rng``.
+    Interleaved layout. Source: ``timm/layers/pos_embed_sincos.py``
+    (``RotaryEmbeddingMixed``) and ``naver-ai/rope-vit`` ``models/vit_rope.py``.
+
+    Examples
+    --------
+    >>> timm_rope_mixed(8, rng=0).frequencies.shape
+    (2, 4)
+    """
+    if frequencies is None:
+        frequencies = mixed_frequencies(head_dim, 1, temperature=temperature, rng=rng)[0]
+    f_x, f_y = as_float_array(frequencies, "frequencies")
+    return RopeConvention("timm-rope-mixed", head_dim, np.stack([f_y, f_x]), "interleaved",
+                          source="timm timm/layers/pos_embed_sincos.py (RotaryEmbeddingMixed)",
+                          parameters={"temperature": temperature})
+
+
+def qwen2_vl_mrope(head_dim: int = 128, base: float = 1000000.0,
+                   mrope_section: Sequence[int] = (16, 24, 24)) -> RopeConvention:
+    """Qwen2-VL / Qwen2.5-VL text M-RoPE: chunked sections over ``(t, h, w)``, half layout.
+
+    Slots ``[0, 16)`` follow t, ``[16, 40)`` h and ``[40, 64)`` w for the default
+    sections (:func:`refimpl.rope.nd.mrope_frequencies`). Source: HF transformers
+    ``models/qwen2_vl/modeling_qwen2_vl.py`` (``apply_multimodal_rotary_pos_emb``).
+
+    Examples
+    --------
+    >>> qwen2_vl_mrope(8, mrope_section=(2, 1, 1)).n_axes
+    3
+    """
+    return RopeConvention("qwen2-vl", head_dim,
+                          mrope_frequencies(head_dim, list(mrope_section), base=base), "half",
+                          source="transformers models/qwen2_vl/modeling_qwen2_vl.py",
+                          parameters={"base": base, "mrope_section": list(mrope_section)})
+
+
+def qwen3_vl_mrope(head_dim: int = 128, base: float = 5000000.0,
+                   mrope_section: Sequence[int] = (24, 20, 20)) -> RopeConvention:
+    """Qwen3-VL interleaved M-RoPE: slots cycle t, h, w (``mrope_section`` caps h and w).
+
+    :func:`refimpl.rope.nd.mrope_frequencies` with ``interleaved=True``, half layout.
+    Source: HF transformers ``models/qwen3_vl/modeling_qwen3_vl.py``
+    (``apply_interleaved_mrope``).
+
+    Examples
+    --------
+    >>> qwen3_vl_mrope(8, base=10000.0, mrope_section=(2, 1, 1)).frequencies
+    array([[1.   , 0.   , 0.   , 0.001],
+           [0.   , 0.1  , 0.   , 0.   ],
+           [0.   , 0.   , 0.01 , 0.   ]])
+    """
+    return RopeConvention("qwen3-vl", head_dim,
+                          mrope_frequencies(head_dim, list(mrope_section), base=base,
+                                            interleaved=True), "half",
+                          source="transformers models/qwen3_vl/modeling_qwen3_vl.py",
+                          parameters={"base": base, "mrope_section": list(mrope_section)})
+
+
+def llama4_vision(head_dim: int = 88, base: float = 10000.0) -> RopeConvention:
+    """Llama-4 vision 2-D RoPE: 1-based ``(x, y)``, column block first, interleaved pairs.
+
+    ``f_k = base^(-2k/(D/2))`` for ``k < D/4``; the complex pairs hold
+    ``[(col+1) f, (row+1) f]``; positions here are ``(row, col)`` (0-based, as on an
+    ``'ij'`` grid) and the convention adds 1 to both. The CLS token (appended last,
+    angle 0) is not a grid position; leave it out. Source: HF transformers
+    ``models/llama4/modeling_llama4.py`` (vision rotary embedding); MaxText and
+    torchtune ``VisionRotaryPositionalEmbeddings`` agree.
+
+    Examples
+    --------
+    >>> llama4_vision(8).position_offset
+    (1.0, 1.0)
+    """
+    quarter = as_int(head_dim, "head_dim", minimum=4) // 4
+    omega = inv_freq(head_dim // 2, base)[:quarter]
+    axis = np.repeat([1, 0], quarter)
+    return RopeConvention("llama4-vision", head_dim,
+                          frequencies_from_axis_map(axis, np.tile(omega, 2), 2), "interleaved",
+                          position_offset=(1.0, 1.0),
+                          source="transformers models/llama4/modeling_llama4.py",
+                          parameters={"base": base})
+
+
+#: Preset names for ``--expect NAME:key=value,...`` on the command line.
+PRESETS: dict[str, Callable[..., RopeConvention]] = {
+    **{f"hf-{rope_type}": (lambda rope_type: lambda head_dim=128, **kw:
+                           hugging_face(head_dim, rope_type, **kw))(rope_type)
+       for rope_type in ROPE_TYPES},
+    "meta-llama": meta_llama,
+    "gpt-neox": gpt_neox,
+    "gpt-j": gpt_j,
+    "lucidrains": lucidrains,
+    "lucidrains-axial": lucidrains_axial,
+    "timm-eva": timm_eva,
+    "timm-rope-mixed": timm_rope_mixed,
+    "qwen2-vl": qwen2_vl_mrope,
+    "qwen3-vl": qwen3_vl_mrope,
+    "llama4-vision": llama4_vision,
+}
+
+
+def _parse_value(text: str) -> Any:
+    """``"4"`` -> 4, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"16/24/24"`` -> [16, 24, 24]."""
+    if "/" in text:
+        return [_parse_value(part) for part in text.split("/")]
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def preset(spec: str, **overrides: Any) -> RopeConvention:
+    """Build a preset from ``"name:key=value,key=value"`` (the CLI's ``--expect`` syntax).
+
+    Values are parsed as int, float, ``true``/``false`` or ``/``-separated lists
+    (``mrope_section=16/24/24``); ``overrides`` (e.g. ``head_dim``) are added.
+
+    Examples
+    --------
+    >>> yarn = preset("hf-yarn:factor=4,original_max_position_embeddings=32768,base=1e6",
+    ...               head_dim=128)
+    >>> yarn.parameters["factor"], round(yarn.magnitude, 12)
+    (4, 1.138629436112)
+    """
+    name, _, settings = spec.partition(":")
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r} in expect={spec!r}; known: "
+                         f"{', '.join(sorted(PRESETS))}")
+    parameters = dict(overrides)
+    for item in filter(None, settings.split(",")):
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise ValueError(f"expect settings must read key=value, got {item!r} in {spec!r}")
+        parameters[key.strip()] = _parse_value(value.strip())
+    return PRESETS[name](**parameters)

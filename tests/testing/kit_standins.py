@@ -1,0 +1,45 @@
+"""NumPy stand-ins for foreign framework functions, correct and deliberately broken.
+
+Each builder returns a function written the way a PyTorch/JAX user would write it
+(cos/sin tables, ``rotate_half``, a float32 angle computation...), independently of
+refimpl, so the conformance kit can be tested without any framework installed.
+"""
+
+import numpy as np
+
+
+def numpy_rope(inv_freq, *, layout="half", start=0, offset=0.0, magnitude=1.0,
+               angle_dtype=np.float64):
+    """A framework-style RoPE ``fn(x, positions)`` over frequency matrix ``inv_freq``.
+
+    ``inv_freq`` is ``(P,)`` for 1-D positions or ``(n_axes, P)`` for N-D positions.
+    ``angle_dtype=np.float32`` computes positions, frequencies and angles in float32 (the
+    Hugging Face / Meta habit); ``offset`` shifts every position (an off-by-one bug).
+    """
+    freq = np.atleast_2d(np.asarray(inv_freq, dtype=np.float64)).astype(angle_dtype)
+    rotary = 2 * freq.shape[1]
+
+    def rope(x, positions):
+        pos = np.asarray(positions).astype(angle_dtype)
+        pos = pos[:, None] if pos.ndim == 1 else pos
+        phi = ((pos + angle_dtype(offset)) @ freq).astype(angle_dtype)
+        block = x[:, start:start + rotary]
+        if layout == "half":
+            emb = np.concatenate([phi, phi], axis=-1)
+            half = rotary // 2
+            rotated = np.concatenate([-block[:, half:], block[:, :half]], axis=-1)
+        else:
+            emb = np.repeat(phi, 2, axis=-1)
+            rotated = np.stack([-block[:, 1::2], block[:, ::2]], axis=-1).reshape(block.shape)
+        cos = np.cos(emb).astype(np.float64) * magnitude
+        sin = np.sin(emb).astype(np.float64) * magnitude
+        out = np.array(x, dtype=np.float64)
+        out[:, start:start + rotary] = block * cos + rotated * sin
+        return out
+
+    return rope
+
+
+def default_inv_freq(rotary_dim, base=10000.0):
+    """``1 / base^(2k/R)`` written out, as frameworks do."""
+    return 1.0 / base ** (np.arange(0, rotary_dim, 2) / rotary_dim)
