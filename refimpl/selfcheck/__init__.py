@@ -6,10 +6,12 @@ table prints them.
 """
 
 from refimpl.selfcheck import gradcheck
+from refimpl.selfcheck import similarity
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
+    *similarity.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
