@@ -97,17 +97,36 @@ def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.sum(grad, axis=stretched, keepdims=True) if stretched else grad
 
 
-def _masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Softmax over the ``allowed`` entries of the last axis (exact zeros elsewhere).
 
-    Returns the probabilities and the log-normaliser ``logsumexp`` over the allowed
-    entries. Every row must allow at least one entry.
+    Every row must allow at least one entry.
+    """
+    shifted = np.where(allowed, logits, -np.inf)
+    weights = np.exp(shifted - np.max(shifted, axis=-1, keepdims=True))  # exp(-inf) = 0
+    return weights / np.sum(weights, axis=-1, keepdims=True)
+
+
+def _masked_cross_entropy(
+    logits: np.ndarray, allowed: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over the ``allowed`` entries and ``-log p[target]``, accurate when tiny.
+
+    ``-log p_t = log(1 + sum_{j != t} exp(z_j - z_t))``: when the target holds the
+    largest logit every term is at most 1 and ``log1p`` keeps a loss of ``1e-9`` to
+    full relative precision (``logsumexp(z) - z_t`` would lose half the digits);
+    otherwise the loss exceeds ``max(z) - z_t > 0`` and the usual form is exact enough.
+    ``target`` is a boolean one-hot array shaped like ``logits``.
     """
     shifted = np.where(allowed, logits, -np.inf)
     peak = np.max(shifted, axis=-1, keepdims=True)
-    weights = np.exp(shifted - peak)  # exp(-inf) = 0 on the excluded entries
-    total = np.sum(weights, axis=-1, keepdims=True)
-    return weights / total, (peak + np.log(total))[..., 0]
+    weights = np.exp(shifted - peak)
+    target_weight = np.sum(np.where(target, weights, 0.0), axis=-1)
+    others = np.sum(np.where(target, 0.0, weights), axis=-1)
+    total = target_weight + others
+    gap = peak[..., 0] - np.sum(np.where(target, logits, 0.0), axis=-1)
+    loss = np.where(gap <= 0, np.log1p(others), gap + np.log(total))
+    return weights / total[..., None], loss
 
 
 def _cotangent(value: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -257,7 +276,7 @@ def pair_class_probabilities(u: Any, v: Any, weight: Any, nli: Any) -> np.ndarra
            [0.    , 0.    , 0.3333, 0.3333, 0.3333]])
     """
     u, v, weight, allowed = _classifier_inputs(u, v, weight, nli)
-    return _masked_softmax(_logits(u, v, weight)[1], allowed)[0]
+    return _masked_softmax(_logits(u, v, weight)[1], allowed)
 
 
 def pair_class_probabilities_vjp(
@@ -277,7 +296,7 @@ def pair_class_probabilities_vjp(
     """
     u_batch, v, weight, allowed = _classifier_inputs(u, v, weight, nli)
     features, logits = _logits(u_batch, v, weight)
-    probabilities = _masked_softmax(logits, allowed)[0]
+    probabilities = _masked_softmax(logits, allowed)
     g = _cotangent(cotangent, probabilities.shape)
     grad_logits = probabilities * (g - np.sum(g * probabilities, axis=-1, keepdims=True))
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
@@ -312,9 +331,9 @@ def _classifier_forward(u, v, weight, labels, nli):
     u_batch, v, weight, allowed = _classifier_inputs(u, v, weight, flags)
     ids = np.broadcast_to(ids, allowed.shape[:-1])
     features, logits = _logits(u_batch, v, weight)
-    probabilities, log_normalizer = _masked_softmax(logits, allowed)
-    picked = np.take_along_axis(logits, ids[..., None], axis=-1)[..., 0]
-    return u_batch, v, weight, ids, features, probabilities, log_normalizer - picked
+    one_hot = np.arange(_NUM_CLASSES) == ids[..., None]
+    probabilities, loss = _masked_cross_entropy(logits, allowed, one_hot)
+    return u_batch, v, weight, one_hot, features, probabilities, loss
 
 
 def pair_classifier_loss(u: Any, v: Any, weight: Any, labels: Any, nli: Any = None) -> np.ndarray:
@@ -381,10 +400,9 @@ def pair_classifier_loss_vjp(
     >>> gw[:, 1]
     array([-0.5,  0. , -0.5])
     """
-    u_batch, v, weight, ids, features, probabilities, loss = _classifier_forward(
+    u_batch, v, weight, one_hot, features, probabilities, loss = _classifier_forward(
         u, v, weight, labels, nli)
     g = _cotangent(cotangent, loss.shape)
-    one_hot = np.arange(_NUM_CLASSES) == ids[..., None]
     grad_logits = g[..., None] * (probabilities - one_hot)
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
     return _sum_to_shape(grad_u, np.shape(u)), grad_v, grad_weight
@@ -572,10 +590,9 @@ def _contrastive_forward(x, scale):
         raise ValueError(f"x must hold an even number n >= 2 of sentences (rows 2i and "
                          f"2i+1 are partners), got n={n} in shape {x.shape}")
     logits = scale * cosine_similarity_matrix(x)
-    partner = np.arange(n) ^ 1
-    probabilities, log_normalizer = _masked_softmax(logits, ~np.eye(n, dtype=bool))
-    row_losses = log_normalizer - logits[..., np.arange(n), partner]
-    return x, scale, partner, probabilities, row_losses
+    targets = np.arange(n) == (np.arange(n) ^ 1)[:, None]  # row i's partner is i xor 1
+    probabilities, row_losses = _masked_cross_entropy(logits, ~np.eye(n, dtype=bool), targets)
+    return x, scale, targets, probabilities, row_losses
 
 
 def in_batch_contrastive_loss(x: Any, scale: float = 20.0) -> np.ndarray:
@@ -630,10 +647,9 @@ def in_batch_contrastive_loss_vjp(cotangent: Any, x: Any, scale: float = 20.0) -
     >>> bool(np.abs(in_batch_contrastive_loss_vjp(1.0, x)).max() < 1e-6)
     True
     """
-    x, scale, partner, probabilities, row_losses = _contrastive_forward(x, scale)
+    x, scale, targets, probabilities, row_losses = _contrastive_forward(x, scale)
     n = x.shape[-2]
     g = _cotangent(cotangent, row_losses.shape[:-1])
-    targets = np.arange(n) == partner[:, None]
     grad_cosines = (scale / n) * g[..., None, None] * (probabilities - targets)
     return cosine_similarity_matrix_vjp(grad_cosines, x)
 

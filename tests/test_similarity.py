@@ -104,6 +104,16 @@ def test_binary_loss_is_softplus_of_the_logit_gap():
     assert loss == pytest.approx(np.log1p(np.exp(3.0)), rel=1e-14)
 
 
+@pytest.mark.parametrize("gap", [0.0, 1.0, 30.0, 700.0])
+def test_confident_classifier_loss_keeps_its_relative_accuracy(gap):
+    # binary logits (0, gap), label 1: loss log(1 + exp(-gap)) down to ~1e-304
+    weight = np.zeros((3, 5))
+    weight[0, 1] = gap  # features [1, 0, 1] for u = 1, v = 0
+    loss = sim.pair_classifier_loss([1.0], [0.0], weight, labels=1)
+    assert loss == pytest.approx(np.log1p(np.exp(-gap)), rel=1e-14)
+    assert loss > 0.0 or gap > 745
+
+
 @given(seeds)
 def test_classifier_gradient_never_reaches_the_other_tasks_columns(seed):
     rng = np.random.default_rng(seed)
@@ -333,6 +343,10 @@ def test_contrastive_closed_forms():
                         np.log(np.exp(20) + 1 + np.exp(20 * c)) - 20,
                         np.log(np.exp(20) + 1 + np.exp(20 * c)) - 20])
     assert sim.in_batch_contrastive_loss(x) == pytest.approx(expected, rel=1e-13)
+    # two orthogonal pairs: log(1 + 2 exp(-20)) ~ 4e-9, to full relative precision
+    x = [[1.0, 0.0], [2.0, 0.0], [0.0, 0.5], [0.0, 3.0]]
+    assert sim.in_batch_contrastive_loss(x) == pytest.approx(np.log1p(2 * np.exp(-20.0)),
+                                                             rel=1e-14)
 
 
 @given(seeds)
