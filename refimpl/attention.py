@@ -33,6 +33,7 @@ import numpy as np
 
 from refimpl import rope
 from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
+from refimpl.masks import as_mask
 
 __all__ = ["softmax", "softmax_vjp", "split_heads", "merge_heads", "attention_logits",
            "scaled_dot_product_attention", "scaled_dot_product_attention_vjp",
@@ -52,20 +53,6 @@ def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
         return np.broadcast_shapes(shape, target) == tuple(target)
     except ValueError:
         return False
-
-
-def _as_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """A boolean mask (true = may attend) broadcasting to ``shape``, or raise."""
-    array = np.asarray(mask)
-    if array.dtype.kind in "iu" and np.all((array == 0) | (array == 1)):
-        array = array.astype(bool)
-    if array.dtype.kind != "b":
-        raise TypeError(f"mask must be a boolean array (true = may attend), got {array.dtype} "
-                        f"values")
-    if not _broadcasts_to(array.shape, shape):
-        raise ValueError(f"mask must broadcast to the logits shape {tuple(shape)}, "
-                         f"got shape {array.shape}")
-    return array
 
 
 def _softmax_into(logits: np.ndarray, mask: np.ndarray | None, axis: int) -> np.ndarray:
@@ -120,7 +107,7 @@ def softmax(x: Any, axis: int = -1, *, mask: Any = None) -> np.ndarray:
     x = as_float_array(x, "x")
     check_ndim(x, "x", 1)
     axis = _axis(x, axis)
-    mask = None if mask is None else _as_mask(mask, x.shape)
+    mask = None if mask is None else as_mask(mask, x.shape)
     return _softmax_into(x.copy(), mask, axis)
 
 
@@ -278,7 +265,7 @@ def _sdpa_inputs(q, k, v, mask, bias, scale, angles, key_angles, layout):
     """Validate every argument of :func:`scaled_dot_product_attention`."""
     q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
     logits_shape = q.shape[:-1] + (k.shape[-2],)
-    mask = None if mask is None else _as_mask(mask, logits_shape)
+    mask = None if mask is None else as_mask(mask, logits_shape)
     if bias is not None:
         bias = as_float_array(bias, "bias")
         if not _broadcasts_to(bias.shape, logits_shape):

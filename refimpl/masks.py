@@ -34,8 +34,36 @@ import numpy as np
 
 from refimpl._validation import as_int, check_ndim
 
-__all__ = ["bidirectional_mask", "causal_mask", "padding_mask", "unilm_mask",
+__all__ = ["as_mask", "bidirectional_mask", "causal_mask", "padding_mask", "unilm_mask",
            "independent_mask", "uniae_mask"]
+
+
+def as_mask(mask: Any, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
+    """Check that ``mask`` is boolean and broadcasts to ``shape``; return it as a bool array.
+
+    Integer arrays of 0 and 1 are accepted. ``mask`` may have fewer axes than ``shape``
+    and size-1 axes, but must not enlarge it: ``np.broadcast_shapes(mask.shape, shape)``
+    must equal ``shape``.
+
+    Examples
+    --------
+    >>> as_mask([1, 0], (3, 2))
+    array([ True, False])
+    """
+    array = np.asarray(mask)
+    if array.dtype.kind in "iu" and np.all((array == 0) | (array == 1)):
+        array = array.astype(bool)
+    if array.dtype.kind != "b":
+        raise TypeError(f"{name} must be a boolean array (true = may attend), got dtype "
+                        f"{array.dtype}")
+    try:
+        fits = np.broadcast_shapes(array.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} of shape {array.shape} does not broadcast to the "
+                         f"(query, key) shape {tuple(shape)}")
+    return array
 
 
 def bidirectional_mask(length: int) -> np.ndarray:
