@@ -221,6 +221,7 @@ def canonical_form(A, *, rtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
     Q[:, 1::2] = np.concatenate([Z.imag, kernel[:, 1::2]], axis=1)
     blocks = Q.T @ A @ Q
     F = blocks[:, 1::2, 0::2].diagonal(axis1=-2, axis2=-1).copy()
+    F[:, Z.shape[1]:] = 0.0  # the common kernel: exactly zero, not rounding noise
     residual = np.max(np.abs(blocks - generators(F))) / scale
     if residual > rtol:
         raise ValueError("A has no common block-diagonal form (do the generators commute?): "
