@@ -32,7 +32,8 @@ from scipy import special
 from refimpl._validation import as_float_array, broadcast_batch
 
 __all__ = ["log_bessel_ive", "log_bessel_iv", "log_bessel_iv_vjp", "bessel_iv_ratio",
-           "bessel_iv_ratio_complement", "bessel_iv_ratio_derivative", "bessel_iv_ratio_vjp"]
+           "bessel_iv_ratio_complement", "bessel_iv_ratio_derivative", "bessel_iv_ratio_vjp",
+           "log_hyp0f1"]
 
 #: Orders at or above this use the uniform (Debye) expansion.
 DEBYE_MIN_ORDER = 50.0
@@ -301,3 +302,33 @@ def bessel_iv_ratio_vjp(grad: Any, v: Any, x: Any) -> np.ndarray:
     v_arr, x_arr = _bessel_args(v, x)
     grad = np.broadcast_to(as_float_array(grad, "grad"), v_arr.shape)
     return _sum_to_shape(grad * _perron(v_arr, x_arr)[2], np.shape(x))
+
+
+def log_hyp0f1(b: Any, q: Any) -> np.ndarray:
+    r"""``log 0F1(; b; q)`` for ``b > 0`` and ``0 <= q <= 8 b`` by its positive series.
+
+    .. math:: {}_0F_1(;b;q) = \sum_{k \ge 0} \frac{q^k}{k!\,(b)_k},
+       \qquad I_v(x) = \frac{(x/2)^v}{\Gamma(v+1)}\, {}_0F_1\!\left(;v+1;\tfrac{x^2}{4}\right)
+
+    Returned as ``log1p(sum_(k>=1) ...)`` so that ``q -> 0`` keeps full relative
+    accuracy (``log 0F1 ~ q/b``). Terms are added until the largest remaining one is
+    below rounding; with ``q <= 8 b`` that takes at most about 200 terms. Larger ``q``
+    is rejected: use :func:`log_bessel_ive` there.
+
+    Examples
+    --------
+    >>> float(log_hyp0f1(1.5, 1e-20))  # q/b
+    6.666666666666667e-21
+    """
+    b, q = as_float_array(b, "b"), as_float_array(q, "q")
+    if np.any(b <= 0) or np.any(q < 0) or np.any(q > 8 * b):
+        raise ValueError("log_hyp0f1 needs b > 0 and 0 <= q <= 8 b")
+    b, q = np.broadcast_arrays(b, q)
+    term, tail = np.ones(b.shape), np.zeros(b.shape)
+    past_peak = np.sqrt(np.max(q, initial=0.0))  # terms decrease once k (b + k) > q
+    for k in range(1, 1000):
+        term = term * q / (k * (b + k - 1.0))
+        tail = tail + term
+        if k > past_peak and np.all(term <= 1e-17 * (1.0 + tail)):
+            break
+    return np.log1p(tail)

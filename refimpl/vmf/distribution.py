@@ -1,0 +1,399 @@
+"""The von Mises-Fisher distribution on the sphere S^(d-1): normalizer, moments, density,
+entropy and KL divergences, with their gradients in kappa.
+
+The density is ``f(x) = C_d(kappa) exp(kappa <mu, x>)`` for unit ``x`` and ``mu`` in R^d,
+
+.. math:: C_d(\\kappa) = \\frac{\\kappa^{\\nu}}{(2\\pi)^{\\nu+1} I_\\nu(\\kappa)}, \\qquad \\nu = d/2 - 1,
+
+and kappa = 0 is the uniform distribution, ``C_d(0) = 1/|S^(d-1)|``. Everything is
+written so that it stays finite and accurate for d up to 1e5 and kappa in [0, 1e10]:
+
+* ``log C_d + kappa`` (the log-density at the mode) comes from ``log ive`` (never
+  ``log I``), or, where ``kappa^2/4 <= 8 (nu + 1)``, from the series
+  ``log C_d = -log|S^(d-1)| - log 0F1(; d/2; kappa^2/4)``, exact at kappa = 0;
+* the mean resultant length ``A_d = I_(d/2)/I_(d/2-1)`` and its complement ``1 - A_d``
+  come from Perron's continued fraction, so ``kappa (1 - A_d)`` never cancels.
+
+Gradients in kappa use the closed forms ``d log C_d/d kappa = -A_d``,
+``d entropy/d kappa = -kappa A_d'``, ``d KL/d kappa = kappa A_d'``.
+References: the vMF-VAE post (kexue.fm/archives/8404); Mardia and Jupp, *Directional
+Statistics* (2000) §9.3; research/vmf_univae_dimension.md §1.2-1.4 and
+research/vmf_householder_testing_anchors.md §6.3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from refimpl._validation import (as_float_array, as_int, broadcast_batch, check_last_axis,
+                                 check_unit_norm)
+from refimpl.vmf.bessel import (bessel_iv_ratio, bessel_iv_ratio_complement,
+                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1)
+
+__all__ = [
+    "log_sphere_area", "log_normalizer", "log_normalizer_vjp", "mean_resultant_length",
+    "mean_resultant_length_vjp", "mean_resultant_length_derivative", "logpdf", "logpdf_vjp",
+    "pdf", "pdf_vjp", "entropy", "entropy_vjp", "kl_to_uniform", "kl_to_uniform_vjp",
+    "kl", "kl_vjp",
+]
+
+
+def check_dimension(d: Any) -> int:
+    """Validate the ambient dimension ``d >= 2`` (an integer) and return it."""
+    return as_int(d, "d", minimum=2)
+
+
+def check_kappa(kappa: Any) -> np.ndarray:
+    """Validate the concentration: a finite, non-negative float64 array."""
+    kappa = as_float_array(kappa, "kappa")
+    if np.any(kappa < 0):
+        raise ValueError(f"kappa must be non-negative, got min(kappa)={kappa.min()}")
+    return kappa
+
+
+def check_directions(x: Any, name: str, d: int | None = None) -> np.ndarray:
+    """Validate an array of unit vectors ``(..., d)`` with ``d >= 2``."""
+    x = as_float_array(x, name)
+    size = check_last_axis(x, name, size=d)
+    if size < 2:
+        raise ValueError(f"{name} must have last dimension d >= 2, got shape {x.shape}")
+    check_unit_norm(x, name)
+    return x
+
+
+def log_sphere_area(d: Any) -> float:
+    r"""``log |S^(d-1)|``, the log surface area of the unit sphere in R^d.
+
+    .. math:: |S^{d-1}| = \frac{2 \pi^{d/2}}{\Gamma(d/2)}
+
+    Examples
+    --------
+    >>> round(float(np.exp(log_sphere_area(3))), 12)  # 4 pi
+    12.566370614359
+    """
+    d = check_dimension(d)
+    return float(np.log(2.0) + 0.5 * d * np.log(np.pi) - special.gammaln(0.5 * d))
+
+
+def _series_region(d: int, kappa: np.ndarray) -> np.ndarray:
+    """Where ``q = kappa^2/4 <= 8 (nu + 1)``: the 0F1 series is used there."""
+    return 0.25 * kappa * kappa <= 4.0 * d
+
+
+def _log_mode_density(d: int, kappa: np.ndarray) -> np.ndarray:
+    """``log C_d(kappa) + kappa``, the log-density at the mode, without cancellation."""
+    nu = 0.5 * d - 1.0
+    series = _series_region(d, kappa)
+    out = np.empty(kappa.shape)
+    k = kappa[series]
+    out[series] = k - log_sphere_area(d) - log_hyp0f1(0.5 * d, 0.25 * k * k)
+    k = kappa[~series]
+    out[~series] = (nu * np.log(k) - (nu + 1.0) * np.log(2.0 * np.pi)
+                    - log_bessel_ive(nu, k))
+    return out
+
+
+def log_normalizer(d: Any, kappa: Any) -> np.ndarray:
+    r"""``log C_d(kappa)``, the log normalizing constant of the vMF density.
+
+    .. math:: \log C_d(\kappa) = \nu \log\kappa - (\nu + 1)\log 2\pi - \log I_\nu(\kappa),
+       \qquad \nu = d/2 - 1
+
+    evaluated as ``-log|S^(d-1)| - log 0F1(; d/2; kappa^2/4)`` for ``kappa^2 <= 16 d``
+    (exact at kappa = 0, where it is ``-log|S^(d-1)|``) and through ``log ive``
+    otherwise; finite for d up to 1e5 and kappa up to 1e10.
+
+    Parameters
+    ----------
+    d : int
+        Ambient dimension, ``d >= 2``.
+    kappa : array_like
+        Concentration(s), ``kappa >= 0``.
+
+    Returns
+    -------
+    ndarray, shaped like ``kappa``.
+
+    Examples
+    --------
+    >>> float(log_normalizer(8, 20.0))  # research note §1.8 (mpmath): -15.723456480
+    -15.72345648...
+    >>> float(log_normalizer(3, 1.0)) == float(np.log(1.0 / (4 * np.pi * np.sinh(1.0))))
+    True
+    """
+    d, kappa = check_dimension(d), check_kappa(kappa)
+    return _log_mode_density(d, kappa) - kappa
+
+
+def log_normalizer_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
+    r"""VJP of :func:`log_normalizer` in kappa: ``d log C_d/d kappa = -A_d(kappa)``."""
+    return -as_float_array(grad, "grad") * mean_resultant_length(d, kappa)
+
+
+def mean_resultant_length(d: Any, kappa: Any) -> np.ndarray:
+    r"""``A_d(kappa) = E[<mu, x>] = I_(d/2)(kappa) / I_(d/2-1)(kappa)``, in ``[0, 1)``.
+
+    .. math:: A_d(\kappa) = -\frac{\partial \log C_d}{\partial \kappa}
+       = \frac{I_{d/2}(\kappa)}{I_{d/2-1}(\kappa)}
+
+    ``A_d(0) = 0``, ``A_d ~ kappa/d`` as kappa -> 0 and ``1 - A_d ~ (d-1)/(2 kappa)`` as
+    kappa -> inf (Perron's continued fraction, see :func:`bessel_iv_ratio`).
+
+    Examples
+    --------
+    >>> float(mean_resultant_length(8, 20.0))  # research note §1.8: 0.836456755
+    0.83645675...
+    >>> k = 2.0; bool(abs(mean_resultant_length(3, k) - (1 / np.tanh(k) - 1 / k)) < 1e-15)
+    True
+    """
+    d, kappa = check_dimension(d), check_kappa(kappa)
+    return bessel_iv_ratio(0.5 * d - 1.0, kappa)
+
+
+def mean_resultant_length_derivative(d: Any, kappa: Any) -> np.ndarray:
+    r"""``A_d'(kappa) = Var[<mu, x>] > 0``.
+
+    .. math:: A_d'(\kappa) = 1 - A_d^2 - \frac{d-1}{\kappa} A_d
+
+    The right-hand side cancels catastrophically for kappa >> d; we differentiate
+    Perron's recursion instead (:func:`bessel_iv_ratio_derivative`), which keeps full
+    relative accuracy: ``A_d'(kappa) ~ (d-1)/(2 kappa^2)`` for large kappa and
+    ``A_d'(0) = 1/d``.
+
+    Examples
+    --------
+    >>> float(mean_resultant_length_derivative(3, 0.0))
+    0.333333...
+    >>> float(mean_resultant_length_derivative(10, 1e8) * 1e16)  # (d-1)/(2 kappa^2)
+    4.49999...
+    """
+    d, kappa = check_dimension(d), check_kappa(kappa)
+    return bessel_iv_ratio_derivative(0.5 * d - 1.0, kappa)
+
+
+def mean_resultant_length_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
+    """VJP of :func:`mean_resultant_length` in kappa: ``grad * A_d'(kappa)``."""
+    return as_float_array(grad, "grad") * mean_resultant_length_derivative(d, kappa)
+
+
+def entropy(d: Any, kappa: Any) -> np.ndarray:
+    r"""Differential entropy ``H = -E[log f(x)]`` (nats, w.r.t. surface measure).
+
+    .. math:: H = -\log C_d(\kappa) - \kappa A_d(\kappa)
+       = -(\log C_d + \kappa) + \kappa\,(1 - A_d)
+
+    The second form, with ``1 - A_d`` from the continued fraction, avoids the
+    cancellation of ``kappa - kappa A_d`` at large kappa. ``H(0) = log|S^(d-1)|``.
+
+    Examples
+    --------
+    >>> float(entropy(3, 0.0)) == float(np.log(4 * np.pi))
+    True
+    """
+    d, kappa = check_dimension(d), check_kappa(kappa)
+    complement = bessel_iv_ratio_complement(0.5 * d - 1.0, kappa)
+    return -_log_mode_density(d, kappa) + kappa * complement
+
+
+def entropy_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
+    r"""VJP of :func:`entropy` in kappa: ``dH/d kappa = -kappa A_d'(kappa)``."""
+    kappa = check_kappa(kappa)
+    return -as_float_array(grad, "grad") * kappa * mean_resultant_length_derivative(d, kappa)
+
+
+def kl_to_uniform(d: Any, kappa: Any) -> np.ndarray:
+    r"""``KL(vMF(mu, kappa) || Uniform(S^(d-1)))``, independent of mu.
+
+    .. math:: \mathrm{KL} = \kappa A_d(\kappa) + \log C_d(\kappa) + \log|S^{d-1}|
+       = \log|S^{d-1}| - H
+
+    For ``kappa^2 <= 16 d`` it is ``kappa A_d - log 0F1(; d/2; kappa^2/4)`` (both terms
+    ``~ kappa^2/d``, so ``KL ~ kappa^2/(2d)`` keeps its relative accuracy as kappa -> 0);
+    otherwise ``nu log(kappa/2) - lgamma(nu+1) - log ive_nu(kappa) - kappa (1 - A_d)``.
+    In the vMF-VAE, kappa is fixed, so this is the constant KL term of the ELBO.
+
+    Examples
+    --------
+    >>> float(kl_to_uniform(8, 20.0))  # the post's MNIST setting: 4.485986 nats
+    4.4859858...
+    """
+    d, kappa = check_dimension(d), check_kappa(kappa)
+    nu = 0.5 * d - 1.0
+    series = _series_region(d, kappa)
+    out = np.empty(kappa.shape)
+    k = kappa[series]
+    out[series] = k * bessel_iv_ratio(nu, k) - log_hyp0f1(0.5 * d, 0.25 * k * k)
+    k = kappa[~series]
+    out[~series] = (nu * np.log(0.5 * k) - special.gammaln(nu + 1.0) - log_bessel_ive(nu, k)
+                    - k * bessel_iv_ratio_complement(nu, k))
+    return out
+
+
+def kl_to_uniform_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
+    r"""VJP of :func:`kl_to_uniform` in kappa: ``d KL/d kappa = kappa A_d'(kappa) >= 0``."""
+    kappa = check_kappa(kappa)
+    return as_float_array(grad, "grad") * kappa * mean_resultant_length_derivative(d, kappa)
+
+
+def _density_args(x: Any, mu: Any, kappa: Any, x_name: str = "x", mu_name: str = "mu"):
+    """Validate ``x (..., d)``, ``mu (..., d)`` and kappa broadcasting over the batch."""
+    x = check_directions(x, x_name)
+    mu = check_directions(mu, mu_name, d=x.shape[-1])
+    kappa = check_kappa(kappa)
+    shape = broadcast_batch(**{x_name: x.shape[:-1], mu_name: mu.shape[:-1], "kappa": kappa.shape})
+    return x, mu, kappa, shape
+
+
+def _half_squared_distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``||x - y||^2 / 2``, which equals ``1 - <x, y>`` for unit vectors, exactly 0 at x = y."""
+    difference = x - y
+    return 0.5 * np.einsum("...i,...i->...", difference, difference)
+
+
+def logpdf(x: Any, mu: Any, kappa: Any) -> np.ndarray:
+    r"""Log-density of vMF(mu, kappa) at unit vectors x (w.r.t. surface measure).
+
+    .. math:: \log f(x) = \log C_d(\kappa) + \kappa \langle \mu, x \rangle
+       = (\log C_d + \kappa) - \kappa\,(1 - \langle \mu, x \rangle)
+
+    evaluated in the second form with ``1 - <mu, x> = ||x - mu||^2/2`` (exact at the
+    mode). The absolute error is about ``kappa * eps`` near the mode, which is
+    irreducible: rounding ``x`` by eps moves ``kappa <mu, x>`` by that much.
+
+    Parameters
+    ----------
+    x, mu : array_like, shape (..., d)
+        Unit vectors (norm 1 within 1e-10); batch axes broadcast.
+    kappa : array_like
+        Concentration(s) ``>= 0``, broadcasting over the batch axes.
+
+    Returns
+    -------
+    ndarray, the broadcast batch shape.
+
+    Examples
+    --------
+    >>> mu = np.array([0.0, 0.0, 1.0])
+    >>> float(logpdf(mu, mu, 10.0) - logpdf(-mu, mu, 10.0))  # 2 kappa
+    20.0
+    """
+    x, mu, kappa, shape = _density_args(x, mu, kappa)
+    d = x.shape[-1]
+    return _log_mode_density(d, kappa) - kappa * _half_squared_distance(x, mu) + np.zeros(shape)
+
+
+def logpdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]:
+    r"""VJP of :func:`logpdf` in ``(x, mu, kappa)``.
+
+    .. math:: \frac{\partial \log f}{\partial \kappa} = \langle \mu, x\rangle - A_d
+       = (1 - A_d) - (1 - \langle \mu, x \rangle), \quad
+       \frac{\partial \log f}{\partial x} = \kappa\mu, \quad
+       \frac{\partial \log f}{\partial \mu} = \kappa x
+
+    The x and mu gradients are the ambient (unconstrained) gradients of
+    ``kappa <mu, x>``; only their components tangent to the sphere are meaningful, and
+    those equal the tangent gradients of the density. Each gradient is summed over the
+    axes its argument was broadcast along.
+    """
+    x, mu, kappa, shape = _density_args(x, mu, kappa)
+    grad = np.broadcast_to(as_float_array(grad, "grad"), shape)
+    d = x.shape[-1]
+    complement = bessel_iv_ratio_complement(0.5 * d - 1.0, kappa)
+    g_kappa = grad * (complement - _half_squared_distance(x, mu))
+    weight = (grad * kappa)[..., None]
+    return (_reduce(weight * mu, x.shape), _reduce(weight * x, mu.shape),
+            _reduce(g_kappa, kappa.shape))
+
+
+def _reduce(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to an argument's ``shape``."""
+    values = np.asarray(values)
+    extra = values.ndim - len(shape)
+    if extra:
+        values = values.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and values.shape[i] != 1)
+    values = values.sum(axis=axes, keepdims=True) if axes else values
+    return np.broadcast_to(values, shape).copy()
+
+
+def pdf(x: Any, mu: Any, kappa: Any) -> np.ndarray:
+    r"""Density ``f(x) = C_d(kappa) exp(kappa <mu, x>)``; ``exp`` of :func:`logpdf`.
+
+    It can exceed 1 (it is a density), and underflows to 0 far from the mode at large
+    kappa or d; use :func:`logpdf` there.
+
+    Examples
+    --------
+    >>> float(pdf([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], 0.0) * 4 * np.pi)  # uniform
+    1.0
+    """
+    return np.exp(logpdf(x, mu, kappa))
+
+
+def pdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]:
+    """VJP of :func:`pdf`: ``f(x)`` times the gradients of :func:`logpdf`."""
+    return logpdf_vjp(as_float_array(grad, "grad") * pdf(x, mu, kappa), x, mu, kappa)
+
+
+def kl(mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> np.ndarray:
+    r"""``KL(vMF(mu1, kappa1) || vMF(mu2, kappa2))`` on the same sphere S^(d-1).
+
+    .. math:: \mathrm{KL} = \log C_d(\kappa_1) - \log C_d(\kappa_2)
+       + A_d(\kappa_1)\,(\kappa_1 - \kappa_2 \langle \mu_1, \mu_2 \rangle)
+
+    evaluated as ``L1 - L2 + (kappa2 - kappa1)(1 - A1) + kappa2 A1 (1 - <mu1, mu2>)``
+    with ``L = log C + kappa`` and ``1 - <mu1, mu2> = ||mu1 - mu2||^2/2``, so it is exactly
+    0 for equal arguments and never cancels at large kappa. ``kappa2 = 0`` gives
+    :func:`kl_to_uniform`.
+
+    Examples
+    --------
+    >>> mu = [0.0, 1.0, 0.0]
+    >>> float(kl(mu, 5.0, mu, 5.0))
+    0.0
+    >>> bool(np.isclose(kl(mu, 20.0, [1.0, 0.0, 0.0], 0.0), kl_to_uniform(3, 20.0)))
+    True
+    """
+    mu1, mu2, kappa1, kappa2, shape = _kl_args(mu1, kappa1, mu2, kappa2)
+    d = mu1.shape[-1]
+    nu = 0.5 * d - 1.0
+    a1 = bessel_iv_ratio(nu, kappa1)
+    c1 = bessel_iv_ratio_complement(nu, kappa1)
+    value = (_log_mode_density(d, kappa1) - _log_mode_density(d, kappa2)
+             + (kappa2 - kappa1) * c1 + kappa2 * a1 * _half_squared_distance(mu1, mu2))
+    return value + np.zeros(shape)
+
+
+def _kl_args(mu1, kappa1, mu2, kappa2):
+    mu1 = check_directions(mu1, "mu1")
+    mu2 = check_directions(mu2, "mu2", d=mu1.shape[-1])
+    kappa1, kappa2 = check_kappa(kappa1), check_kappa(kappa2)
+    shape = broadcast_batch(mu1=mu1.shape[:-1], kappa1=kappa1.shape, mu2=mu2.shape[:-1],
+                            kappa2=kappa2.shape)
+    return mu1, mu2, kappa1, kappa2, shape
+
+
+def kl_vjp(grad: Any, mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> tuple[np.ndarray, ...]:
+    r"""VJP of :func:`kl` in ``(mu1, kappa1, mu2, kappa2)``.
+
+    .. math:: \frac{\partial\,\mathrm{KL}}{\partial \kappa_1} = A_1'\,(\kappa_1 - \kappa_2 c),
+       \quad \frac{\partial\,\mathrm{KL}}{\partial \kappa_2} = A_2 - A_1 c,
+       \quad \frac{\partial\,\mathrm{KL}}{\partial \mu_1} = -\kappa_2 A_1 \mu_2,
+       \quad \frac{\partial\,\mathrm{KL}}{\partial \mu_2} = -\kappa_2 A_1 \mu_1
+
+    with ``c = <mu1, mu2>``. The mu gradients are ambient gradients; only their
+    tangent components are meaningful (see :func:`logpdf_vjp`).
+    """
+    mu1, mu2, kappa1, kappa2, shape = _kl_args(mu1, kappa1, mu2, kappa2)
+    grad = np.broadcast_to(as_float_array(grad, "grad"), shape)
+    nu = 0.5 * mu1.shape[-1] - 1.0
+    a1, a2 = bessel_iv_ratio(nu, kappa1), bessel_iv_ratio(nu, kappa2)
+    cosine = 1.0 - _half_squared_distance(mu1, mu2)
+    g_kappa1 = grad * bessel_iv_ratio_derivative(nu, kappa1) * (kappa1 - kappa2 * cosine)
+    g_kappa2 = grad * (a2 - a1 * cosine)
+    weight = (-grad * kappa2 * a1)[..., None]
+    return (_reduce(weight * mu2, mu1.shape), _reduce(g_kappa1, kappa1.shape),
+            _reduce(weight * mu1, mu2.shape), _reduce(g_kappa2, kappa2.shape))
