@@ -1,0 +1,246 @@
+"""Hypothesis strategies for property tests of RoPE, Householder, vMF and Transformer code.
+
+These generate the inputs that break implementations: unit vectors that are nearly
+equal, nearly opposite or axis-aligned; positions that are integer, real or large
+(where float32 angles fail); orthonormal bases; vMF parameters over the whole
+``(d, kappa)`` range (kappa log-uniform over twenty decades, plus 0); RoPE
+configurations as :class:`refimpl.testing.presets.RopeConvention`; small Transformer
+configurations. Use them in your own tests::
+
+    from hypothesis import given
+    from refimpl.testing import strategies as rst
+
+    @given(rst.unit_vector_pairs(dim=16))
+    def test_my_map_sends_a_to_b(pair):
+        a, b = pair
+        assert np.allclose(my_map(a, b) @ a, b, atol=1e-12)
+
+This module imports Hypothesis, which is part of refimpl's ``test`` extra
+(``pip install refimpl[test]``); the rest of :mod:`refimpl.testing` does not need it.
+Values are float64; pass ``width=32`` where noted to get values exactly representable
+in float32, for float32 back-ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from refimpl.rope.frequencies import scaled_inv_freq
+from refimpl.testing.presets import RopeConvention
+
+__all__ = ["unit_vectors", "unit_vector_pairs", "positions", "orthonormal_bases",
+           "vmf_parameters", "rope_conventions", "transformer_configs"]
+
+
+def _normalized(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+def _dims(dim: int | st.SearchStrategy[int] | None, max_dim: int) -> st.SearchStrategy[int]:
+    if dim is None:
+        return st.integers(1, max_dim)
+    return dim if isinstance(dim, st.SearchStrategy) else st.just(int(dim))
+
+
+def unit_vectors(dim: int | st.SearchStrategy[int] | None = None, *,
+                 max_dim: int = 64) -> st.SearchStrategy[np.ndarray]:
+    """Unit vectors: normalised Gaussian directions, axis vectors ``±e_i``, tiny components.
+
+    Parameters
+    ----------
+    dim : int or strategy, optional
+        Dimension (default: drawn from ``1..max_dim``).
+
+    Examples
+    --------
+    >>> @given(unit_vectors(3))
+    ... def test_unit_norm(v):
+    ...     assert abs(np.linalg.norm(v) - 1) < 1e-15
+    >>> test_unit_norm()
+    """
+    def build(d: int) -> st.SearchStrategy[np.ndarray]:
+        gaussian = hnp.arrays(np.float64, d, elements=st.floats(-10, 10, width=64)).filter(
+            lambda v: np.linalg.norm(v) > 1e-3).map(_normalized)
+        axis = st.tuples(st.integers(0, d - 1), st.sampled_from([1.0, -1.0])).map(
+            lambda t: t[1] * np.eye(d)[t[0]])
+        tiny = st.tuples(st.integers(0, d - 1), hnp.arrays(
+            np.float64, d, elements=st.floats(-1e-9, 1e-9))).map(
+            lambda t: _normalized(np.eye(d)[t[0]] + t[1]))
+        return st.one_of(gaussian, axis, tiny)
+
+    return _dims(dim, max_dim).flatmap(build)
+
+
+def unit_vector_pairs(dim: int | st.SearchStrategy[int] | None = None, *,
+                      max_dim: int = 64) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
+    """Pairs ``(a, b)`` of unit vectors, including the hard cases of ``a -> b`` maps.
+
+    Kinds: independent; nearly equal and nearly opposite (``b = ±a`` plus a
+    perturbation of relative size ``1e-16 .. 1e-2``); exactly equal and opposite;
+    axis-aligned (``±e_i``, ``±e_j``). Both vectors have the same dimension.
+
+    Examples
+    --------
+    >>> @given(unit_vector_pairs(4))
+    ... def test_shapes(pair):
+    ...     assert pair[0].shape == pair[1].shape == (4,)
+    >>> test_shapes()
+    """
+    def build(d: int) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray]]:
+        vectors = unit_vectors(d)
+        noise = hnp.arrays(np.float64, d, elements=st.floats(-1, 1))
+        scale = st.floats(-16, -2).map(lambda e: 10.0**e)
+        near = st.tuples(vectors, noise, scale, st.sampled_from([1.0, -1.0])).map(
+            lambda t: (t[0], _normalized(t[3] * t[0] + t[2] * t[1])))
+        exact = st.tuples(vectors, st.sampled_from([1.0, -1.0])).map(
+            lambda t: (t[0], t[1] * t[0]))
+        axes = st.tuples(st.integers(0, d - 1), st.integers(0, d - 1),
+                         st.sampled_from([1.0, -1.0])).map(
+            lambda t: (np.eye(d)[t[0]], t[2] * np.eye(d)[t[1]]))
+        return st.one_of(st.tuples(vectors, vectors), near, exact, axes)
+
+    return _dims(dim, max_dim).flatmap(build)
+
+
+def positions(shape: int | tuple[int, ...] = 8, *, kind: str = "any",
+              max_position: float = 2.0**20, width: int = 64) -> st.SearchStrategy[np.ndarray]:
+    """Arrays of token positions.
+
+    ``kind``: ``"integer"`` (0 .. 4096), ``"real"`` (fractional, any sign, |p| <= 4096),
+    ``"large"`` (integers up to ``max_position``, where float32 angles lose
+    precision), or ``"any"`` (a mix). ``width=32`` keeps values exact in float32.
+
+    Examples
+    --------
+    >>> @given(positions(5, kind="integer"))
+    ... def test_integers(p):
+    ...     assert p.shape == (5,) and np.all(p == np.round(p))
+    >>> test_integers()
+    """
+    integer = st.integers(0, 4096).map(float)
+    real = st.floats(-4096, 4096, width=width, allow_subnormal=False)
+    large = st.integers(0, int(max_position)).map(float)
+    elements = {"integer": integer, "real": real, "large": large,
+                "any": st.one_of(integer, real, large)}[kind]
+    return hnp.arrays(np.float64, shape, elements=elements)
+
+
+def orthonormal_bases(dim: int | st.SearchStrategy[int] | None = None, *,
+                      max_dim: int = 32) -> st.SearchStrategy[np.ndarray]:
+    """Orthogonal ``d x d`` matrices: Haar-like (QR of a Gaussian, signs fixed), signed
+    permutations (exact), and the identity.
+
+    Examples
+    --------
+    >>> @given(orthonormal_bases(5))
+    ... def test_orthogonal(Q):
+    ...     assert np.allclose(Q.T @ Q, np.eye(5), atol=1e-14)
+    >>> test_orthogonal()
+    """
+    def build(d: int) -> st.SearchStrategy[np.ndarray]:
+        def haar(seed: int) -> np.ndarray:
+            q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
+            return q * np.where(np.diag(r) < 0, -1.0, 1.0)
+
+        def signed_permutation(t: tuple) -> np.ndarray:
+            order, signs = t
+            return np.eye(d)[list(order)] * np.array(signs)[:, None]
+
+        permutation = st.tuples(st.permutations(range(d)),
+                                st.lists(st.sampled_from([1.0, -1.0]), min_size=d, max_size=d))
+        return st.one_of(st.integers(0, 2**32 - 1).map(haar),
+                         permutation.map(signed_permutation), st.just(np.eye(d)))
+
+    return _dims(dim, max_dim).flatmap(build)
+
+
+def vmf_parameters(*, max_dim: int = 100_000, min_log_kappa: float = -10.0,
+                   max_log_kappa: float = 10.0) -> st.SearchStrategy[tuple[int, float]]:
+    """``(d, kappa)`` over the whole range: small ``d`` often, ``d`` up to ``max_dim``;
+    ``kappa = 10^u`` with ``u`` uniform in ``[min_log_kappa, max_log_kappa]``, or 0.
+
+    Examples
+    --------
+    >>> @given(vmf_parameters())
+    ... def test_range(parameters):
+    ...     d, kappa = parameters
+    ...     assert d >= 2 and 0 <= kappa <= 1e10
+    >>> test_range()
+    """
+    dims = st.one_of(st.sampled_from([2, 3, 4, 5]), st.integers(2, max_dim))
+    kappas = st.one_of(st.just(0.0), st.floats(min_log_kappa, max_log_kappa).map(
+        lambda u: float(10.0**u)))
+    return st.tuples(dims, kappas)
+
+
+def rope_conventions(*, max_head_dim: int = 64) -> st.SearchStrategy[RopeConvention]:
+    """1-D RoPE configurations as :class:`~refimpl.testing.presets.RopeConvention`:
+    head dims up to ``max_head_dim``, partial rotary blocks, bases from 100 to 1e6,
+    linear position interpolation factors 1/2/4, and both layouts.
+
+    Examples
+    --------
+    >>> @given(rope_conventions())
+    ... def test_rotary_block_fits(convention):
+    ...     assert convention.rotary_dim <= convention.head_dim
+    >>> test_rotary_block_fits()
+    """
+    def build(t: tuple) -> RopeConvention:
+        pairs, extra, base, layout, factor = t
+        rope_type = "default" if factor == 1.0 else "linear"
+        omega, _ = scaled_inv_freq(rope_type, 2 * pairs, base,
+                                   **({} if factor == 1.0 else {"factor": factor}))
+        return RopeConvention(f"{rope_type}-{layout}", 2 * (pairs + extra), omega, layout,
+                              parameters={"base": base, "factor": factor})
+
+    half = max(max_head_dim // 2, 1)
+    return st.tuples(st.integers(1, half), st.integers(0, half),
+                     st.sampled_from([100.0, 10000.0, 500000.0, 1e6]),
+                     st.sampled_from(["half", "interleaved"]),
+                     st.sampled_from([1.0, 2.0, 4.0])).filter(
+        lambda t: t[0] + t[1] <= half).map(build)
+
+
+def transformer_configs(**fixed: Any) -> st.SearchStrategy[Any]:
+    """Tiny :class:`refimpl.transformer.TransformerConfig` s covering every option.
+
+    Sizes stay small (``d_model <= 16``, ``head_dim <= 8``, up to 2 layers, vocabulary
+    up to 13) so a forward and backward pass takes milliseconds; every norm, norm
+    position, activation, position scheme, RoPE layout and partial rotary width, tie
+    and MLM-head choice is drawn. Keyword arguments fix fields (``positions="rope"``).
+
+    Examples
+    --------
+    >>> @given(transformer_configs(n_layers=1))
+    ... def test_one_layer(config):
+    ...     assert config.n_layers == 1
+    >>> test_one_layer()
+    """
+    from refimpl.transformer import ACTIVATIONS, NORM_POSITIONS, NORMS, POSITIONS, \
+        TransformerConfig
+
+    def build(draw: Any) -> TransformerConfig:
+        head_dim = 2 * draw(st.integers(1, 4))
+        fields = dict(
+            vocab_size=draw(st.integers(2, 13)), d_model=draw(st.integers(1, 16)),
+            n_heads=draw(st.integers(1, 3)), head_dim=head_dim,
+            d_ff=draw(st.integers(1, 16)), n_layers=draw(st.integers(0, 2)),
+            norm=draw(st.sampled_from(NORMS)), norm_position=draw(st.sampled_from(NORM_POSITIONS)),
+            activation=draw(st.sampled_from(ACTIVATIONS)),
+            attention_scale=draw(st.booleans()), positions=draw(st.sampled_from(POSITIONS)),
+            rope_layout=draw(st.sampled_from(["interleaved", "half"])),
+            rope_base=draw(st.sampled_from([100.0, 10000.0])),
+            rotary_dim=draw(st.one_of(st.none(), st.integers(1, head_dim // 2).map(
+                lambda pairs: 2 * pairs))),
+            max_positions=draw(st.integers(8, 32)), n_segments=draw(st.integers(0, 2)),
+            bias=draw(st.booleans()), tie_output=draw(st.booleans()),
+            mlm_head=draw(st.booleans()))
+        fields.update(fixed)
+        return TransformerConfig(**fields)
+
+    return st.composite(build)()
