@@ -464,6 +464,10 @@ def rotation_matrix(angles, dim: int, layout: str = "interleaved", *, magnitude=
            [ 0.,  0.,  1.]])
     """
     dim = as_int(dim, "dim", minimum=0)
+    pairs = np.shape(angles)[-1] if np.ndim(angles) else 0
+    if 2 * pairs > dim:
+        raise ValueError(f"angles has P={pairs} pairs, so the rotary block 2P={2 * pairs} "
+                         f"exceeds dim={dim}")
     _, cos, sin, _, _ = _prepare(np.zeros(dim), angles, layout, magnitude, None)
     pairs = cos.shape[-1]
     first, second = _pairs(np.arange(2 * pairs), layout)
