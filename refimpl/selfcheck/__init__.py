@@ -7,11 +7,13 @@ table prints them.
 
 from refimpl.selfcheck import gradcheck
 from refimpl.selfcheck import similarity
+from refimpl.selfcheck import rope_nd
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
     *similarity.CHECKS,
+    *rope_nd.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
