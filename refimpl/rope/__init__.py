@@ -37,3 +37,5 @@ from refimpl.rope.frequencies import (
     yarn_mscale,
 )
 from refimpl.rope.layouts import layout_permutation, permute_qk_rows
+from refimpl.rope.nd import (axial_frequencies, axis_interleaved_frequencies, mixed_frequencies,
+                             mrope_frequencies, nd_angles, nd_angles_vjp)
