@@ -37,7 +37,7 @@ from refimpl.rope.nd import (
 
 __all__ = ["RopeConvention", "hugging_face", "meta_llama", "gpt_neox", "gpt_j", "lucidrains",
            "lucidrains_axial", "timm_eva", "timm_rope_mixed", "qwen2_vl_mrope",
-           "qwen3_vl_mrope", "llama4_vision", "PRESETS", "preset"]
+           "qwen3_vl_mrope", "llama4_vision", "PRESETS", "EXAMPLE_SETTINGS", "preset"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -416,6 +416,32 @@ PRESETS: dict[str, Callable[..., RopeConvention]] = {
     "qwen2-vl": qwen2_vl_mrope,
     "qwen3-vl": qwen3_vl_mrope,
     "llama4-vision": llama4_vision,
+}
+
+#: Settings at which each preset is exercised by the tests and golden vectors: the
+#: published configurations of research note rope_anchors.md §11 where it has one.
+EXAMPLE_SETTINGS: dict[str, dict[str, Any]] = {
+    "hf-default": {"head_dim": 64},
+    "hf-linear": {"head_dim": 64, "factor": 4.0},
+    "hf-dynamic": {"head_dim": 128, "factor": 2.0, "max_position_embeddings": 4096,
+                   "seq_len": 8192},
+    "hf-yarn": {"head_dim": 64, "base": 150000.0, "factor": 32.0,
+                "original_max_position_embeddings": 4096, "truncate": False},
+    "hf-longrope": {"head_dim": 8, "short_factor": [1.0, 1.0, 1.0, 1.0],
+                    "long_factor": [1.0, 1.5, 2.0, 4.0], "original_max_position_embeddings": 4096,
+                    "seq_len": 8192, "max_position_embeddings": 131072},
+    "hf-llama3": {"head_dim": 128, "base": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                  "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+    "meta-llama": {"head_dim": 64, "base": 500000.0, "use_scaled_rope": True},
+    "gpt-neox": {"head_dim": 64, "rotary_pct": 0.25},
+    "gpt-j": {"head_dim": 64, "rotary_dim": 32},
+    "lucidrains": {"head_dim": 32, "dim": 16, "start_index": 8, "interpolate_factor": 2.0},
+    "lucidrains-axial": {"head_dim": 32},
+    "timm-eva": {"head_dim": 32, "ref_feat_shape": (16, 16), "feat_shape": (24, 24)},
+    "timm-rope-mixed": {"head_dim": 32, "rng": 0},
+    "qwen2-vl": {"head_dim": 128},
+    "qwen3-vl": {"head_dim": 128},
+    "llama4-vision": {"head_dim": 88},
 }
 
 

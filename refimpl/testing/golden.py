@@ -1,0 +1,272 @@
+"""Golden vectors: refimpl's outputs on fixed inputs, as files any language can read.
+
+``python -m refimpl vectors --out DIR`` (or :func:`write_vectors`) writes one ``.npz``
+per case (NumPy's zip of ``.npy`` arrays; readers exist for C, C++, Rust, Julia, Go,
+JavaScript) holding arrays ``inputs.<name>`` and ``outputs.<name>``, and a
+``manifest.json`` listing, for every case, the function, its parameters, the input and
+output names with shapes and dtypes, the tolerance to compare with, the file's sha256,
+and the refimpl and NumPy versions. :func:`load_vectors` reads them back and verifies
+every hash.
+
+The output is deterministic: the inputs come from fixed seeds, the zip entries are
+written in sorted order with a fixed timestamp (1980-01-01, the zip epoch) and no
+compression, and the manifest is JSON with sorted keys. Two runs in the same environment
+give identical bytes, so the files can be checked into another project and diffed.
+
+Cases cover every refimpl module present: RoPE (both layouts, partial rotary, the
+context-extension schedules, every named preset of :mod:`refimpl.testing.presets`, the
+backward pass), Householder maps and products, and the vMF normalizer and mean
+resultant length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import refimpl
+
+__all__ = ["GoldenCase", "golden_cases", "write_vectors", "load_vectors"]
+
+#: Zip timestamp of every entry (the earliest a zip can store), so bytes never vary.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True, eq=False)
+class GoldenCase:
+    """One golden vector: ``outputs = function(inputs, **parameters)`` within tolerance."""
+
+    name: str
+    function: str
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    rtol: float = 1e-12
+    atol: float = 1e-12
+
+    def manifest_entry(self) -> dict[str, Any]:
+        """The case's description in ``manifest.json`` (without file name and hash)."""
+        describe = lambda arrays: {k: {"shape": list(v.shape), "dtype": str(v.dtype)}
+                                   for k, v in sorted(arrays.items())}
+        return {"name": self.name, "function": self.function, "parameters": self.parameters,
+                "inputs": describe(self.inputs), "outputs": describe(self.outputs),
+                "tolerance": {"rtol": self.rtol, "atol": self.atol,
+                              "rule": "|actual - expected| <= atol + rtol * |expected|"}}
+
+
+def _rope_cases() -> list[GoldenCase]:
+    from refimpl import rope
+    from refimpl.rope.frequencies import scaled_inv_freq
+    from refimpl.testing import presets
+
+    rng = np.random.default_rng(20240101)
+    x = rng.standard_normal((6, 16))
+    positions = np.array([0.0, 1.0, 2.0, 17.0, 1000.0, -3.5])
+    cases = []
+    for layout in ("interleaved", "half"):
+        for rotary in (16, 8):
+            angle = rope.angles(positions, rope.inv_freq(rotary, 10000.0))
+            grad = rng.standard_normal(x.shape)
+            gx, gangle = rope.apply_vjp(grad, x, angle, layout=layout)
+            parameters = {"layout": layout, "rotary_dim": rotary, "base": 10000.0}
+            cases.append(GoldenCase(
+                f"rope.apply.{layout}.rotary{rotary}", "refimpl.rope.apply",
+                {"x": x, "angles": angle, "positions": positions},
+                {"y": rope.apply(x, angle, layout=layout)}, parameters, atol=1e-12))
+            cases.append(GoldenCase(
+                f"rope.apply_vjp.{layout}.rotary{rotary}", "refimpl.rope.apply_vjp",
+                {"grad": grad, "x": x, "angles": angle}, {"grad_x": gx, "grad_angles": gangle},
+                parameters, atol=1e-12))
+    schedules = {
+        "linear": {"factor": 4.0},
+        "dynamic": {"factor": 2.0, "max_position_embeddings": 4096, "seq_len": 8192},
+        "yarn": {"factor": 32.0, "original_max_position_embeddings": 4096, "truncate": False},
+        "llama3": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                   "original_max_position_embeddings": 8192},
+        "longrope": {"short_factor": [1.0] * 32, "long_factor": list(np.linspace(1, 8, 32)),
+                     "original_max_position_embeddings": 4096, "seq_len": 8192,
+                     "max_position_embeddings": 131072},
+    }
+    for rope_type, parameters in schedules.items():
+        base = 150000.0 if rope_type == "yarn" else 500000.0
+        omega, factor = scaled_inv_freq(rope_type, 64, base, **parameters)
+        cases.append(GoldenCase(
+            f"rope.schedule.{rope_type}", "refimpl.rope.frequencies.scaled_inv_freq", {},
+            {"inv_freq": omega, "attention_factor": np.array(factor)},
+            {"rope_type": rope_type, "rotary_dim": 64, "base": base, **parameters},
+            rtol=1e-13, atol=0.0))
+    for name, builder in sorted(presets.PRESETS.items()):
+        convention = builder(**presets.EXAMPLE_SETTINGS[name])
+        grid = rng.integers(0, 64, size=(5, convention.n_axes)).astype(np.float64)
+        grid = grid[:, 0] if convention.n_axes == 1 else grid
+        q = rng.standard_normal((5, convention.head_dim))
+        cases.append(GoldenCase(
+            f"rope.preset.{name}", f"refimpl.testing.presets.preset({name!r})",
+            {"x": q, "positions": grid},
+            {"y": convention(q, grid), "frequencies": convention.frequencies},
+            {"preset": name, **presets.EXAMPLE_SETTINGS[name], "layout": convention.layout,
+             "magnitude": convention.magnitude, "source": convention.source},
+            atol=1e-11))
+    return cases
+
+
+def _householder_cases() -> list[GoldenCase]:
+    from refimpl import householder
+
+    rng = np.random.default_rng(20240102)
+    a, b = rng.standard_normal((2, 5))
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    x = rng.standard_normal((3, 5))
+    cases = [GoldenCase(f"householder.{name}", f"refimpl.householder.{name}",
+                        {"x": x, "a": a, "b": b}, {"y": getattr(householder, name)(x, a, b)})
+             for name in ("householder_map", "rotation_map", "symmetric_map", "stable_map")]
+    v = rng.standard_normal(5)
+    cases.append(GoldenCase("householder.reflect", "refimpl.householder.reflect",
+                            {"x": x, "v": v}, {"y": householder.reflect(x, v)}))
+    A = rng.standard_normal((7, 4))
+    V, tau = householder.householder_qr(A)
+    cases.append(GoldenCase("householder.householder_qr", "refimpl.householder.householder_qr",
+                            {"A": A}, {"V": V, "tau": tau}, atol=1e-13))
+    tau_random = rng.uniform(0.2, 1.8, size=3)
+    cases.append(GoldenCase(
+        "householder.householder_product", "refimpl.householder.householder_product",
+        {"V": V, "tau": tau_random}, {"Q": householder.householder_product(V, tau_random)},
+        atol=1e-13))
+    return cases
+
+
+def _vmf_cases() -> list[GoldenCase]:
+    from refimpl.vmf import distribution
+
+    dims = np.array([2, 3, 5, 10, 100, 1000, 10000, 100000])
+    kappa = 10.0 ** np.array([-10.0, -3.0, 0.0, 1.0, 2.0, 4.0, 6.0, 10.0])
+    return [GoldenCase(f"vmf.{name}", f"refimpl.vmf.{name}", {"d": dims, "kappa": kappa},
+                       {"value": np.array([getattr(distribution, name)(int(d), kappa)
+                                           for d in dims])},
+                       {"layout": "value[i, j] = f(d[i], kappa[j])"}, rtol=1e-13, atol=1e-13)
+            for name in ("log_normalizer", "mean_resultant_length", "entropy",
+                         "kl_to_uniform")]
+
+
+#: Case builders, one per module; a builder whose module is absent is skipped.
+CASE_BUILDERS: tuple[Callable[[], list[GoldenCase]], ...] = (
+    _rope_cases, _householder_cases, _vmf_cases)
+
+
+def golden_cases() -> list[GoldenCase]:
+    """Every golden case of the modules present, in a fixed order."""
+    cases = []
+    for builder in CASE_BUILDERS:
+        try:
+            cases += builder()
+        except ImportError:  # that module has not been written or installed
+            continue
+    return cases
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive of ``arrays`` with sorted entries, fixed timestamps, no compression."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            entry = io.BytesIO()
+            np.lib.format.write_array(entry, np.ascontiguousarray(arrays[name]),
+                                      allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            archive.writestr(info, entry.getvalue())
+    return buffer.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    """Parameters as plain JSON (NumPy scalars and arrays to numbers and lists)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_vectors(directory: str | Path) -> dict[str, Any]:
+    """Write every golden case to ``directory`` (created if needed); return the manifest.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     manifest = write_vectors(out)
+    ...     cases = load_vectors(out)
+    >>> len(cases) == len(manifest["cases"]) > 0
+    True
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for case in golden_cases():
+        arrays = {**{f"inputs.{k}": v for k, v in case.inputs.items()},
+                  **{f"outputs.{k}": v for k, v in case.outputs.items()}}
+        data = _npz_bytes(arrays)
+        file = f"{case.name}.npz"
+        (directory / file).write_bytes(data)
+        entries.append({**case.manifest_entry(), "file": file,
+                        "sha256": hashlib.sha256(data).hexdigest()})
+    manifest = _jsonable({"format": 1, "refimpl_version": refimpl.__version__,
+                          "numpy_version": np.__version__, "cases": entries})
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
+                                             + "\n")
+    return manifest
+
+
+def load_vectors(directory: str | Path) -> dict[str, GoldenCase]:
+    """Read golden vectors written by :func:`write_vectors`, verifying every sha256.
+
+    Returns
+    -------
+    dict
+        Case name -> :class:`GoldenCase` with the stored inputs, outputs, parameters and
+        tolerance.
+
+    Raises
+    ------
+    ValueError
+        The manifest is missing, a file is missing, its hash differs from the manifest's,
+        or its arrays differ from those listed (the message names the file).
+    """
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"directory={str(directory)!r} has no manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    cases = {}
+    for entry in manifest["cases"]:
+        path = directory / entry["file"]
+        if not path.is_file():
+            raise ValueError(f"golden file {entry['file']!r} listed in the manifest is missing")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ValueError(f"golden file {entry['file']!r} does not match its sha256 in "
+                             f"manifest.json (modified or corrupted)")
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        listed = {f"inputs.{k}" for k in entry["inputs"]} | {f"outputs.{k}"
+                                                             for k in entry["outputs"]}
+        if set(arrays) != listed:
+            raise ValueError(f"golden file {entry['file']!r} holds {sorted(arrays)}, the "
+                             f"manifest lists {sorted(listed)}")
+        pick = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items()
+                               if k.startswith(prefix)}
+        cases[entry["name"]] = GoldenCase(
+            entry["name"], entry["function"], pick("inputs."), pick("outputs."),
+            entry["parameters"], entry["tolerance"]["rtol"], entry["tolerance"]["atol"])
+    return cases
