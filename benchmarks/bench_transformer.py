@@ -1,0 +1,93 @@
+"""Forward + backward of a 2-layer reference Transformer against its matrix products alone.
+
+Model: d_model 256, 4 heads of 64, d_ff 1024, vocabulary 1024, pre-LN, GELU, RoPE,
+tied output; batch 4 x 512 tokens, causal mask. The floor is every matrix product the
+forward and backward passes contain (projections, ``q k^T``, ``weights v``, the
+output layer and their gradients), with the same shapes, timed alone. Everything else
+(norms, softmax, GELU, RoPE, residuals, embedding scatter, validation) is the overhead
+the ratio measures. A second row does the same for the forward pass alone.
+"""
+
+import time
+
+import numpy as np
+
+from _timing import print_table
+from refimpl.masks import causal_mask
+from refimpl.transformer import TransformerConfig, backward, forward, init_params
+
+BATCH, LENGTH = 4, 512
+CONFIG = TransformerConfig(vocab_size=1024, d_model=256, n_heads=4, head_dim=64, d_ff=1024,
+                           n_layers=2, norm_position="pre", activation="gelu",
+                           positions="rope")
+
+
+def matmul_operands(rng: np.random.Generator) -> tuple[list, list]:
+    """``(forward, backward)`` lists of operand pairs, one per product the model computes."""
+    c, rows = CONFIG, BATCH * LENGTH
+    d, width, d_ff, vocab = c.d_model, c.n_heads * c.head_dim, c.d_ff, c.vocab_size
+    heads = (BATCH, c.n_heads, LENGTH, c.head_dim)
+    scores = (BATCH, c.n_heads, LENGTH, LENGTH)
+
+    def pair(a, b):
+        return rng.standard_normal(a), rng.standard_normal(b)
+
+    dense = [(d, width)] * 3 + [(width, d), (d, d_ff), (d_ff, d)]
+    fwd, bwd = [], []
+    for _ in range(c.n_layers):
+        for n_in, n_out in dense:
+            fwd.append(pair((rows, n_in), (n_in, n_out)))          # x W
+            bwd.append(pair((n_in, rows), (rows, n_out)))          # x^T g
+            bwd.append(pair((rows, n_out), (n_out, n_in)))         # g W^T
+        fwd.append(pair(heads, heads[:2] + (c.head_dim, LENGTH)))  # q k^T
+        fwd.append(pair(scores, heads))                            # weights v
+        bwd.append(pair(scores, heads))                            # weights^T g
+        bwd.append(pair(heads, heads[:2] + (c.head_dim, LENGTH)))  # g v^T
+        bwd.append(pair(scores, heads))                            # dS k
+        bwd.append(pair(scores, heads))                            # dS^T q
+    fwd.append(pair((rows, d), (d, vocab)))                        # h E^T
+    bwd.append(pair((d, rows), (rows, vocab)))
+    bwd.append(pair((rows, vocab), (vocab, d)))
+    return fwd, bwd
+
+
+def interleaved_ratio(model, floor, repeat: int = 5) -> float:
+    """Median over ``repeat`` back-to-back pairs of ``time(model) / time(floor)``.
+
+    Timing the two side by side, pair after pair, cancels most of the drift when other
+    processes share the machine.
+    """
+    model(), floor()
+    ratios = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        floor()
+        middle = time.perf_counter()
+        model()
+        ratios.append((time.perf_counter() - middle) / (middle - start))
+    return float(np.median(ratios))
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    params = init_params(CONFIG, rng)
+    tokens = rng.integers(0, CONFIG.vocab_size, (BATCH, LENGTH))
+    mask = causal_mask(LENGTH)
+    grad_logits = rng.standard_normal((BATCH, LENGTH, CONFIG.vocab_size))
+
+    def model_step():
+        _, cache = forward(params, CONFIG, tokens, mask)
+        backward(params, CONFIG, cache, grad_logits)
+
+    fwd, bwd = matmul_operands(rng)
+    step = interleaved_ratio(model_step, lambda: [a @ b for a, b in fwd + bwd])
+    forward_only = interleaved_ratio(lambda: forward(params, CONFIG, tokens, mask),
+                                     lambda: [a @ b for a, b in fwd])
+    print_table("reference Transformer (2 layers, d 256, 4 heads, d_ff 1024, 4 x 512 tokens)", [
+        ("forward + backward / its matrix products alone", step, "<= 2"),
+        ("forward / its matrix products alone", forward_only, "(info)"),
+    ])
+
+
+if __name__ == "__main__":
+    main()
