@@ -32,13 +32,14 @@ LAYOUTS = ["interleaved", "half"]
 
 
 @st.composite
-def frequency_matrices(draw):
+def frequency_matrices(draw, builders_only=False):
     """F of shape (n_axes, P), n_axes in 1..4, 2P a multiple of 2 n_axes up to 64.
 
-    Builders, and arbitrary real F whose columns may be zero, repeated or negated
-    (the degenerate cases of the simultaneous block-diagonalisation).
+    Builders, and (unless ``builders_only``) arbitrary real F whose columns may be
+    zero, repeated or negated (the degenerate cases of the block-diagonalisation).
     """
-    kind = draw(st.sampled_from(["axial", "axis_interleaved", "mixed", "mrope", "arbitrary"]))
+    kinds = ["axial", "axis_interleaved", "mixed", "mrope"] + ([] if builders_only else ["arbitrary"])
+    kind = draw(st.sampled_from(kinds))
     n_axes = 2 if kind == "mixed" else draw(st.integers(1, 4))
     dim = 4 * n_axes * draw(st.integers(1, 16 // n_axes))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -152,13 +153,10 @@ def test_canonical_form_sign_and_order_are_the_only_freedom():
 
 # ---------------------------------------------------------------- validator
 
-@given(frequency_matrices().filter(lambda F: np.linalg.matrix_rank(F) == F.shape[0]),
-       st.sampled_from(LAYOUTS))
+@given(frequency_matrices(builders_only=True), st.sampled_from(LAYOUTS))
 def test_validator_accepts_builders_in_any_basis(F, layout):
-    if F.shape[0] > 2 or np.any(np.abs(F) > 1.01):
-        return  # arbitrary F can have a short period on the grid; builders cannot
     A = generators(F, layout, basis=haar(2 * F.shape[1], np.random.default_rng(2)))
-    report = validate_generators(A, (6,) * F.shape[0])
+    report = validate_generators(A, (5,) * F.shape[0])
     assert report.skew_symmetric and report.commuting and report.full_rank
     assert report.valid
 
