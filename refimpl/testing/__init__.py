@@ -41,10 +41,11 @@ from refimpl.testing.presets import PRESETS, RopeConvention, preset
 from refimpl.testing.report import Curve, Report, Row
 from refimpl.testing.rope import check_rope, identify_rope
 from refimpl.testing.vjp import check_vjp
+from refimpl.testing.vmf import check_vmf_log_normalizer, check_vmf_sampler
 
 __all__ = [
     "check_rope", "identify_rope", "check_vjp", "check_householder_product",
-    "check_orthogonal_map", "RopeConvention", "PRESETS", "preset", "Report", "Row", "Curve",
+    "check_orthogonal_map", "check_vmf_sampler", "check_vmf_log_normalizer", "RopeConvention", "PRESETS", "preset", "Report", "Row", "Curve",
     "GoldenCase", "write_vectors", "load_vectors", "as_numpy_function", "framework_of",
     "from_numpy", "to_numpy",
 ]

@@ -43,3 +43,39 @@ def numpy_rope(inv_freq, *, layout="half", start=0, offset=0.0, magnitude=1.0,
 def default_inv_freq(rotary_dim, base=10000.0):
     """``1 / base^(2k/R)`` written out, as frameworks do."""
     return 1.0 / base ** (np.arange(0, rotary_dim, 2) / rotary_dim)
+
+
+def wood_sampler(*, envelope="exact", project_tangent=True):
+    """Wood's (1994) vMF sampler ``fn(mu, kappa, n, seed)``, written independently of refimpl.
+
+    ``envelope="svae"`` uses s-vae-pytorch's approximate ``b = (d-1)/(4 kappa)`` for
+    ``kappa >= 11`` (blended for 10 < kappa < 11), which is wrong when ``kappa < d``;
+    ``project_tangent=False`` skips projecting the Gaussian tangent direction off ``mu``
+    (the StackExchange recipe).
+    """
+    def sample(mu, kappa, n, seed):
+        rng = np.random.default_rng(seed)
+        mu = np.asarray(mu, dtype=np.float64)
+        d = mu.size
+        m1 = d - 1.0
+        b = m1 / (2 * kappa + np.sqrt(4 * kappa**2 + m1**2))
+        if envelope == "svae":
+            s = min(max(kappa - 10.0, 0.0), 1.0)
+            b = s * (m1 / (4 * kappa)) + (1 - s) * b
+        x0 = (1 - b) / (1 + b)
+        c = kappa * x0 + m1 * np.log(1 - x0**2)
+        w = np.empty(0)
+        while w.size < n:
+            z = rng.beta(m1 / 2, m1 / 2, size=2 * n)
+            cand = (1 - (1 + b) * z) / (1 - (1 - b) * z)
+            u = rng.uniform(size=2 * n)
+            keep = kappa * cand + m1 * np.log(1 - x0 * cand) - c >= np.log(u)
+            w = np.concatenate([w, cand[keep]])
+        w = w[:n]
+        v = rng.standard_normal((n, d))
+        if project_tangent:
+            v -= np.outer(v @ mu, mu)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        return w[:, None] * mu + np.sqrt(np.clip(1 - w**2, 0, None))[:, None] * v
+
+    return sample
