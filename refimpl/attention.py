@@ -60,8 +60,11 @@ def _softmax_into(logits: np.ndarray, mask: np.ndarray | None, axis: int) -> np.
     if mask is not None:
         np.copyto(logits, -np.inf, where=~mask)
     peak = np.max(logits, axis=axis, keepdims=True)
+    if np.any(np.isnan(peak) | (peak == np.inf)):
+        raise ValueError("attention logits overflowed (q.k is beyond the float64 range); "
+                         "rescale q and k")
     if mask is not None:
-        peak[~np.isfinite(peak)] = 0.0  # a fully masked row: every entry is -inf
+        peak[peak == -np.inf] = 0.0  # a fully masked row: every entry is -inf
     logits -= peak
     np.exp(logits, out=logits)
     total = np.sum(logits, axis=axis, keepdims=True)
@@ -469,7 +472,10 @@ def linear_attention(q: Any, k: Any, v: Any, *, angles: Any = None, key_angles: 
     q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
     _, _, rotated_q, _, state, _, denominator = _linear_attention_parts(
         q, k, v, angles, key_angles, layout)
-    return (rotated_q @ state) / denominator
+    output = (rotated_q @ state) / denominator
+    if not np.all(np.isfinite(output)):
+        raise ValueError("linear attention overflowed: q, k or v are beyond the float64 range")
+    return output
 
 
 def linear_attention_vjp(grad: Any, q: Any, k: Any, v: Any, *, angles: Any = None,

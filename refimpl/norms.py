@@ -9,7 +9,9 @@ shape ``(d,)`` and their gradients are summed over every leading axis.
 The variance is the biased (population) one, ``mean((x - mean(x))^2)``, as in PyTorch's
 ``torch.nn.LayerNorm``; ``eps`` is added to it (or to the mean square) inside the
 square root, which keeps a constant input finite: LayerNorm of a constant vector is
-``bias``.
+``bias``. Rows are first divided by a power of two near their largest entry (an exact
+operation that leaves the result unchanged), so squares never overflow: inputs up to
+the float64 maximum are normalised correctly.
 """
 
 from __future__ import annotations
@@ -47,11 +49,45 @@ def _cotangent(grad: Any, x: np.ndarray) -> np.ndarray:
     return grad
 
 
+def _row_scale(x: np.ndarray) -> np.ndarray:
+    """Per row a power of two ``s >= 1`` with ``max |x| < 2 s``, so ``(x / s)^2`` cannot overflow.
+
+    Dividing by a power of two is exact, and ``norm(x; eps) = norm(x / s; eps / s^2)``.
+    Rows with ``max |x| < 2`` get ``s = 1`` (no change at all).
+    """
+    _, exponent = np.frexp(np.max(np.abs(x), axis=-1, keepdims=True))
+    return np.ldexp(1.0, np.maximum(exponent - 1, 0))
+
+
+def _normalize(scaled: np.ndarray, mean_square: np.ndarray, eps: float,
+               scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``scaled / sqrt(mean_square + eps / s^2)`` and ``1 / sqrt(s^2 mean_square + eps)``.
+
+    The second factor (for the VJP, in the units of ``x``) uses ``hypot``, whose
+    argument ``s sqrt(mean_square)`` is at most ``max |x|``; ``eps / s^2`` is kept above
+    the smallest normal number so that a constant row gives 0, not 0/0.
+    """
+    scaled_eps = np.maximum(eps / scale / scale, np.finfo(np.float64).tiny)
+    x_hat = scaled / np.sqrt(mean_square + scaled_eps)
+    return x_hat, 1.0 / np.hypot(scale * np.sqrt(mean_square), np.sqrt(eps))
+
+
 def _standardize(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """``x_hat = (x - mean) / sqrt(var + eps)`` and ``1 / sqrt(var + eps)`` per row."""
-    centred = x - np.mean(x, axis=-1, keepdims=True)
-    inv_std = 1.0 / np.sqrt(np.mean(centred * centred, axis=-1, keepdims=True) + eps)
-    return centred * inv_std, inv_std
+    """``x_hat = (x - mean) / sqrt(var + eps)`` and ``1 / sqrt(var + eps)`` per row.
+
+    Computed on ``x / s`` (:func:`_row_scale`) so that no square overflows.
+    """
+    scale = _row_scale(x)
+    centred = x / scale
+    centred -= np.mean(centred, axis=-1, keepdims=True)
+    return _normalize(centred, np.mean(centred * centred, axis=-1, keepdims=True), eps, scale)
+
+
+def _rms_normalize(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``x_hat = x / sqrt(mean(x^2) + eps)`` and ``1 / sqrt(mean(x^2) + eps)`` per row."""
+    scale = _row_scale(x)
+    scaled = x / scale
+    return _normalize(scaled, np.mean(scaled * scaled, axis=-1, keepdims=True), eps, scale)
 
 
 def _leading_sum(values: np.ndarray) -> np.ndarray:
@@ -158,8 +194,8 @@ def rms_norm(x: Any, gain: Any, eps: float = 1e-6) -> np.ndarray:
     array([[ 1., -2.]])
     """
     x, gain, _, eps = _inputs(x, gain, None, eps)
-    inv_rms = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
-    return gain * (x * inv_rms)
+    x_hat, _ = _rms_normalize(x, eps)
+    return gain * x_hat
 
 
 def rms_norm_vjp(grad: Any, x: Any, gain: Any,
@@ -187,8 +223,7 @@ def rms_norm_vjp(grad: Any, x: Any, gain: Any,
     """
     x, gain, _, eps = _inputs(x, gain, None, eps)
     grad = _cotangent(grad, x)
-    inv_rms = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
-    x_hat = x * inv_rms
+    x_hat, inv_rms = _rms_normalize(x, eps)
     g = grad * gain
     grad_x = inv_rms * (g - x_hat * np.mean(g * x_hat, axis=-1, keepdims=True))
     return grad_x, _leading_sum(grad * x_hat)
