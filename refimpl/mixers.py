@@ -45,7 +45,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy.special import logsumexp
 
-from refimpl._validation import as_float_array, as_scalar, check_choice, check_ndim
+from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar, check_choice,
+                                 check_ndim)
 from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
                                  silu, silu_vjp)
 from refimpl.attention import (scaled_dot_product_attention, scaled_dot_product_attention_vjp,
@@ -922,3 +923,360 @@ def stack_of_ffn_block_vjp(grad: Any, x: Any, params: StackFFNParams, activation
     g_x, g_cgain, g_cbias = layer_norm_vjp(g_normed_x, x, params.channel_norm_gain,
                                            params.channel_norm_bias, eps)
     return g_x + g_u, StackFFNParams(g_cgain, g_cbias, *g_channel, g_tgain, g_tbias, *g_token)
+
+
+# ----------------------------------------------------------------------------- gMLP / aMLP
+
+def _sgu_parts(z, spatial_weight, spatial_bias, norm_gain, norm_bias, gate_residual, causal):
+    z = _sequence(z, "z")
+    n, width = z.shape[-2:]
+    if width % 2:
+        raise ValueError(f"z must have an even last dimension (two halves), got {width}")
+    weight = _tokens(spatial_weight, "spatial_weight", n, (n, n))
+    if causal:
+        weight = np.tril(weight)
+    bias = _tokens(spatial_bias, "spatial_bias", n, (n,))
+    if gate_residual is not None:
+        gate_residual = _param(gate_residual, "gate_residual", z.shape[:-1] + (width // 2,))
+    return z, weight, bias, gate_residual
+
+
+def spatial_gating_unit(z: Any, spatial_weight: Any, spatial_bias: Any, norm_gain: Any,
+                        norm_bias: Any, gate_residual: Any = None, causal: bool = False,
+                        eps: float = 1e-5) -> np.ndarray:
+    """gMLP's spatial gating unit: half the channels gate the other half after token mixing.
+
+    .. math::
+
+        [Z_1, Z_2] = Z, \\qquad
+        O = Z_1 \\odot \\left(W \\operatorname{LN}(Z_2) + b \\mathbf 1^T + R\\right)
+
+    ``W`` is ``n x n`` (``A`` in ``O = A V`` with ``V = LN(Z_2)``), ``b`` one bias per
+    token, ``R`` an optional residual added to the gate (aMLP's tiny attention). With
+    ``W ~ 0`` and ``b = 1`` (:func:`spatial_gating_init`) the unit starts as ``O ≈ Z_1``:
+    an ordinary FFN with no cross-token mixing. ``causal=True`` uses the lower triangle of
+    ``W`` only, so output ``i`` never sees a later token.
+
+    Parameters
+    ----------
+    z : array_like, shape (..., n, 2e)
+        ``Z_1`` is the first half of the channels, ``Z_2`` (the gate input) the second.
+    spatial_weight : (n, n); spatial_bias : (n,)
+    norm_gain, norm_bias : (e,)
+        LayerNorm of ``Z_2`` over channels.
+    gate_residual : array_like, shape (..., n, e), optional
+    causal : bool
+    eps : float
+        LayerNorm epsilon (PyTorch default ``1e-5``).
+
+    Returns
+    -------
+    ndarray, shape (..., n, e)
+
+    References
+    ----------
+    Liu, Dai, So, Le, "Pay Attention to MLPs" (arXiv 2105.08050), §2.1 and Fig. 1.
+
+    Examples
+    --------
+    >>> z = np.array([[1.0, 2.0, 5.0, -5.0], [3.0, 4.0, 0.0, 1.0]])
+    >>> spatial_gating_unit(z, np.zeros((2, 2)), np.ones(2), np.ones(2), np.zeros(2))
+    array([[1., 2.],
+           [3., 4.]])
+    """
+    z, weight, bias, gate_residual = _sgu_parts(z, spatial_weight, spatial_bias, norm_gain,
+                                                norm_bias, gate_residual, causal)
+    first, second = np.split(z, 2, axis=-1)
+    gate = weight @ layer_norm(second, norm_gain, norm_bias, eps) + bias[:, None]
+    return first * (gate if gate_residual is None else gate + gate_residual)
+
+
+def spatial_gating_unit_vjp(grad: Any, z: Any, spatial_weight: Any, spatial_bias: Any,
+                            norm_gain: Any, norm_bias: Any, gate_residual: Any = None,
+                            causal: bool = False, eps: float = 1e-5) -> tuple:
+    """VJP of :func:`spatial_gating_unit`.
+
+    With :math:`\\bar G = \\bar O \\odot Z_1`: :math:`\\bar Z_1 = \\bar O \\odot \\text{gate}`,
+    :math:`\\bar W = \\sum \\bar G \\operatorname{LN}(Z_2)^T` (lower triangle when causal),
+    :math:`\\bar b = \\sum_{\\text{batch, channels}} \\bar G`, :math:`\\bar R = \\bar G`, and
+    :math:`W^T \\bar G` through the LayerNorm into :math:`Z_2`.
+
+    Returns
+    -------
+    (grad_z, grad_spatial_weight, grad_spatial_bias, grad_norm_gain, grad_norm_bias,
+    grad_gate_residual)
+        ``grad_gate_residual`` is ``None`` when ``gate_residual`` is ``None``.
+
+    Examples
+    --------
+    >>> z = np.array([[1.0, 2.0, 5.0, -5.0], [3.0, 4.0, 0.0, 1.0]])
+    >>> g = spatial_gating_unit_vjp(np.ones((2, 2)), z, np.zeros((2, 2)), np.ones(2),
+    ...                             np.ones(2), np.zeros(2))
+    >>> g[0]  # gate = 1: Z_1 passes straight through, Z_2 gets no gradient through W = 0
+    array([[1., 1., 0., 0.],
+           [1., 1., 0., 0.]])
+    """
+    z, weight, bias, gate_residual = _sgu_parts(z, spatial_weight, spatial_bias, norm_gain,
+                                                norm_bias, gate_residual, causal)
+    first, second = np.split(z, 2, axis=-1)
+    normed = layer_norm(second, norm_gain, norm_bias, eps)
+    gate = weight @ normed + bias[:, None]
+    if gate_residual is not None:
+        gate = gate + gate_residual
+    grad = _cotangent(grad, first.shape)
+    grad_gate = grad * first
+    grad_weight = _outer_sum(np.swapaxes(grad_gate, -1, -2), np.swapaxes(normed, -1, -2))
+    grad_second, grad_gain, grad_bias = layer_norm_vjp(weight.T @ grad_gate, second, norm_gain,
+                                                       norm_bias, eps)
+    return (np.concatenate([grad * gate, grad_second], axis=-1),
+            np.tril(grad_weight) if causal else grad_weight,
+            _leading_sum(np.sum(grad_gate, axis=-1)), grad_gain, grad_bias,
+            None if gate_residual is None else grad_gate)
+
+
+def spatial_gating_init(tokens: int, rng: Any = None,
+                        weight_std: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's initialisation of the spatial projection: ``W`` near 0, ``b = 1``.
+
+    ``W`` has i.i.d. ``N(0, weight_std^2)`` entries (timm uses ``1e-6``); the bias is all
+    ones, so the gate starts at about 1 and the block at a per-token FFN.
+
+    Returns
+    -------
+    (spatial_weight, spatial_bias) : shapes (tokens, tokens), (tokens,)
+
+    Examples
+    --------
+    >>> w, b = spatial_gating_init(3, rng=0)
+    >>> bool(np.abs(w).max() < 1e-5), b
+    (True, array([1., 1., 1.]))
+    """
+    n = as_int(tokens, "tokens", minimum=1)
+    std = as_scalar(weight_std, "weight_std", nonnegative=True)
+    return std * as_generator(rng).standard_normal((n, n)), np.ones(n)
+
+
+@dataclass(frozen=True, eq=False)
+class TinyAttentionParams:
+    """aMLP's single-head attention: ``qkv_weight (d, 3a)``, ``qkv_bias (3a,)``,
+    ``out_weight (a, e)``, ``out_bias (e,)``; the paper uses ``a = 64``."""
+
+    qkv_weight: Any
+    qkv_bias: Any
+    out_weight: Any
+    out_bias: Any
+
+
+def _tiny_parts(x, p, causal):
+    x = _sequence(x)
+    d, n = x.shape[-1], x.shape[-2]
+    qkv_weight = as_float_array(p.qkv_weight, "qkv_weight")
+    if qkv_weight.ndim != 2 or qkv_weight.shape[0] != d or qkv_weight.shape[1] % 3:
+        raise ValueError(f"qkv_weight must have shape ({d}, 3a), got {qkv_weight.shape}")
+    width = qkv_weight.shape[1] // 3
+    qkv_bias = _param(p.qkv_bias, "qkv_bias", (3 * width,))
+    out_weight = as_float_array(p.out_weight, "out_weight")
+    if out_weight.ndim != 2 or out_weight.shape[0] != width:
+        raise ValueError(f"out_weight must have shape ({width}, e), got {out_weight.shape}")
+    out_bias = _param(p.out_bias, "out_bias", out_weight.shape[1:])
+    q, k, v = np.split(x @ qkv_weight + qkv_bias, 3, axis=-1)
+    mask = np.tril(np.ones((n, n), dtype=bool)) if causal else None
+    return x, qkv_weight, out_weight, out_bias, q, k, v, mask
+
+
+def tiny_attention(x: Any, params: TinyAttentionParams, causal: bool = False) -> np.ndarray:
+    """aMLP's tiny attention: single-head softmax attention projected to the gate width.
+
+    .. math::
+
+        [Q, K, V] = X W_{qkv} + b_{qkv}, \\qquad
+        O = \\operatorname{softmax}\\!\\left(\\frac{Q K^T}{\\sqrt a}\\right) V\\, W_o + b_o
+
+    (:func:`refimpl.attention.scaled_dot_product_attention`; causal mask when asked).
+
+    Parameters
+    ----------
+    x : array_like, shape (..., n, d)
+    params : TinyAttentionParams
+    causal : bool
+
+    Returns
+    -------
+    ndarray, shape (..., n, e)
+
+    References
+    ----------
+    Liu et al. 2021 (arXiv 2105.08050), §4.3 and Fig. 5 (``tiny_attn``, ``d_attn = 64``).
+
+    Examples
+    --------
+    >>> p = TinyAttentionParams(np.zeros((2, 3)), [0.0, 0.0, 1.0], np.ones((1, 2)), np.zeros(2))
+    >>> tiny_attention(np.ones((3, 2)), p)  # v = 1 everywhere
+    array([[1., 1.],
+           [1., 1.],
+           [1., 1.]])
+    """
+    x, _, out_weight, out_bias, q, k, v, mask = _tiny_parts(
+        x, _as_params(params, TinyAttentionParams), causal)
+    return scaled_dot_product_attention(q, k, v, mask) @ out_weight + out_bias
+
+
+def tiny_attention_vjp(grad: Any, x: Any, params: TinyAttentionParams,
+                       causal: bool = False) -> tuple[np.ndarray, TinyAttentionParams]:
+    """VJP of :func:`tiny_attention`: ``(grad_x, grad_params)``.
+
+    Output projection backward, :func:`refimpl.attention.scaled_dot_product_attention_vjp`,
+    then the fused ``qkv`` projection.
+
+    Examples
+    --------
+    >>> p = TinyAttentionParams(np.zeros((2, 3)), [0.0, 0.0, 1.0], np.ones((1, 2)), np.zeros(2))
+    >>> gx, gp = tiny_attention_vjp(np.ones((3, 2)), np.ones((3, 2)), p)
+    >>> gp.out_bias
+    array([3., 3.])
+    """
+    x, qkv_weight, out_weight, out_bias, q, k, v, mask = _tiny_parts(
+        x, _as_params(params, TinyAttentionParams), causal)
+    attended = scaled_dot_product_attention(q, k, v, mask)
+    grad = _cotangent(grad, attended.shape[:-1] + out_bias.shape)
+    gq, gk, gv, _ = scaled_dot_product_attention_vjp(grad @ out_weight.T, q, k, v, mask)
+    g_qkv = np.concatenate([gq, gk, gv], axis=-1)
+    return g_qkv @ qkv_weight.T, TinyAttentionParams(
+        _outer_sum(x, g_qkv), _leading_sum(g_qkv), _outer_sum(attended, grad), _leading_sum(grad))
+
+
+@dataclass(frozen=True, eq=False)
+class GMLPParams:
+    """Parameters of one gMLP block (``n`` tokens, ``d`` channels, ``2e`` hidden).
+
+    norm_gain, norm_bias : (d,)
+    in_weight : (d, 2e); in_bias : (2e,)
+        ``U``: the channel projection before GELU.
+    gate_norm_gain, gate_norm_bias : (e,)
+    spatial_weight : (n, n); spatial_bias : (n,)
+        The spatial projection (:func:`spatial_gating_init`: near 0 and ones).
+    out_weight : (e, d); out_bias : (d,)
+        ``V``: the projection back to ``d``.
+    attention : TinyAttentionParams or None
+        Present for aMLP (its output width must be ``e``).
+    """
+
+    norm_gain: Any
+    norm_bias: Any
+    in_weight: Any
+    in_bias: Any
+    gate_norm_gain: Any
+    gate_norm_bias: Any
+    spatial_weight: Any
+    spatial_bias: Any
+    out_weight: Any
+    out_bias: Any
+    attention: TinyAttentionParams | None = None
+
+
+def _gmlp_forward(x, p, causal, act, eps):
+    x = _sequence(x)
+    d = x.shape[-1]
+    in_weight = as_float_array(p.in_weight, "in_weight")
+    if in_weight.ndim != 2 or in_weight.shape[0] != d or in_weight.shape[1] % 2:
+        raise ValueError(f"in_weight must have shape ({d}, 2e), got {in_weight.shape}")
+    width = in_weight.shape[1] // 2
+    in_bias = _param(p.in_bias, "in_bias", (2 * width,))
+    out_weight = _param(p.out_weight, "out_weight", (width, d))
+    out_bias = _param(p.out_bias, "out_bias", (d,))
+    normed = layer_norm(x, p.norm_gain, p.norm_bias, eps)
+    pre = normed @ in_weight + in_bias
+    z = act[0](pre)
+    residual = None if p.attention is None else tiny_attention(normed, p.attention, causal)
+    gate_args = (p.spatial_weight, p.spatial_bias, p.gate_norm_gain, p.gate_norm_bias, residual,
+                 causal, eps)
+    gated = spatial_gating_unit(z, *gate_args)
+    saved = (in_weight, out_weight, normed, pre, z, gate_args, gated)
+    return x, x + gated @ out_weight + out_bias, saved
+
+
+def gmlp_block(x: Any, params: GMLPParams, causal: bool = False, activation: str = "gelu",
+               eps: float = 1e-5) -> np.ndarray:
+    """One gMLP block (or aMLP when ``params.attention`` is set).
+
+    .. math::
+
+        Z = \\sigma(\\operatorname{LN}(X) U + b_U), \\qquad
+        \\tilde Z = s(Z) = Z_1 \\odot (W \\operatorname{LN}(Z_2) + b \\mathbf 1^T
+                    [+ \\operatorname{TinyAttn}(\\operatorname{LN}(X))]), \\qquad
+        Y = X + \\tilde Z V + b_V
+
+    (:func:`spatial_gating_unit`, :func:`tiny_attention`). Su's summary:
+    ``O = X_1 ⊙ (W X_2 + b)``. With ``causal=True`` both the spatial projection and the
+    tiny attention are lower-triangular, so output ``i`` depends on tokens ``<= i`` only.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., n, d)
+    params : GMLPParams
+    causal : bool
+    activation : str
+        ``"gelu"`` (default).
+    eps : float
+        Epsilon of both LayerNorms (PyTorch default ``1e-5``).
+
+    Returns
+    -------
+    ndarray, shape (..., n, d)
+
+    References
+    ----------
+    Liu, Dai, So, Le, "Pay Attention to MLPs" (arXiv 2105.08050), Fig. 1 and 5.
+
+    Examples
+    --------
+    >>> n, d, e = 3, 2, 2
+    >>> w, b = spatial_gating_init(n, rng=0, weight_std=0.0)
+    >>> p = GMLPParams(np.ones(d), np.zeros(d), np.zeros((d, 2 * e)), np.zeros(2 * e),
+    ...                np.ones(e), np.zeros(e), w, b, np.zeros((e, d)), np.ones(d))
+    >>> gmlp_block(np.zeros((n, d)), p)  # zero projections: X + b_V
+    array([[1., 1.],
+           [1., 1.],
+           [1., 1.]])
+    """
+    params = _as_params(params, GMLPParams)
+    eps = as_scalar(eps, "eps", positive=True)
+    return _gmlp_forward(x, params, bool(causal), _activation(activation), eps)[1]
+
+
+def gmlp_block_vjp(grad: Any, x: Any, params: GMLPParams, causal: bool = False,
+                   activation: str = "gelu", eps: float = 1e-5) -> tuple[np.ndarray, GMLPParams]:
+    """VJP of :func:`gmlp_block`: ``(grad_x, grad_params)``.
+
+    Output projection, :func:`spatial_gating_unit_vjp`, the activation and ``U``; for
+    aMLP the gate-residual gradient runs through :func:`tiny_attention_vjp` into
+    ``LN(X)``; finally the LayerNorm and the residual.
+
+    Examples
+    --------
+    >>> n, d, e = 3, 2, 2
+    >>> w, b = spatial_gating_init(n, rng=0, weight_std=0.0)
+    >>> p = GMLPParams(np.ones(d), np.zeros(d), np.zeros((d, 2 * e)), np.zeros(2 * e),
+    ...                np.ones(e), np.zeros(e), w, b, np.zeros((e, d)), np.ones(d))
+    >>> gx, gp = gmlp_block_vjp(np.ones((n, d)), np.zeros((n, d)), p)
+    >>> gx[0], gp.out_bias
+    (array([1., 1.]), array([3., 3.]))
+    """
+    params = _as_params(params, GMLPParams)
+    eps, act, causal = as_scalar(eps, "eps", positive=True), _activation(activation), bool(causal)
+    x, y, saved = _gmlp_forward(x, params, causal, act, eps)
+    in_weight, out_weight, normed, pre, z, gate_args, gated = saved
+    grad = _cotangent(grad, y.shape)
+    g_z, g_sw, g_sb, g_ggain, g_gbias, g_residual = spatial_gating_unit_vjp(
+        grad @ out_weight.T, z, *gate_args)
+    g_pre = act[1](g_z, pre)
+    g_normed = g_pre @ in_weight.T
+    g_attention = None
+    if params.attention is not None:
+        g_from_attention, g_attention = tiny_attention_vjp(g_residual, normed, params.attention,
+                                                           causal)
+        g_normed = g_normed + g_from_attention
+    g_x, g_gain, g_bias = layer_norm_vjp(g_normed, x, params.norm_gain, params.norm_bias, eps)
+    return g_x + grad, GMLPParams(
+        g_gain, g_bias, _outer_sum(normed, g_pre), _leading_sum(g_pre), g_ggain, g_gbias, g_sw,
+        g_sb, _outer_sum(gated, grad), _leading_sum(grad), g_attention)
