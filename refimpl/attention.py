@@ -242,9 +242,10 @@ def _scale_factor(scale: Any, head_dim: int) -> float:
 def _attention_weights(q_rot: np.ndarray, k_rot: np.ndarray, mask: np.ndarray | None,
                        bias: np.ndarray | None, factor: float) -> np.ndarray:
     """``softmax(factor q k^T + bias)`` over the allowed keys (rotated q and k)."""
-    logits = (q_rot * factor) @ np.swapaxes(k_rot, -1, -2)
-    if bias is not None:
-        logits += bias
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow raises in _softmax_into
+        logits = (q_rot * factor) @ np.swapaxes(k_rot, -1, -2)
+        if bias is not None:
+            logits += bias
     return _softmax_into(logits, mask, -1)
 
 
