@@ -14,12 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg import blas
 
 from refimpl._validation import (
     UNIT_NORM_RTOL,
+    _describe,
     as_float_array,
     as_scalar,
     broadcast_batch,
+    check_finite,
     check_last_axis,
     check_unit_norm,
 )
@@ -29,6 +32,22 @@ __all__ = [
     "normalize_vjp",
     "reflect",
     "reflect_vjp",
+    "reflection_matrix",
+    "householder_map",
+    "householder_map_vjp",
+    "householder_map_matrix",
+    "rotation_map",
+    "rotation_map_vjp",
+    "rotation_map_matrix",
+    "symmetric_map",
+    "symmetric_map_vjp",
+    "symmetric_map_matrix",
+    "stable_map",
+    "stable_map_vjp",
+    "stable_map_matrix",
+    "householder_product",
+    "householder_product_vjp",
+    "householder_qr",
 ]
 
 
@@ -74,6 +93,72 @@ def _feature_sizes_match(first: np.ndarray, second: np.ndarray, names: str) -> N
     if first.shape[-1] != second.shape[-1]:
         raise ValueError(f"{names} must have the same last dimension, got shapes "
                          f"{first.shape} and {second.shape}")
+
+
+#: Bytes of ``x`` per row block when one map is applied to many vectors: a block
+#: stays in cache between computing its inner products and writing its result.
+BLOCK_BYTES = 2**20
+
+
+def _output_buffer(out: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Check a caller's ``out`` array (or allocate one) for a result of ``shape``."""
+    if out is None:
+        return np.empty(shape)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float64:
+        raise TypeError(f"out must be a float64 numpy array, got {_describe(out)}")
+    if out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable C-contiguous array of shape {shape}, "
+                         f"got {_describe(out)}")
+    return out
+
+
+def _inner_products(x: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """``x @ left`` along the last axis, which also checks ``x`` for NaN and inf.
+
+    A NaN or inf entry of ``x`` makes its inner products NaN or inf (``inf * 0`` is
+    NaN), so checking these few numbers replaces a full pass of ``check_finite`` over
+    ``x``; the warnings are silenced because the error below reports the problem.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        products = x @ left if left.ndim == 2 else np.einsum("...d,...dr->...r", x, left)
+    if not np.all(np.isfinite(products)):
+        check_finite(x, "x")  # names the bad entry
+        raise ValueError("x is too large: its inner products overflow float64")
+    return products
+
+
+def _apply_low_rank(x: np.ndarray, sign: Any, left: np.ndarray, right: np.ndarray,
+                    out: Any) -> np.ndarray:
+    """``sign * x + (x @ left) @ right`` along the last axis, written into ``out``.
+
+    ``left`` is (..., d, r) and ``right`` (..., r, d) with r = 1 or 2. When one map
+    serves every vector (``left`` 2-D, scalar ``sign``), rows are processed in blocks
+    of :data:`BLOCK_BYTES`, so ``x`` is read from memory once and ``out`` written
+    once, and the update is one multithreaded BLAS call per block. Each block's inner products are taken before it is written, so ``out`` may
+    be ``x`` itself.
+    """
+    shape = np.broadcast_shapes(x.shape, left.shape[:-2] + left.shape[-2:-1],
+                                np.shape(sign)[:-1] + x.shape[-1:])
+    out = _output_buffer(out, shape)
+    if left.ndim == 2 and np.ndim(sign) == 0 and x.shape == shape and x.ndim > 1:
+        d = x.shape[-1]
+        rows_x, rows_out = x.reshape(-1, d), out.reshape(-1, d)
+        rows = max(1, BLOCK_BYTES // (8 * d))
+        right_t = np.asfortranarray(right.T)
+        for start in range(0, len(rows_x), rows):
+            block, out_block = rows_x[start:start + rows], rows_out[start:start + rows]
+            coefficients = _inner_products(block, left)  # before writing: out may be x
+            if out_block is not block:
+                np.copyto(out_block, block)
+            # out_block^T <- right^T coefficients^T + sign out_block^T, in place (BLAS gemm)
+            blas.dgemm(1.0, right_t, coefficients.T, beta=float(sign), c=out_block.T,
+                       overwrite_c=True)
+        return out
+    coefficients = _inner_products(x, left)
+    update = np.einsum("...r,...rd->...d", coefficients, right)
+    np.multiply(x, sign, out=out)
+    out += update
+    return out
 
 
 # ------------------------------------------------------------------------- normalize
@@ -154,7 +239,7 @@ def _unit_vjp(grad_unit: np.ndarray, unit: np.ndarray, norm: np.ndarray) -> np.n
 
 
 def _reflection_inputs(x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
-    x = as_float_array(x, "x")
+    x = as_float_array(x, "x", allow_nonfinite=True)  # checked where it is used
     check_last_axis(x, "x")
     v = _nonzero_vectors(v, "v")
     _feature_sizes_match(x, v, "x and v")
@@ -162,7 +247,7 @@ def _reflection_inputs(x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, v
 
 
-def reflect(x: Any, v: Any) -> np.ndarray:
+def reflect(x: Any, v: Any, *, out: np.ndarray | None = None) -> np.ndarray:
     r"""Apply the Householder reflection with normal ``v`` to ``x``, without forming it.
 
     .. math::
@@ -180,6 +265,9 @@ def reflect(x: Any, v: Any) -> np.ndarray:
         Vectors to reflect.
     v : array_like, shape (..., d)
         Normals of the mirrors; batch dimensions broadcast against those of ``x``.
+    out : ndarray, optional
+        A C-contiguous float64 array of the result's shape to write into (saves
+        allocating a large result; it may be ``x`` itself).
 
     Returns
     -------
@@ -202,7 +290,8 @@ def reflect(x: Any, v: Any) -> np.ndarray:
     array([ 1.,  2., -3.])
     """
     x, v = _reflection_inputs(x, v)
-    return _reflect_unit(x, v / _norm(v))
+    unit = v / _norm(v)
+    return _apply_low_rank(x, 1.0, unit[..., :, None], -2.0 * unit[..., None, :], out)
 
 
 def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -232,6 +321,7 @@ def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     (array([1., 0.]), array([0., 0.]))
     """
     x, v = _reflection_inputs(x, v)
+    check_finite(x, "x")
     grad = as_float_array(grad, "grad")
     norm = _norm(v)
     unit = v / norm
@@ -315,6 +405,7 @@ def _map_signs(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
     if kind != "stable":
         return _KINDS[kind]
     s = np.where(_dot(a_hat, b_hat) < 0, 1.0, -1.0)
+    s = float(s[0]) if s.ndim == 1 else s  # one map for all vectors: a plain sign
     return s, s, 0.0
 
 
@@ -347,24 +438,28 @@ def _map_matrix(kind: str, a: Any, b: Any, rtol: Any) -> np.ndarray:
 
 def _map_inputs(x: Any, a: Any, b: Any, rtol: Any):
     a, b, a_hat, b_hat, a_norm, b_norm = _unit_pair(a, b, rtol)
-    x = as_float_array(x, "x")
+    x = as_float_array(x, "x", allow_nonfinite=True)  # checked where it is used
     check_last_axis(x, "x", size=a.shape[-1])
     broadcast_batch(x=x.shape[:-1], a=a.shape[:-1], b=b.shape[:-1])
     return x, a, b, a_hat, b_hat, a_norm, b_norm
 
 
-def _map_apply(kind: str, x: Any, a: Any, b: Any, rtol: Any) -> np.ndarray:
+def _map_apply(kind: str, x: Any, a: Any, b: Any, rtol: Any, out: Any) -> np.ndarray:
     """Matrix-free ``T x = sigma (x - 2 u <u, x>) + 2 tau b <a, x>``."""
     x, _, _, a_hat, b_hat, _, _ = _map_inputs(x, a, b, rtol)
     _, sigma, tau = _map_signs(kind, a_hat, b_hat)
     _, unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
-    y = sigma * _reflect_unit(x, unit)
-    return y + 2.0 * b_hat * _dot(a_hat, x) if tau else y
+    if not tau:
+        return _apply_low_rank(x, sigma, unit[..., :, None], -2.0 * sigma * unit[..., None, :], out)
+    left = np.stack(np.broadcast_arrays(unit, a_hat), axis=-1)
+    right = np.stack(np.broadcast_arrays(-2.0 * unit, 2.0 * b_hat), axis=-2)
+    return _apply_low_rank(x, sigma, left, right, out)
 
 
 def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
     """Gradients of :func:`_map_apply` in ``x``, ``a`` and ``b`` (see each public VJP)."""
     x, a, b, a_hat, b_hat, a_norm, b_norm = _map_inputs(x, a, b, rtol)
+    check_finite(x, "x")
     grad = as_float_array(grad, "grad")
     s, sigma, tau = _map_signs(kind, a_hat, b_hat)
     _, unit, v_norm, degenerate = _mirror_normal(kind, a_hat, b_hat)
@@ -384,7 +479,8 @@ def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
 
 
 
-def householder_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+def householder_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
+                    out: np.ndarray | None = None) -> np.ndarray:
     r"""Apply the Householder reflection that swaps unit vectors ``a`` and ``b``.
 
     .. math::
@@ -432,7 +528,7 @@ def householder_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> 
     >>> householder_map([1.0, 0.0], [1.0, 0.0], [0.0, 1.0])
     array([0., 1.])
     """
-    return _map_apply("householder", x, a, b, rtol)
+    return _map_apply("householder", x, a, b, rtol, out)
 
 
 def householder_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
@@ -473,7 +569,8 @@ def householder_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> n
     return _map_matrix("householder", a, b, rtol)
 
 
-def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
+                 out: np.ndarray | None = None) -> np.ndarray:
     r"""Apply the rotation in the plane span(a, b) that takes unit ``a`` to unit ``b``.
 
     .. math::
@@ -524,7 +621,7 @@ def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.
     array([[ 0.,  1.],
            [-1.,  0.]])
     """
-    return _map_apply("rotation", x, a, b, rtol)
+    return _map_apply("rotation", x, a, b, rtol, out)
 
 
 def rotation_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
@@ -565,7 +662,8 @@ def rotation_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.n
     return _map_matrix("rotation", a, b, rtol)
 
 
-def symmetric_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+def symmetric_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
+                  out: np.ndarray | None = None) -> np.ndarray:
     r"""Apply the post's preferred symmetric map from unit ``a`` to unit ``b``.
 
     .. math::
@@ -610,7 +708,7 @@ def symmetric_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np
     >>> symmetric_map([1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
     array([0., 1., 0.])
     """
-    return _map_apply("symmetric", x, a, b, rtol)
+    return _map_apply("symmetric", x, a, b, rtol, out)
 
 
 def symmetric_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
@@ -650,7 +748,8 @@ def symmetric_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.
     return _map_matrix("symmetric", a, b, rtol)
 
 
-def stable_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
+def stable_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
+               out: np.ndarray | None = None) -> np.ndarray:
     r"""Apply an orthogonal ``T`` with ``T a = b``, accurate for every pair of unit vectors.
 
     The default map. It branches on the sign of :math:`c = a^T b`:
@@ -697,7 +796,7 @@ def stable_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.nd
     >>> stable_map([1.0, 0.0], [1.0, 0.0], [-1.0, 0.0])
     array([-1.,  0.])
     """
-    return _map_apply("stable", x, a, b, rtol)
+    return _map_apply("stable", x, a, b, rtol, out)
 
 
 def stable_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
@@ -877,10 +976,11 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
 
     Examples
     --------
+    ``Q[0, 0] = 1 - tau_1`` here, so its derivative in ``tau_1`` is -1:
+
     >>> grad_V, grad_tau = householder_product_vjp([[1.0], [0.0]], [[0.0], [1.0]], [1.0])
-    >>> grad_V, grad_tau
-    (array([[0.],
-           [0.]]), array([-0.]))
+    >>> grad_tau
+    array([-1.])
     """
     V_in, tau_in = as_float_array(V, "V"), as_float_array(tau, "tau")
     V, tau = _product_inputs(V_in, tau_in)
