@@ -412,17 +412,18 @@ def _feature_map_derivative(x: np.ndarray) -> np.ndarray:
 
 
 def _linear_attention_parts(q, k, v, angles, key_angles, layout):
-    """Features, rotated features, ``S = (R phi(K))^T V``, ``z = sum_j phi(k_j)``, num, den."""
-    features_q, features_k = _feature_map(q), _feature_map(k)
-    rotated_q = _rotate(features_q, angles, layout)
-    rotated_k = _rotate(features_k, key_angles, layout)
-    state = np.swapaxes(rotated_k, -1, -2) @ v
-    key_sum = np.sum(features_k, axis=-2)
-    denominator = features_q @ key_sum[..., None]
+    """Features, rotated features, ``S = (R phi(K))^T V``, ``z = sum_j phi(k_j)``, den."""
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        features_q, features_k = _feature_map(q), _feature_map(k)
+        state = np.swapaxes(_rotate(features_k, key_angles, layout), -1, -2) @ v
+        key_sum = np.sum(features_k, axis=-2)
+        denominator = features_q @ key_sum[..., None]
+    if not (np.all(np.isfinite(state)) and np.all(np.isfinite(denominator))):
+        raise ValueError("linear attention overflowed: q, k or v are beyond the float64 range")
     if np.any(denominator <= 0.0):
         raise ValueError("linear attention's denominator phi(q).sum_j phi(k_j) underflowed "
                          "to 0: q and k are too negative for the elu + 1 feature map")
-    return features_q, features_k, rotated_q, rotated_k, state, key_sum, denominator
+    return features_q, features_k, state, key_sum, denominator
 
 
 def linear_attention(q: Any, k: Any, v: Any, *, angles: Any = None, key_angles: Any = None,
@@ -471,12 +472,9 @@ def linear_attention(q: Any, k: Any, v: Any, *, angles: Any = None, key_angles: 
     array([[0.33333333, 0.33333333]])
     """
     q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
-    _, _, rotated_q, _, state, _, denominator = _linear_attention_parts(
+    features_q, _, state, _, denominator = _linear_attention_parts(
         q, k, v, angles, key_angles, layout)
-    output = (rotated_q @ state) / denominator
-    if not np.all(np.isfinite(output)):
-        raise ValueError("linear attention overflowed: q, k or v are beyond the float64 range")
-    return output
+    return (_rotate(features_q, angles, layout) @ state) / denominator
 
 
 def linear_attention_vjp(grad: Any, q: Any, k: Any, v: Any, *, angles: Any = None,
@@ -512,8 +510,10 @@ def linear_attention_vjp(grad: Any, q: Any, k: Any, v: Any, *, angles: Any = Non
     """
     q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
     grad = _cotangent(grad, q.shape[:-1] + v.shape[-1:])
-    features_q, features_k, rotated_q, rotated_k, state, key_sum, denominator = \
-        _linear_attention_parts(q, k, v, angles, key_angles, layout)
+    features_q, features_k, state, key_sum, denominator = _linear_attention_parts(
+        q, k, v, angles, key_angles, layout)
+    rotated_q = _rotate(features_q, angles, layout)
+    rotated_k = _rotate(features_k, key_angles, layout)
     output = (rotated_q @ state) / denominator
     grad_numerator = grad / denominator
     grad_denominator = -np.sum(grad * output, axis=-1, keepdims=True) / denominator
