@@ -143,7 +143,8 @@ def dynamic_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
         \\omega_k' = \\frac{1}{b'^{2k/d}}
 
     with attention factor 1. At ``seq_len <= max_position_embeddings`` this is the
-    default schedule exactly.
+    default schedule exactly (Hugging Face restores ``original_inv_freq`` there; the
+    formula itself would give ``b' = b`` only up to the rounding of ``s - (s - 1)``).
 
     ``seq_len`` is the number of positions, ``max(position_ids) + 1`` in Hugging Face's
     ``dynamic_rope_update``, not the last index. Source: transformers
@@ -162,7 +163,9 @@ def dynamic_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
     length = as_int(max_position_embeddings, "max_position_embeddings", minimum=1)
     seq_len = as_int(seq_len, "seq_len", minimum=1)
     factor = _factor(factor)
-    scale = factor * max(seq_len, length) / length - (factor - 1.0)
+    if seq_len <= length:  # s L / L_max - (s - 1) = 1 up to rounding: return it exactly
+        return inv_freq(rotary_dim, base), 1.0
+    scale = factor * seq_len / length - (factor - 1.0)
     return inv_freq(rotary_dim, ntk_base(base, scale, rotary_dim)), 1.0
 
 
