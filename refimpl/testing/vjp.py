@@ -109,10 +109,9 @@ def check_vjp(
     found = _as_tuple(backward(*args) if form == "grad" else backward(cotangent, *args))
     rows, faults = [], []
     if len(found) != len(argnums):
-        return Report("VJP conformance", (Row("number of gradients", float(len(found)),
-                                               float(len(argnums)),
-                                               f"expected one gradient per argument in "
-                                               f"argnums={argnums}"),))
+        return Report("VJP conformance", (Row(
+            "number of gradients returned", float(abs(len(found) - len(argnums))), 0.0,
+            f"got {len(found)}, expected one per argument in argnums={argnums}"),))
     if reference is not None:
         expected_out = np.asarray(reference[0](*args), dtype=np.float64)
         scale = max(1.0, float(np.max(np.abs(expected_out), initial=0.0)))

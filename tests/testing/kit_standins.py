@@ -79,3 +79,8 @@ def wood_sampler(*, envelope="exact", project_tangent=True):
         return w[:, None] * mu + np.sqrt(np.clip(1 - w**2, 0, None))[:, None] * v
 
     return sample
+
+
+#: Module-level foreign functions for the command-line tests (``kit_standins:NAME``).
+hf_rope_64 = numpy_rope(default_inv_freq(64))
+hf_rope_64_off_by_one = numpy_rope(default_inv_freq(64), offset=1.0)

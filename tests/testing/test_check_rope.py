@@ -1,0 +1,150 @@
+"""check_rope: passes every preset and independent NumPy ports; catches and names each fault."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from kit_standins import default_inv_freq, numpy_rope
+
+from refimpl.rope.frequencies import scaled_inv_freq
+from refimpl.rope.nd import mrope_frequencies
+from refimpl.testing import check_rope, identify_rope, preset
+from refimpl.testing.presets import EXAMPLE_SETTINGS, PRESETS, hugging_face, qwen2_vl_mrope
+from refimpl.testing.strategies import rope_conventions
+
+# Positions up to 2**12 keep each check fast; the float32 fault shows at every position.
+MAX = 2**12
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_passes_its_own_check(name):
+    convention = PRESETS[name](**EXAMPLE_SETTINGS[name])
+    report = check_rope(convention, head_dim=convention.head_dim, expect=convention,
+                        max_position=MAX)
+    assert report.passed, str(report)
+    assert report.identified["layout"] == convention.layout
+    assert report.identified["rotary dim"] == convention.rotary_dim
+
+
+@settings(max_examples=15)
+@given(rope_conventions(max_head_dim=32))
+def test_identifies_generated_conventions(convention):
+    """Identification without an expected preset recovers layout, block, base and scale."""
+    report = check_rope(convention, head_dim=convention.head_dim, max_position=MAX)
+    assert report.passed, str(report)
+    found = identify_rope(convention, convention.head_dim)
+    assert found.layout == convention.layout or convention.rotary_dim == 2
+    assert found.rotary_dim == convention.rotary_dim and found.rotary_start == 0
+    if convention.rotary_dim > 2:
+        assert found.base == pytest.approx(convention.parameters["base"], rel=1e-9)
+        assert found.scale == pytest.approx(convention.parameters["factor"], rel=1e-9)
+
+
+def test_independent_hf_port_passes_and_is_identified():
+    report = check_rope(numpy_rope(default_inv_freq(64)), head_dim=64,
+                        expect=preset("hf-default", head_dim=64), max_position=MAX)
+    assert report.passed, str(report)
+    assert report.identified["base"] == 10000.0 and report.identified["position offset"] == 0
+
+
+def test_independent_meta_port_matches_meta_not_hf():
+    meta_style = numpy_rope(default_inv_freq(64, 500000.0), layout="interleaved")
+    assert check_rope(meta_style, head_dim=64, expect=preset("meta-llama:base=500000",
+                                                             head_dim=64),
+                      max_position=MAX).passed
+    report = check_rope(meta_style, head_dim=64,
+                        expect=preset("hf-default:base=500000", head_dim=64), max_position=MAX)
+    assert not report.passed and any("wrong layout" in f for f in report.faults)
+
+
+HF = hugging_face(64, partial_rotary_factor=0.5)
+
+
+@pytest.mark.parametrize("fault, options, phrase", [
+    ("wrong layout", {"layout": "interleaved"}, "wrong layout: expected half"),
+    ("positions off by one", {"offset": 1.0}, "positions off by 1"),
+    ("angles in float32", {"angle_dtype": np.float32}, "computed in float32"),
+    ("wrong base", {"base": 500000.0}, "wrong base: expected 10000, found 500000"),
+    ("partial rotary on the wrong block", {"start": 32}, "partial rotary on the wrong block"),
+    ("attention factor", {"magnitude": 1.25}, "magnitude"),
+])
+def test_catches_and_names_fault(fault, options, phrase):
+    base = options.pop("base", 10000.0)
+    fn = numpy_rope(default_inv_freq(32, base), **options)
+    report = check_rope(fn, head_dim=64, expect=HF, max_position=MAX)
+    assert not report.passed
+    assert any(phrase in f for f in report.faults), str(report)
+
+
+def test_float32_angles_show_as_a_growing_curve():
+    fn = numpy_rope(default_inv_freq(64), angle_dtype=np.float32)
+    report = check_rope(fn, head_dim=64, expect=hugging_face(64), max_position=2**17)
+    errors = np.array(report.curve.errors)
+    assert errors[0] == 0 and errors[-1] > 100 * errors[1]  # grows with the position
+    assert errors[-1] > 1e-4  # research note §9: ~1e-3 of cos at 131k positions
+    assert "position" in str(report) and "<-- exceeds" in str(report)
+    # The same function passes when it only claims float32.
+    assert check_rope(fn, head_dim=64, expect=hugging_face(64), dtype="float32",
+                      max_position=2**17).passed
+
+
+def test_yarn_truncate_flag_flipped_is_named():
+    settings = dict(factor=32.0, original_max_position_embeddings=4096)
+    expected = hugging_face(64, "yarn", 150000.0, truncate=True, **settings)
+    wrong, factor = scaled_inv_freq("yarn", 64, 150000.0, truncate=False, **settings)
+    report = check_rope(numpy_rope(wrong, magnitude=factor), head_dim=64, expect=expected,
+                        max_position=MAX)
+    assert not report.passed
+    assert report.faults == ("frequencies match YaRN with truncate=False (the truncate flag "
+                             "flipped), not the expected schedule",)
+
+
+@pytest.mark.parametrize("sections", [[24, 16, 24], [16, 24, 24][::-1]])
+def test_mrope_sections_swapped_is_named(sections):
+    fn = numpy_rope(mrope_frequencies(128, sections, base=1e6))
+    report = check_rope(fn, head_dim=128, expect=qwen2_vl_mrope(128), max_position=MAX)
+    assert not report.passed
+    assert any("expected [0x16 1x24 2x24]" in f for f in report.faults), str(report)
+
+
+def test_qwen3_interleaved_mrope_is_not_qwen2_chunked():
+    fn = numpy_rope(mrope_frequencies(128, [24, 20, 20], base=1e6, interleaved=True))
+    report = check_rope(fn, head_dim=128, expect=qwen2_vl_mrope(128, mrope_section=(24, 20, 20)),
+                        max_position=MAX)
+    assert any("axis assignment" in f for f in report.faults)
+
+
+def test_llama4_vision_one_based_positions_are_identified():
+    convention = preset("llama4-vision", head_dim=16)
+    found = identify_rope(convention, 16, n_axes=2)
+    assert list(found.offset) == [1.0, 1.0]
+    # A 0-based port is one position off on both axes.
+    zero_based = numpy_rope(convention.frequencies, layout="interleaved")
+    report = check_rope(zero_based, head_dim=16, expect=convention, max_position=MAX)
+    assert any("positions off by [-1.0, -1.0]" in f for f in report.faults)
+
+
+def test_off_by_one_without_expectation_fails_identity_row():
+    report = check_rope(numpy_rope(default_inv_freq(16), offset=1.0), head_dim=16,
+                        max_position=MAX)
+    assert not report.row("position 0 is the identity").passed
+    assert any("positions off by 1" in f for f in report.faults)
+
+
+def test_reversed_rotation_is_named():
+    report = check_rope(numpy_rope(-default_inv_freq(16)), head_dim=16,
+                        expect=hugging_face(16), max_position=MAX)
+    assert any("direction reversed" in f for f in report.faults)
+
+
+def test_function_rotating_nothing_fails():
+    report = check_rope(lambda x, p: x, head_dim=8)
+    assert not report.passed and "rotates no pair" in str(report)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="dtype"):
+        check_rope(HF, head_dim=64, dtype="float8")
+    with pytest.raises(ValueError, match="head_dim"):
+        check_rope(HF, head_dim=0)
+    with pytest.raises(ValueError, match="shaped like x"):
+        check_rope(lambda x, p: x[:, :2], head_dim=8)

@@ -1,0 +1,73 @@
+"""check_vjp: a foreign backward against refimpl's VJP and against finite differences."""
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+from refimpl.rope import apply, apply_vjp
+from refimpl.testing import check_vjp
+
+RNG = np.random.default_rng(7)
+X, ANGLES = RNG.standard_normal((3, 8)), RNG.standard_normal((3, 4))
+
+
+def foreign_rope_backward(grad, x, angles):
+    """An independent port of the RoPE backward (half layout): rotate grad by -angle."""
+    cos, sin = np.cos(angles), np.sin(angles)
+    g1, g2 = grad[:, :4], grad[:, 4:]
+    x1, x2 = x[:, :4], x[:, 4:]
+    grad_x = np.concatenate([g1 * cos + g2 * sin, g2 * cos - g1 * sin], axis=-1)
+    grad_angles = g1 * (-x1 * sin - x2 * cos) + g2 * (x1 * cos - x2 * sin)
+    return grad_x, grad_angles
+
+
+FORWARD = partial(apply, layout="half")
+REFERENCE = (FORWARD, partial(apply_vjp, layout="half"))
+
+
+def test_independent_backward_passes_against_reference_and_differences():
+    assert check_vjp(FORWARD, foreign_rope_backward, [X, ANGLES], reference=REFERENCE).passed
+    assert check_vjp(FORWARD, foreign_rope_backward, [X, ANGLES]).passed
+
+
+def test_sign_error_is_caught_and_named():
+    def wrong(grad, x, angles):
+        grad_x, grad_angles = foreign_rope_backward(grad, x, angles)
+        return grad_x, -grad_angles
+
+    for reference in (REFERENCE, None):
+        report = check_vjp(FORWARD, wrong, [X, ANGLES], reference=reference)
+        assert not report.passed
+        assert report.faults == ("gradient of argument 1 has the wrong sign (it is -1 x the "
+                                 "reference)",)
+
+
+def test_factor_and_wrong_rotation_direction():
+    doubled = check_vjp(np.sin, lambda g, x: 2 * g * np.cos(x), [X], reference=(
+        np.sin, lambda g, x: g * np.cos(x)))
+    assert doubled.faults == ("gradient of argument 0 is 2 x the reference",)
+    # Rotating the gradient by +angle instead of -angle: not a constant factor, still caught.
+    forward_rotation = check_vjp(FORWARD, lambda g, x, a: (FORWARD(g, a),
+                                                           foreign_rope_backward(g, x, a)[1]),
+                                 [X, ANGLES], reference=REFERENCE)
+    assert not forward_rotation.row("gradient of argument 0").passed
+
+
+def test_grad_form_and_wrong_count():
+    report = check_vjp(lambda x: np.sum(x**3), lambda x: 3 * x**2, [X], form="grad")
+    assert report.passed
+    report = check_vjp(FORWARD, lambda g, x, a: foreign_rope_backward(g, x, a)[0],
+                       [X, ANGLES], reference=REFERENCE)
+    assert not report.passed and "number of gradients returned" in str(report)
+
+
+def test_forward_mismatch_is_reported():
+    report = check_vjp(partial(apply, layout="interleaved"), foreign_rope_backward, [X, ANGLES],
+                       reference=REFERENCE)
+    assert not report.row("forward agrees with the reference").passed
+
+
+def test_bad_form_raises():
+    with pytest.raises(ValueError, match="form"):
+        check_vjp(np.sin, np.cos, [X], form="jvp")
