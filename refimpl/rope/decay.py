@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl._validation import as_float_array
+from refimpl._validation import as_float_array, as_int
 from refimpl.rope.frequencies import inv_freq
 
 
@@ -47,6 +47,9 @@ def decay_indicator(relative_distance, dim: int = 128, base: float = 10000.0) ->
     array([32.5   ,  6.5431])
     """
     distance = as_float_array(relative_distance, "relative_distance")
+    dim = as_int(dim, "dim", minimum=2)
+    if dim % 2:
+        raise ValueError(f"dim must be even (pairs of features), got dim={dim}")
     theta = inv_freq(dim, base)
     partial_sums = np.cumsum(np.exp(1j * distance[..., None] * theta), axis=-1)
     return np.mean(np.abs(partial_sums), axis=-1)
