@@ -1,0 +1,100 @@
+"""Array adapters, with fake ``torch`` and ``jax`` modules standing in for the frameworks."""
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from refimpl.testing import adapters
+from refimpl.testing.adapters import as_numpy_function, framework_of, from_numpy, to_numpy
+
+
+class FakeTensor:
+    """Mimics the few torch.Tensor methods the adapter uses."""
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self.array
+
+    def __mul__(self, other):
+        return FakeTensor(self.array * (other.array if isinstance(other, FakeTensor) else other))
+
+
+FakeTensor.__module__ = "torch"
+
+
+class FakeJaxArray(np.ndarray):
+    pass
+
+
+FakeJaxArray.__module__ = "jaxlib.xla_extension"
+
+
+@pytest.fixture
+def fake_frameworks(monkeypatch):
+    torch = types.ModuleType("torch")
+    torch.from_numpy = FakeTensor
+    jax = types.ModuleType("jax")
+    jax.numpy = types.SimpleNamespace(asarray=lambda a: np.asarray(a).view(FakeJaxArray))
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "jax", jax)
+    return torch, jax
+
+
+def test_detection_needs_no_import():
+    before = set(sys.modules)
+    assert framework_of(FakeTensor([1.0])) == "torch"
+    assert framework_of(np.zeros(2).view(FakeJaxArray)) == "jax"
+    assert framework_of([1, 2]) == "numpy" and framework_of(3.0) == "numpy"
+    assert not {"torch", "jax"} & (set(sys.modules) - before)
+
+
+def test_round_trip_through_fake_frameworks(fake_frameworks):
+    data = np.array([[0.1, 2.0]])
+    tensor = from_numpy(data, "torch", "float32")
+    assert framework_of(tensor) == "torch" and tensor.array.dtype == np.float32
+    back = to_numpy(tensor)
+    assert back.dtype == np.float64 and np.allclose(back, data, rtol=1e-7)
+    jax_array = from_numpy(data, "jax")
+    assert framework_of(jax_array) == "jax"
+    np.testing.assert_array_equal(to_numpy((jax_array, [tensor]))[0], data)
+
+
+def test_wrapped_foreign_function_sees_framework_arrays(fake_frameworks):
+    seen = []
+
+    def torch_function(x, n):
+        seen.append((type(x).__name__, n))
+        return x * 2.0, x
+
+    doubled, same = as_numpy_function(torch_function, "torch")(np.arange(3.0), 5)
+    assert seen == [("FakeTensor", 5)]
+    np.testing.assert_array_equal(doubled, [0.0, 2.0, 4.0])
+    assert isinstance(same, np.ndarray)
+
+
+def test_integer_arrays_keep_their_type():
+    positions = from_numpy(np.arange(4), "numpy", "float32")
+    assert positions.dtype.kind == "i"
+
+
+def test_missing_framework(monkeypatch):
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.setattr(adapters.importlib.util, "find_spec", lambda name: None)
+    assert not adapters.framework_available("jax")
+    with pytest.raises(ModuleNotFoundError, match="jax"):
+        from_numpy(np.zeros(2), "jax")
+
+
+def test_unknown_framework_raises():
+    with pytest.raises(ValueError, match="framework"):
+        from_numpy(np.zeros(2), "tensorflow")

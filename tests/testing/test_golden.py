@@ -1,0 +1,89 @@
+"""Golden vectors: deterministic bytes, verified hashes, and outputs that reproduce."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from refimpl import rope
+from refimpl.testing import load_vectors, write_vectors
+from refimpl.testing.golden import golden_cases
+from refimpl.testing.presets import EXAMPLE_SETTINGS, PRESETS
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+    return write_vectors(first), first, second, write_vectors(second)
+
+
+def test_two_runs_are_byte_identical(written):
+    _, first, second, _ = written
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    assert "manifest.json" in names and len(names) > 30
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_manifest_hashes_verify_and_describe_every_case(written):
+    manifest, first, _, _ = written
+    assert manifest["refimpl_version"] and manifest["format"] == 1
+    for entry in manifest["cases"]:
+        data = (first / entry["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert set(entry) >= {"inputs", "outputs", "parameters", "tolerance", "function"}
+    on_disk = json.loads((first / "manifest.json").read_text())
+    assert on_disk == manifest
+
+
+def test_round_trip(written):
+    _, first, _, _ = written
+    loaded = load_vectors(first)
+    for case in golden_cases():
+        stored = loaded[case.name]
+        assert stored.function == case.function
+        for key, value in {**case.inputs, **case.outputs}.items():
+            got = stored.inputs.get(key, stored.outputs.get(key))
+            np.testing.assert_array_equal(got, value)
+
+
+def test_stored_outputs_reproduce_from_stored_inputs(written):
+    """The vectors mean what the manifest says: recompute a few from their inputs."""
+    loaded = load_vectors(written[1])
+    case = loaded["rope.apply.half.rotary8"]
+    y = rope.apply(case.inputs["x"], case.inputs["angles"], layout="half")
+    np.testing.assert_allclose(y, case.outputs["y"], rtol=case.rtol, atol=case.atol)
+    for name in PRESETS:
+        case = loaded[f"rope.preset.{name}"]
+        convention = PRESETS[name](**EXAMPLE_SETTINGS[name])
+        np.testing.assert_allclose(convention(case.inputs["x"], case.inputs["positions"]),
+                                   case.outputs["y"], rtol=case.rtol, atol=case.atol)
+
+
+def test_covers_every_landed_module(written):
+    names = [entry["name"] for entry in written[0]["cases"]]
+    for prefix in ("rope.apply.", "rope.apply_vjp.", "rope.schedule.yarn", "rope.preset.qwen2-vl",
+                   "householder.householder_product", "householder.stable_map",
+                   "vmf.log_normalizer"):
+        assert any(name.startswith(prefix) for name in names), prefix
+
+
+def test_tampered_file_is_rejected(tmp_path):
+    write_vectors(tmp_path)
+    target = tmp_path / "householder.reflect.npz"
+    data = bytearray(target.read_bytes())
+    data[-30] ^= 1
+    target.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="householder.reflect.npz.*sha256"):
+        load_vectors(tmp_path)
+
+
+def test_missing_manifest_or_file_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="manifest.json"):
+        load_vectors(tmp_path)
+    write_vectors(tmp_path)
+    (tmp_path / "vmf.entropy.npz").unlink()
+    with pytest.raises(ValueError, match="vmf.entropy.npz.*missing"):
+        load_vectors(tmp_path)
