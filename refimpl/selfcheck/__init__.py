@@ -8,12 +8,15 @@ table prints them.
 from refimpl.selfcheck import gradcheck
 from refimpl.selfcheck import similarity
 from refimpl.selfcheck import rope_nd
+from refimpl.selfcheck import dimension, mixers
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
     *similarity.CHECKS,
     *rope_nd.CHECKS,
+    *mixers.CHECKS,
+    *dimension.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
