@@ -1,0 +1,348 @@
+"""Tests of refimpl.univae: masks, information flow, length leakage, latents, KL, gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from refimpl import transformer as tf
+from refimpl import univae as uv
+from refimpl.gradcheck import check_vjp
+
+CLS, SEP, PAD = 1, 2, 0
+MAXLEN = 5
+seeds = st.integers(0, 2**32 - 1)
+
+
+def make_config(n_layers=3, n_latent=2, z_dim=3, positions="rope", **kwargs) -> uv.UniVAEConfig:
+    transformer = tf.TransformerConfig(vocab_size=13, d_model=8, n_heads=2, head_dim=4,
+                                       d_ff=12, n_layers=n_layers, norm_position="post",
+                                       positions=positions, n_segments=2, max_positions=32)
+    return uv.UniVAEConfig(transformer, n_latent=n_latent, z_dim=z_dim, **kwargs)
+
+
+CONFIG = make_config()
+# std 0.5 keeps every path's influence far above rounding, so "unchanged" means exact
+PARAMS = uv.init_params(CONFIG, rng=0, std=0.5)
+
+
+def sentence(rng: np.random.Generator, length: int) -> np.ndarray:
+    """[CLS] w ... w [SEP] with words from 3..12."""
+    return np.concatenate([[CLS], rng.integers(3, 13, length - 2), [SEP]])
+
+
+def target_slice(maxlen: int = MAXLEN) -> slice:
+    return slice(maxlen, None)
+
+
+# ---------------------------------------------------------------- masks and layout
+
+
+def test_layer_masks_reproduce_the_research_note_example():
+    # source [CLS] a b [SEP], target [CLS] a b [SEP] (research note §2.2)
+    tokens, segments = [1, 5, 6, 2, 1, 5, 6, 2], [0, 0, 0, 0, 1, 1, 1, 1]
+    config = make_config(n_layers=2, n_latent=1)
+    independent, uniae = uv.layer_masks(config, tokens, segments)
+    source = np.zeros((8, 8), int)
+    source[:4, :4] = 1
+    expected_independent = source.copy()
+    expected_independent[4:, 4:] = np.tril(np.ones((4, 4), int))
+    expected_uniae = expected_independent.copy()
+    expected_uniae[4:, 0] = 1
+    np.testing.assert_array_equal(independent, expected_independent)
+    np.testing.assert_array_equal(uniae, expected_uniae)
+
+
+def test_padding_keys_are_hidden():
+    tokens, segments = uv.pack([CLS, 5, SEP], maxlen=4)  # one pad in each half
+    for mask in uv.layer_masks(CONFIG, tokens, segments):
+        assert not mask[:, tokens == PAD].any()
+
+
+def test_pack_starts_the_target_at_maxlen_whatever_the_source_length():
+    for length in (2, 3, 5):
+        tokens, segments = uv.pack(np.arange(1, length + 1), [CLS, 7, SEP], maxlen=MAXLEN)
+        assert tokens.shape == (2 * MAXLEN,)
+        assert np.flatnonzero(segments)[0] == MAXLEN
+        np.testing.assert_array_equal(tokens[MAXLEN:MAXLEN + 3], [CLS, 7, SEP])
+
+
+@pytest.mark.parametrize("segments, match", [
+    ([1, 1, 1, 1, 1, 1], "source \\[CLS\\]"),
+    ([0, 0, 1, 0, 1, 1], "source block \\(0\\) followed by a target block"),
+    ([0, 0, 2, 1, 1, 1], "segments must hold 0"),
+    ([0, 0, 0, 1, 1], "broadcast"),
+])
+def test_bad_segment_layouts_are_rejected(segments, match):
+    with pytest.raises(ValueError, match=match):
+        uv.forward(PARAMS, CONFIG, [CLS, 5, SEP, CLS, 5, SEP], segments, "encoder")
+
+
+def test_padding_at_the_bottleneck_is_rejected():
+    with pytest.raises(ValueError, match="position 0"):
+        uv.forward(PARAMS, CONFIG, [PAD, 5, SEP, CLS, 5, SEP], [0, 0, 0, 1, 1, 1], "encoder")
+
+
+# ---------------------------------------------------------------- information flow
+
+
+@given(seeds, st.integers(0, MAXLEN - 1), st.integers(3, 12))
+def test_target_depends_on_the_source_only_through_z_in_every_layer(seed, position, word):
+    # decoder mode, z fixed: replacing any source token (even at the [CLS] slot) leaves
+    # every layer's target states unchanged, bit for bit
+    rng = np.random.default_rng(seed)
+    tokens, segments = uv.pack(sentence(rng, 4), maxlen=MAXLEN)
+    z = uv.sample_prior(CONFIG, rng=rng)
+    changed = tokens.copy()
+    changed[position] = word
+    before = uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", z)
+    after = uv.forward(PARAMS, CONFIG, changed, segments, "decoder", z)
+    for layer_before, layer_after in zip(before.hidden_states, after.hidden_states):
+        np.testing.assert_array_equal(layer_after[target_slice()], layer_before[target_slice()])
+    np.testing.assert_array_equal(after.logits[target_slice()], before.logits[target_slice()])
+
+
+@given(seeds)
+def test_the_code_carries_everything_the_target_reads_from_the_source(seed):
+    # encoder(x) then decoder(z = mu) on a different source reproduces the target states
+    rng = np.random.default_rng(seed)
+    tokens, segments = uv.pack(sentence(rng, 4), maxlen=MAXLEN)
+    other = tokens.copy()
+    other[1:MAXLEN] = rng.integers(3, 13, MAXLEN - 1)
+    encoded = uv.forward(PARAMS, CONFIG, tokens, segments, "encoder")
+    decoded = uv.forward(PARAMS, CONFIG, other, segments, "decoder", encoded.mu)
+    np.testing.assert_allclose(decoded.logits[target_slice()], encoded.logits[target_slice()],
+                               rtol=0, atol=1e-12)
+    # and the source does matter to the code (the test could fail)
+    assert not np.allclose(uv.forward(PARAMS, CONFIG, other, segments, "encoder").mu,
+                           encoded.mu)
+
+
+@given(seeds)
+def test_the_target_does_read_z_and_its_own_prefix(seed):
+    # controls for the invariance tests: a different z, or a different earlier target
+    # token, changes the later target logits
+    rng = np.random.default_rng(seed)
+    tokens, segments = uv.pack(sentence(rng, 4), maxlen=MAXLEN)
+    z = uv.sample_prior(CONFIG, rng=rng)
+    base = uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", z).logits
+    other_z = uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", -z).logits
+    assert np.max(np.abs(other_z[MAXLEN:] - base[MAXLEN:])) > 1e-6
+    changed = tokens.copy()
+    changed[MAXLEN + 1] = 3 if tokens[MAXLEN + 1] != 3 else 4
+    other_prefix = uv.forward(PARAMS, CONFIG, changed, segments, "decoder", z).logits
+    assert np.max(np.abs(other_prefix[MAXLEN + 1:] - base[MAXLEN + 1:])) > 1e-6
+    np.testing.assert_array_equal(other_prefix[MAXLEN], base[MAXLEN])  # causal
+
+
+@given(seeds, st.integers(2, MAXLEN))
+def test_fixed_padding_hides_the_source_length(seed, length):
+    rng = np.random.default_rng(seed)
+    target = sentence(rng, 4)
+    z = uv.sample_prior(CONFIG, rng=rng)
+    short = uv.pack(sentence(rng, 2), target, maxlen=MAXLEN)
+    longer = uv.pack(sentence(rng, length), target, maxlen=MAXLEN)
+    logits = [uv.forward(PARAMS, CONFIG, t, s, "decoder", z).logits[MAXLEN:]
+              for t, s in (short, longer)]
+    np.testing.assert_array_equal(logits[0], logits[1])
+
+
+def test_without_fixed_padding_the_source_length_leaks():
+    # the control: unpadded sources move the target, and RoPE lets it see by how much
+    rng = np.random.default_rng(1)
+    target, z = sentence(rng, 4), uv.sample_prior(CONFIG, rng=2)
+    logits = []
+    for source in (sentence(rng, 2), sentence(rng, 5)):
+        tokens = np.concatenate([source, target])
+        segments = np.repeat([0, 1], [source.size, target.size])
+        logits.append(uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", z).logits[-4:])
+    assert np.max(np.abs(logits[0] - logits[1])) > 1e-6
+
+
+# ---------------------------------------------------------------- latents and KL
+
+
+@given(seeds, st.integers(1, 3), st.integers(2, 5))
+def test_latents_are_unit_chunks_of_the_right_size(seed, n_latent, z_dim):
+    config = make_config(n_layers=3, n_latent=n_latent, z_dim=z_dim)
+    params = uv.init_params(config, rng=seed, std=0.5)
+    rng = np.random.default_rng(seed)
+    tokens, segments = uv.pack(sentence(rng, 4), maxlen=MAXLEN)
+    encoded = uv.forward(params, config, tokens, segments, "encoder")
+    decoded = uv.forward(params, config, tokens, segments, "decoder",
+                         rng.standard_normal(n_latent * z_dim) * 3.0)
+    for code in (encoded.mu, encoded.z, decoded.z):
+        assert code.shape == (n_latent * z_dim,)
+        np.testing.assert_allclose(np.linalg.norm(code.reshape(n_latent, z_dim), axis=-1), 1.0,
+                                   rtol=0, atol=1e-14)
+
+
+def test_kl_is_the_post_constant():
+    config = uv.UniVAEConfig(tf.TransformerConfig(vocab_size=13, d_model=8, n_heads=2,
+                                                  head_dim=4, d_ff=12, n_layers=12))
+    assert (config.n_latent, config.z_dim, config.kappa) == (4, 16, 32.0)
+    assert uv.kl(config) == pytest.approx(30.328578, abs=1e-6)  # 4 x 7.582144 nats
+    assert uv.kl(make_config(n_latent=1, z_dim=16, kappa=32.0)) == pytest.approx(7.582144,
+                                                                                 abs=1e-6)
+
+
+def test_encoder_mode_is_deterministic_and_uses_the_mean_directions():
+    tokens, segments = uv.pack([CLS, 5, 9, SEP], maxlen=MAXLEN)
+    first = uv.forward(PARAMS, CONFIG, tokens, segments, "encoder", rng=1)
+    second = uv.forward(PARAMS, CONFIG, tokens, segments, "encoder", rng=2)
+    np.testing.assert_array_equal(first.mu, second.mu)
+    np.testing.assert_array_equal(first.logits, second.logits)
+    np.testing.assert_array_equal(first.z, first.mu)
+    assert first.noise is None
+
+
+def test_decoder_mode_renormalises_z_and_ignores_the_source():
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal(CONFIG.latent_size)
+    tokens, segments = uv.pack([CLS, 5, 9, SEP], maxlen=MAXLEN)
+    other, _ = uv.pack([CLS, 11, 3, 3, SEP], [CLS, 5, 9, SEP], maxlen=MAXLEN)
+    base = uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", z)
+    scaled = uv.forward(PARAMS, CONFIG, other, segments, "decoder",
+                        z * np.repeat([0.1, 7.0], CONFIG.z_dim))
+    np.testing.assert_allclose(scaled.logits[MAXLEN:], base.logits[MAXLEN:], rtol=0, atol=1e-13)
+    assert base.mu is None
+
+
+def test_a_batch_of_codes_decodes_one_sentence_many_ways():
+    tokens, segments = uv.pack([CLS, 5, 9, SEP], maxlen=MAXLEN)
+    z = uv.sample_prior(CONFIG, size=3, rng=5)
+    batch = uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", z)
+    assert batch.logits.shape == (3, 2 * MAXLEN, 13)
+    for i in range(3):
+        single = uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", z[i])
+        np.testing.assert_allclose(batch.logits[i], single.logits, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("mode, z, match", [
+    ("decoder", np.ones(5), "z must have last dimension n_latent \\* z_dim = 2 \\* 3 = 6"),
+    ("decoder", None, "decoder mode needs z"),
+    ("decoder", np.r_[np.ones(3), np.zeros(3)], "all-zero chunk"),
+    ("encoder", np.ones(6), "z is only used in decoder mode"),
+    ("sample", None, "mode"),
+])
+def test_bad_latent_inputs_are_rejected(mode, z, match):
+    tokens, segments = uv.pack([CLS, 5, SEP], maxlen=MAXLEN)
+    with pytest.raises(ValueError, match=match):
+        uv.forward(PARAMS, CONFIG, tokens, segments, mode, z)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_latent=4), "n_latent must be at most"),
+    (dict(n_latent=0), "n_latent"),
+    (dict(z_dim=1), "z_dim"),
+    (dict(kappa=0.0), "kappa"),
+    (dict(mask_switch=0), "mask_switch must lie in \\[1, 3\\]"),
+    (dict(pad_id=13), "pad_id"),
+])
+def test_bad_configs_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_config(**kwargs)
+
+
+def test_mask_switch_above_the_first_latent_layer_is_allowed():
+    config = make_config(n_layers=3, n_latent=2, mask_switch=2)
+    masks = uv.layer_masks(config, [CLS, 5, CLS, 5], [0, 0, 1, 1])
+    assert [bool(m[2, 0]) for m in masks] == [False, False, True]
+
+
+# ---------------------------------------------------------------- loss and gradients
+
+
+def test_seq2seq_weights_drop_the_published_quirks():
+    tokens, segments = uv.pack([CLS, 7, SEP], maxlen=4)  # C 7 S P | C 7 S P
+    target = uv.seq2seq_weights(CONFIG, tokens, segments)
+    published = uv.seq2seq_weights(CONFIG, tokens, segments, weighting="published")
+    # predictions of 7 and [SEP] from the target; the script adds [CLS] from the last
+    # source position (index 3) and [PAD] from the target's [SEP] (index 6)
+    np.testing.assert_array_equal(target, [0, 0, 0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(published - target, [0, 0, 0, 1, 0, 0, 1])
+
+
+def test_seq2seq_loss_of_uniform_logits_is_log_vocab():
+    tokens, segments = uv.pack([CLS, 7, 8, SEP], maxlen=MAXLEN)
+    logits = np.zeros((2 * MAXLEN, 13))
+    for weighting in ("target", "published"):
+        assert uv.seq2seq_loss(CONFIG, logits, tokens, segments, weighting) == pytest.approx(
+            np.log(13), rel=1e-15)
+
+
+def _parameter_gradcheck(params, config, tokens, segments, mode, z=None, noise=None,
+                         rng=0, paths=None):
+    """check_vjp of the loss in each parameter array named by ``paths``."""
+    _, grads, _ = uv.loss_and_grad(params, config, tokens, segments, mode, z, noise=noise)
+    paths = paths or [("latent", 0, "down", "w"), ("latent", 1, "up", "w"),
+                      ("latent", 1, "down", "b"), ("transformer", "layers", 0, "attn", "wq"),
+                      ("transformer", "layers", 2, "ffn", "w_down"),
+                      ("transformer", "embedding", "segments")]
+    for path in paths:
+        def node(tree, path=path):
+            for key in path[:-1]:
+                tree = tree[key]
+            return tree
+        original = node(params)[path[-1]]
+
+        def loss(value, path=path, original=original):
+            node(params)[path[-1]] = value
+            try:
+                logits = uv.forward(params, config, tokens, segments, mode, z,
+                                    noise=noise).logits
+                return np.array(uv.seq2seq_loss(config, logits, tokens, segments))
+            finally:
+                node(params)[path[-1]] = original
+        gradient = node(grads)[path[-1]]
+        check_vjp(loss, lambda g, value, gradient=gradient: g * gradient, [original.copy()],
+                  rng=rng)
+
+
+@pytest.mark.parametrize("mode", ["encoder", "decoder"])
+def test_gradients_match_finite_differences(mode):
+    rng = np.random.default_rng(7)
+    tokens, segments = uv.pack(sentence(rng, 4), maxlen=MAXLEN)
+    z = uv.sample_prior(CONFIG, rng=rng) if mode == "decoder" else None
+    _parameter_gradcheck(PARAMS, CONFIG, tokens, segments, mode, z)
+
+
+def test_decoder_mode_gives_no_gradient_to_the_down_projections():
+    tokens, segments = uv.pack([CLS, 5, 9, SEP], maxlen=MAXLEN)
+    _, grads, _ = uv.loss_and_grad(PARAMS, CONFIG, tokens, segments, "decoder",
+                                   uv.sample_prior(CONFIG, rng=0))
+    for latent in grads["latent"]:
+        assert not latent["down"]["w"].any() and latent["up"]["w"].any()
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def test_greedy_decoding_follows_the_argmax_of_each_prefix():
+    z = uv.sample_prior(CONFIG, rng=3)
+    generated = uv.greedy_decode(PARAMS, CONFIG, z, start_id=CLS, end_id=SEP, maxlen=MAXLEN)
+    assert 1 <= generated.size <= MAXLEN - 1
+    prefix = [CLS]
+    for token in generated:
+        tokens = np.concatenate([[CLS], np.full(MAXLEN - 1, PAD), prefix])
+        segments = np.repeat([0, 1], [MAXLEN, len(prefix)])
+        logits = uv.forward(PARAMS, CONFIG, tokens, segments, "decoder", z).logits
+        assert token == np.argmax(logits[-1])
+        prefix.append(token)
+    assert generated[-1] == SEP or generated.size == MAXLEN - 1
+
+
+@pytest.mark.parametrize("favourite, expected", [(SEP, [SEP]), (7, [7, 7, 7, 7])])
+def test_greedy_decoding_stops_at_the_end_token_or_maxlen(favourite, expected):
+    params = uv.init_params(CONFIG, rng=1, std=0.5)
+    params["transformer"]["output"]["b"][favourite] = 1e3
+    generated = uv.greedy_decode(params, CONFIG, uv.sample_prior(CONFIG, rng=0), start_id=CLS,
+                                 end_id=SEP, maxlen=MAXLEN)
+    np.testing.assert_array_equal(generated, expected)
+
+
+def test_greedy_decoding_rejects_a_batch_of_codes():
+    with pytest.raises(ValueError, match="one code"):
+        uv.greedy_decode(PARAMS, CONFIG, np.ones((2, 6)), start_id=CLS, end_id=SEP, maxlen=4)
