@@ -6,7 +6,7 @@ table prints them.
 """
 
 from refimpl.selfcheck import gradcheck
-from refimpl.selfcheck import similarity
+from refimpl.selfcheck import similarity, univae
 from refimpl.selfcheck import rope_nd
 from refimpl.selfcheck import dimension, mixers
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
@@ -14,6 +14,7 @@ from refimpl.selfcheck._core import Check, CheckResult, run_checks
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
     *similarity.CHECKS,
+    *univae.CHECKS,
     *rope_nd.CHECKS,
     *mixers.CHECKS,
     *dimension.CHECKS,
