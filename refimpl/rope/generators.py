@@ -184,8 +184,9 @@ def canonical_form(A, *, rtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
     ------
     ValueError
         If ``A`` is not skew-symmetric, or no common block-diagonal form was found
-        (the generators do not commute, or, with probability zero, two distinct
-        planes tie under the fixed combination).
+        (the generators do not commute; or, for a measure-zero set of ``F``, the
+        fixed combination vanishes on a plane, ``sum_k cos(k+1) F_kj = 0``, or gives
+        two distinct planes the same ``|b|``).
 
     Notes
     -----
