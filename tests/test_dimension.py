@@ -44,16 +44,20 @@ def test_h_n_reproduces_the_posts_table_to_printed_digits(n, printed):
 
 @given(st.floats(2, 5000))
 def test_h_n_matches_bessel_closed_form(n):
-    assert float(h_n(n)) == pytest.approx(h_n_bessel(n), rel=1e-12, abs=1e-13)
+    # scipy's ive limits this comparison: at n ~ 4000 the closed form itself is off by
+    # ~1e-12 relative (checked against mpmath), the quadrature by ~3e-13.
+    assert float(h_n(n)) == pytest.approx(h_n_bessel(n), rel=3e-12, abs=1e-13)
 
 
-def test_h_n_at_ten_thousand_matches_high_precision_bessel():
+@pytest.mark.parametrize("n", [2, 3.5, 64, 700.1, 4078.625, 10_000])
+def test_h_n_matches_high_precision_bessel(n):
     mp = pytest.importorskip("mpmath")
-    mp.mp.dps = 40
-    n = mp.mpf(10_000)
-    i0, i1 = mp.besseli(n / 2 - 1, n), mp.besseli(n / 2, n)
-    exact = mp.loggamma(n / 2) + (n / 2 - 1) * mp.log(2 / n) + mp.log(i0) - n * i1 / i0
-    assert float(h_n(10_000)) == pytest.approx(float(exact), rel=1e-12)
+    with mp.workdps(40):
+        order, kappa = mp.mpf(n) / 2 - 1, mp.mpf(n)
+        i0, i1 = mp.besseli(order, kappa), mp.besseli(order + 1, kappa)
+        exact = (mp.loggamma(kappa / 2) + order * mp.log(2 / kappa) + mp.log(i0)
+                 - kappa * i1 / i0)
+    assert float(h_n(n)) == pytest.approx(float(exact), rel=1e-12)
 
 
 def test_h_n_is_vectorised_elementwise():

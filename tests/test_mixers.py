@@ -407,8 +407,20 @@ def test_causal_gmlp_output_ignores_later_tokens(seed, attention):
     later[i + 1:] += normal(rng, n - i - 1, d)
     causal = lambda z: mx.gmlp_block(z, params, causal=True)
     np.testing.assert_allclose(causal(later)[: i + 1], causal(x)[: i + 1], atol=1e-12)
-    full = lambda z: mx.gmlp_block(z, params)
-    assert np.abs(full(later)[: i + 1] - full(x)[: i + 1]).max() > 1e-10  # W's upper part
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_non_causal_gmlp_sees_later_tokens(attention):
+    # The control for the causal test: without the mask, W's upper triangle (and the
+    # tiny attention) carry later tokens into output 0.
+    rng = np.random.default_rng(11)
+    n, d = 4, 3
+    params = gmlp_params(rng, n, d, attention=attention)
+    x = normal(rng, n, d)
+    later = x.copy()
+    later[1:] += normal(rng, n - 1, d)
+    change = np.abs(mx.gmlp_block(later, params) - mx.gmlp_block(x, params))[0].max()
+    assert change > 1e-3
 
 
 # ----------------------------------------------------------------------------- bad input
