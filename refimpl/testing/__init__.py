@@ -11,6 +11,7 @@ ground truth, and runs refimpl's properties on it. Each check returns a
   function of the position; faults against an expected preset
   (:mod:`refimpl.testing.presets`: Hugging Face ``rope_type`` s, Meta, GPT-NeoX, GPT-J,
   lucidrains, timm, Qwen2/3-VL M-RoPE, Llama-4 vision).
+* :func:`check_rope_pair` -- the q/k form ``fn(q, k, positions) -> (q_rot, k_rot)``.
 * :func:`check_vjp` -- a foreign backward pass against refimpl's hand-written VJP.
 * :func:`check_householder_product`, :func:`check_orthogonal_map`.
 * :func:`check_vmf_sampler`, :func:`check_vmf_log_normalizer`.
@@ -39,12 +40,12 @@ from refimpl.testing.golden import GoldenCase, load_vectors, write_vectors
 from refimpl.testing.householder import check_householder_product, check_orthogonal_map
 from refimpl.testing.presets import PRESETS, RopeConvention, preset
 from refimpl.testing.report import Curve, Report, Row
-from refimpl.testing.rope import check_rope, identify_rope
+from refimpl.testing.rope import check_rope, check_rope_pair, identify_rope
 from refimpl.testing.vjp import check_vjp
 from refimpl.testing.vmf import check_vmf_log_normalizer, check_vmf_sampler
 
 __all__ = [
-    "check_rope", "identify_rope", "check_vjp", "check_householder_product",
+    "check_rope", "check_rope_pair", "identify_rope", "check_vjp", "check_householder_product",
     "check_orthogonal_map", "check_vmf_sampler", "check_vmf_log_normalizer", "RopeConvention", "PRESETS", "preset", "Report", "Row", "Curve",
     "GoldenCase", "write_vectors", "load_vectors", "as_numpy_function", "framework_of",
     "from_numpy", "to_numpy",

@@ -45,7 +45,7 @@ SAFETY = 16.0
 #: Positions at which frequencies are read, by phase unwrapping from 1 upwards.
 PROBE_POSITIONS = tuple(2**j for j in range(11))
 
-__all__ = ["EPSILON", "RopeIdentity", "identify_rope", "check_rope"]
+__all__ = ["EPSILON", "RopeIdentity", "identify_rope", "check_rope", "check_rope_pair"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,13 +144,9 @@ def probe_matrices(fn: Callable, head_dim: int, positions: np.ndarray) -> np.nda
     ``(rows,)``. Integer-valued positions are passed as int64, so table-indexing
     implementations work.
     """
-    n, n_axes = positions.shape
+    n = positions.shape[0]
     x = np.tile(np.eye(head_dim), (n, 1))
-    rows = np.repeat(positions, head_dim, axis=0)
-    rows = rows[:, 0] if n_axes == 1 else rows
-    if np.all(rows == np.round(rows)):
-        rows = rows.astype(np.int64)
-    out = np.asarray(fn(x, rows), dtype=np.float64)
+    out = _call(fn, x, np.repeat(positions, head_dim, axis=0))
     if out.shape != x.shape:
         raise ValueError(f"fn returned shape {out.shape} for x of shape {x.shape}; a RoPE "
                          f"function must return an array shaped like x")
@@ -288,12 +284,26 @@ def _positions_for(rng: np.random.Generator, count: int, n_axes: int, high: int)
     return rng.integers(0, high + 1, size=(count, n_axes)).astype(np.float64)
 
 
-def _call(fn: Callable, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """``fn(x, positions)`` with 1-D positions flattened and integers passed as int64."""
+def _integer_or_real(positions: np.ndarray) -> np.ndarray:
+    """Positions ``(n, n_axes)`` as passed to a foreign function: ``(n,)`` for one axis,
+    int64 when every value is an integer (so table-indexing implementations work)."""
     rows = positions[:, 0] if positions.shape[1] == 1 else positions
-    if np.all(rows == np.round(rows)):
-        rows = rows.astype(np.int64)
-    return np.asarray(fn(x, rows), dtype=np.float64)
+    return rows.astype(np.int64) if np.all(rows == np.round(rows)) else rows
+
+
+def _call(fn: Callable, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``fn(x, positions)`` as float64, positions converted by :func:`_integer_or_real`."""
+    return np.asarray(fn(x, _integer_or_real(positions)), dtype=np.float64)
+
+
+def _cast(dtype: str, framework: str | None) -> str | None:
+    """The dtype to cast ``x`` to before calling a foreign function (None: keep float64).
+
+    NumPy has no bfloat16, so a NumPy function claiming bfloat16 gets float32 input.
+    """
+    if dtype == "float64":
+        return None
+    return "float32" if dtype == "bfloat16" and framework in (None, "numpy") else dtype
 
 
 def _relative_invariance(fn, head_dim, n_axes, eps, omega_max, magnitude, rng,
@@ -510,10 +520,7 @@ def check_rope(
                     "n_axes", minimum=1)
     generator = as_generator(rng)
     name = getattr(fn, "__name__", None) or getattr(fn, "name", "fn")
-    if framework is not None or dtype != "float64":
-        cast = {"float64": None, "bfloat16": "bfloat16" if framework not in (None, "numpy")
-                else "float32"}.get(dtype, dtype)
-        fn = as_numpy_function(fn, framework, cast)
+    fn = as_numpy_function(fn, framework, _cast(dtype, framework))
     found = identify_rope(fn, head_dim, n_axes)
     if not found.pairs:
         return Report(f"RoPE conformance of {name}", (Row("features rotated", 0.0, -1.0,
@@ -552,3 +559,64 @@ def check_rope(
     if expect is not None:
         info["expected"] = f"{expect.name} {expect.parameters} ({expect.source})"
     return Report(f"RoPE conformance of {name}", tuple(rows), info, tuple(faults), curve)
+
+
+def check_rope_pair(
+    fn: Callable,
+    *,
+    head_dim: int,
+    expect: RopeConvention | None = None,
+    n_axes: int | None = None,
+    dtype: str = "float64",
+    framework: str | None = None,
+    max_position: int = 2**17,
+    rng: Any = 0,
+) -> Report:
+    """:func:`check_rope` for the q/k pair form ``fn(q, k, positions) -> (q_rot, k_rot)``.
+
+    This is the shape of Hugging Face's ``apply_rotary_pos_emb(q, k, cos, sin)`` once the
+    cos/sin tables are computed from the positions inside ``fn``. Each side is identified
+    and checked as in :func:`check_rope` (rows and faults prefixed ``q:`` and ``k:``), and
+    the pair must satisfy relative-position invariance of the scores
+    ``<q_rot(m), k_rot(n)>``. Arguments as in :func:`check_rope`.
+
+    Examples
+    --------
+    >>> from refimpl.testing.presets import hugging_face
+    >>> hf = hugging_face(16)
+    >>> check_rope_pair(lambda q, k, p: (hf(q, p), hf(k, p)), head_dim=16, expect=hf,
+    ...                 max_position=256).passed
+    True
+    """
+    generator = as_generator(rng)
+    sides = [check_rope(lambda x, p, i=i: fn(x, x, p)[i], head_dim=head_dim, expect=expect,
+                        n_axes=n_axes, dtype=dtype, framework=framework,
+                        max_position=max_position, rng=generator) for i in (0, 1)]
+    numpy_fn = as_numpy_function(fn, framework, _cast(dtype, framework))
+    axes = as_int(n_axes if n_axes is not None else (expect.n_axes if expect else 1),
+                  "n_axes", minimum=1)
+    count, half = 32, max_position // 2
+    q, k = generator.standard_normal((2, count, head_dim))
+    m, n, s = (_positions_for(generator, count, axes, half) for _ in range(3))
+
+    def scores(q_positions: np.ndarray, k_positions: np.ndarray) -> np.ndarray:
+        q_rotated = numpy_fn(q, k, _integer_or_real(q_positions))[0]
+        k_rotated = numpy_fn(q, k, _integer_or_real(k_positions))[1]
+        return np.sum(q_rotated * k_rotated, axis=-1)
+
+    scale = np.linalg.norm(q, axis=-1) * np.linalg.norm(k, axis=-1)
+    omega = max(float(np.max(np.abs(np.atleast_1d(report.identified.get("frequencies", 0.0)))))
+                for report in sides)
+    invariance = Row("q/k scores: relative-position invariance",
+                     float(np.max(np.abs(scores(m, n) - scores(m + s, n + s)) / scale)),
+                     float(2 * _tolerance(EPSILON[dtype], axes * max_position * omega, 1.0)),
+                     "<q_rot(m), k_rot(n)> changes when m and n shift together")
+    rows = tuple(Row(f"{side}: {row.name}", row.measured, row.tolerance, row.detail)
+                 for side, report in zip("qk", sides) for row in report.rows) + (invariance,)
+    faults = tuple(f"{side}: {fault}" for side, report in zip("qk", sides)
+                   for fault in report.faults)
+    info = dict(sides[0].identified)
+    if sides[1].identified.get("layout") != info.get("layout"):
+        info["k layout"] = sides[1].identified.get("layout")
+    name = getattr(fn, "__name__", "fn")
+    return Report(f"RoPE q/k pair conformance of {name}", rows, info, faults, sides[0].curve)

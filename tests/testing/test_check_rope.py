@@ -148,3 +148,20 @@ def test_bad_arguments_raise():
         check_rope(HF, head_dim=0)
     with pytest.raises(ValueError, match="shaped like x"):
         check_rope(lambda x, p: x[:, :2], head_dim=8)
+
+
+def test_pair_form_passes_and_names_a_fault_on_one_side():
+    q_side = numpy_rope(default_inv_freq(32))
+    good = lambda q, k, p: (q_side(q, p), q_side(k, p))
+    expected = hugging_face(32)
+    from refimpl.testing import check_rope_pair
+    report = check_rope_pair(good, head_dim=32, expect=expected, max_position=MAX)
+    assert report.passed, str(report)
+    assert report.row("q/k scores: relative-position invariance").passed
+    k_side = numpy_rope(default_inv_freq(32), offset=1.0)
+    bad = lambda q, k, p: (q_side(q, p), k_side(k, p))
+    report = check_rope_pair(bad, head_dim=32, expect=expected, max_position=MAX)
+    assert not report.passed
+    assert [f for f in report.faults if "off by" in f] == [
+        "k: positions off by 1.0: the angle at position p is that of p + 1.0 in the expected "
+        "convention"]
