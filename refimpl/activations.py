@@ -8,7 +8,8 @@ swish). Each ``f(x)`` has ``f_vjp(grad, x) = grad * f'(x)``.
 Every function is finite on every finite input: the CDF and the sigmoid come from
 ``scipy.special.ndtr`` and ``scipy.special.expit``, and the Gaussian density and the
 cubic inside ``gelu_tanh`` are evaluated on a clipped copy of ``x`` beyond which they
-are exactly saturated in float64, so no overflow can occur.
+are exactly saturated in float64, so no overflow can occur; ``1 + tanh(u)`` is computed
+as ``2 sigmoid(2u)``, which does not cancel for negative ``u``.
 
 The gated units GEGLU and SwiGLU (Shazeer 2020) are ``gelu(x W) * (x V)`` and
 ``silu(x W) * (x V)``; they are built from these functions in
@@ -30,7 +31,7 @@ __all__ = ["relu", "relu_vjp", "gelu", "gelu_vjp", "gelu_tanh", "gelu_tanh_vjp",
 #: The constants of the tanh approximation: sqrt(2 / pi) and 0.044715.
 _TANH_SCALE = float(np.sqrt(2.0 / np.pi))
 _TANH_CUBIC = 0.044715
-#: Beyond |x| = 40 the Gaussian density underflows to 0 and tanh(...) rounds to +-1.
+#: Beyond |x| = 40 the Gaussian density underflows to 0 and the tanh gate is exactly 0 or 1.
 _SATURATION = 40.0
 
 
@@ -103,19 +104,24 @@ def gelu_vjp(grad: Any, x: Any) -> np.ndarray:
     return grad * (ndtr(x) + x * _normal_pdf(x))
 
 
-def _tanh_inner(x: np.ndarray) -> np.ndarray:
-    """``tanh(sqrt(2/pi) (x + 0.044715 x^3))`` on ``x`` clipped to ``|x| <= 40``."""
+def _tanh_gate(x: np.ndarray) -> np.ndarray:
+    """``(1 + tanh(u)) / 2 = sigmoid(2u)`` with ``u = sqrt(2/pi) (x + 0.044715 x^3)``.
+
+    The sigmoid form has no cancellation for negative ``x``; ``x`` is clipped to
+    ``|x| <= 40``, beyond which the gate is exactly 0 or 1 in float64.
+    """
     z = np.clip(x, -_SATURATION, _SATURATION)
-    return np.tanh(_TANH_SCALE * (z + _TANH_CUBIC * z**3))
+    return expit(2.0 * _TANH_SCALE * (z + _TANH_CUBIC * z**3))
 
 
 def gelu_tanh(x: Any) -> np.ndarray:
     """The tanh approximation of GELU used by GPT-2.
 
-    .. math:: \\tfrac{x}{2}\\left(1 + \\tanh\\left(\\sqrt{2/\\pi}\\,(x + 0.044715\\,x^3)
-        \\right)\\right)
+    .. math:: \tfrac{x}{2}\left(1 + \tanh u\right), \quad
+        u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)
 
-    It differs from :func:`gelu` by at most about ``5e-4``.
+    computed as :math:`x\,\sigma(2u)` (the same number, without cancellation for
+    negative ``x``). It differs from :func:`gelu` by at most about ``5e-4``.
 
     Examples
     --------
@@ -123,16 +129,16 @@ def gelu_tanh(x: Any) -> np.ndarray:
     array([0.      , 0.841192])
     """
     x = as_float_array(x, "x")
-    return 0.5 * x * (1.0 + _tanh_inner(x))
+    return x * _tanh_gate(x)
 
 
 def gelu_tanh_vjp(grad: Any, x: Any) -> np.ndarray:
     """VJP of :func:`gelu_tanh`.
 
-    With :math:`t = \\tanh(u)`, :math:`u = \\sqrt{2/\\pi}(x + 0.044715 x^3)`:
+    With :math:`s = \sigma(2u) = (1 + \tanh u)/2`, so that
+    :math:`1 - \tanh^2 u = 4 s (1 - s)`:
 
-    .. math:: f'(x) = \\tfrac12 (1 + t) + \\tfrac{x}{2} (1 - t^2)
-        \\sqrt{2/\\pi}\\,(1 + 3 \\cdot 0.044715\\, x^2)
+    .. math:: f'(x) = s + 2 x s (1 - s) \sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\, x^2)
 
     Examples
     --------
@@ -140,10 +146,10 @@ def gelu_tanh_vjp(grad: Any, x: Any) -> np.ndarray:
     array([0.5])
     """
     grad, x = _input_and_grad(grad, x)
-    t = _tanh_inner(x)
-    z = np.clip(x, -_SATURATION, _SATURATION)  # where |x| > 40, 1 - t^2 is exactly 0
+    s = _tanh_gate(x)
+    z = np.clip(x, -_SATURATION, _SATURATION)  # where |x| > 40, s (1 - s) is exactly 0
     du = _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * z * z)
-    return grad * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du)
+    return grad * (s + 2.0 * z * s * (1.0 - s) * du)
 
 
 def silu(x: Any) -> np.ndarray:
