@@ -9,6 +9,7 @@ from refimpl.selfcheck import gradcheck
 from refimpl.selfcheck import similarity, univae
 from refimpl.selfcheck import rope_nd
 from refimpl.selfcheck import dimension, mixers
+from refimpl.selfcheck import testing
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
@@ -18,6 +19,7 @@ CHECKS: list[Check] = [
     *rope_nd.CHECKS,
     *mixers.CHECKS,
     *dimension.CHECKS,
+    *testing.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
