@@ -59,18 +59,26 @@ def _log_area_minus_one(d: int) -> float:
     return float(np.log(2.0) + 0.5 * (d - 1) * np.log(np.pi) - special.gammaln(0.5 * (d - 1)))
 
 
-def _panel_edges(d: int, kappa: float) -> np.ndarray:
-    """Panel edges on ``[0, pi]``: 64 panels over ``mode +- 16 sd``, 8 in each tail."""
+def mode_interval(d: int, kappa: float) -> tuple[float, float]:
+    """``[mode - 16 sd, mode + 16 sd]`` of the angle ``theta``, clipped to ``[0, pi]``.
+
+    The mode solves ``kappa sin^2 theta = (d-2) cos theta`` and ``sd`` is the inverse
+    square root of the curvature of ``-log p(theta)`` there (at most pi).
+    """
     if d == 2:
-        mode = 0.0
-        curvature = kappa
+        mode, curvature = 0.0, kappa
     else:
         m = d - 2.0
-        sin2 = 2.0 * m / (m + np.hypot(m, 2.0 * kappa))  # kappa sin^2 = (d-2) cos at mode
+        sin2 = 2.0 * m / (m + np.hypot(m, 2.0 * kappa))
         mode = float(np.arcsin(np.sqrt(sin2)))
         curvature = kappa * np.sqrt(1.0 - sin2) + m / sin2
     sd = min(np.pi, 1.0 / np.sqrt(curvature)) if curvature > 0 else np.pi
-    lo, hi = max(0.0, mode - _SPAN * sd), min(np.pi, mode + _SPAN * sd)
+    return max(0.0, mode - _SPAN * sd), min(np.pi, mode + _SPAN * sd)
+
+
+def _panel_edges(d: int, kappa: float) -> np.ndarray:
+    """Panel edges on ``[0, pi]``: 64 panels over :func:`mode_interval`, 8 in each tail."""
+    lo, hi = mode_interval(d, kappa)
     parts = [np.linspace(lo, hi, 65)]
     if lo > 0:
         parts.append(np.linspace(0.0, lo, 9))
@@ -295,3 +303,26 @@ def _one_minus_w_d3(u: np.ndarray, kappa: Any) -> np.ndarray:
     log_small = np.log(np.maximum(u + (1.0 - u) * np.exp(-2.0 * safe), 1e-300))
     value = -np.where(drop <= 0.5, log_near_one, log_small) / safe
     return np.where(kappa > 0, value, 2.0 * (1.0 - u))
+
+
+def quantile_angle_kappa_derivative(theta: np.ndarray, d: int, kappa: float) -> np.ndarray:
+    """``d theta / d kappa`` at fixed ``u = F(cos theta)``: implicit reparameterization.
+
+    Differentiating ``F(cos theta(kappa); kappa) = u`` gives
+    ``d theta/d kappa = (dF/d kappa) / p(theta)`` with ``p(theta)`` the angle's density
+    (so ``dw/d kappa = -(dF/d kappa)/p(w)``); ``dF/d kappa`` as in
+    :func:`marginal_cdf_kappa_derivative`. Where ``p(theta)`` is 0 (the end points at
+    d >= 3) the derivative is set to 0. No argument checks.
+    """
+    complement = float(bessel_iv_ratio_complement(0.5 * d - 1.0, kappa))
+
+    def centred(t):
+        half = np.sin(0.5 * t)
+        return complement - 2.0 * half * half
+
+    upper, lower = _angle_integrals(theta, d, kappa, centred)
+    below_half = _angle_integrals(theta, d, kappa)[1] <= 0.5
+    d_cdf = np.where(below_half, lower, -upper)
+    density = np.exp(_log_angle_density(theta, d, kappa))
+    positive = density > 0
+    return np.where(positive, d_cdf / np.where(positive, density, 1.0), 0.0)
