@@ -348,25 +348,27 @@ def reflection_matrix(v: Any) -> np.ndarray:
 
 # ------------------------------------------------------- orthogonal maps a -> b
 #
-# All four maps below are one formula with different signs,
+# All four maps below are one formula with different signs: one or two reflections,
 #
-#     T x = sigma * H_v x + 2 tau * b (a^T x),      v = a - s b,
+#     T x = sigma * H_v x            or, for the rotation,    T x = H_v H_a x,
+#     v = a - s b,
 #
 # with a, b renormalised to unit length first:
 #
-#     map               s     sigma   tau   determinant
-#     householder_map   +1    +1      0     -1
-#     rotation_map      -1    +1      1     +1
-#     symmetric_map     -1    -1      0     (-1)^(d-1)
-#     stable_map        +1 if a.b < 0 else -1 (= sigma), tau = 0
+#     map               s     sigma   then H_a   determinant
+#     householder_map   +1    +1      no         -1
+#     rotation_map      -1    +1      yes        +1
+#     symmetric_map     -1    -1      no         (-1)^(d-1)
+#     stable_map        +1 if a.b < 0 else -1 (= sigma), no
 #
-# (the rotation I + 2 b a^T - (a+b)(a+b)^T/(1+a.b) is I + 2 b a^T - 2 w w^T with
-# w = (a+b)/||a+b||, since ||a+b||^2 = 2(1+a.b)). Where v is exactly zero (b = a for
+# (the rotation I + 2 b a^T - (a+b)(a+b)^T/(1+a.b) equals H_{a+b} H_a; as a product of
+# two reflections it stays orthogonal to rounding even where the direction of a + b is
+# inaccurate, which the literal formula does not). Where v is exactly zero (b = a for
 # the reflection, b = -a for the others) the normal v is replaced by a documented
 # vector orthogonal to a; see _perpendicular.
 
-_KINDS = {"householder": (1.0, 1.0, 0.0), "rotation": (-1.0, 1.0, 1.0),
-          "symmetric": (-1.0, -1.0, 0.0)}
+_KINDS = {"householder": (1.0, 1.0, False), "rotation": (-1.0, 1.0, True),
+          "symmetric": (-1.0, -1.0, False)}
 
 
 def _unit_pair(a: Any, b: Any, rtol: Any):
@@ -401,12 +403,12 @@ def _perpendicular_vjp(grad: np.ndarray, a_hat: np.ndarray) -> np.ndarray:
 
 
 def _map_signs(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
-    """``(s, sigma, tau)`` of the table above; arrays of shape (..., 1) for ``stable``."""
+    """``(s, sigma, then_reflect_a)`` of the table above; arrays (..., 1) for ``stable``."""
     if kind != "stable":
         return _KINDS[kind]
     s = np.where(_dot(a_hat, b_hat) < 0, 1.0, -1.0)
     s = float(s[0]) if s.ndim == 1 else s  # one map for all vectors: a plain sign
-    return s, s, 0.0
+    return s, s, False
 
 
 def _mirror_normal(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
@@ -426,14 +428,13 @@ def _mirror_normal(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
 
 
 def _map_matrix(kind: str, a: Any, b: Any, rtol: Any) -> np.ndarray:
-    """Dense ``T = sigma (I - 2 u u^T) + 2 tau b a^T``, shape (..., d, d)."""
+    """Dense ``T = sigma (I - 2 u u^T)``, times ``I - 2 a a^T`` for the rotation."""
     _, _, a_hat, b_hat, _, _ = _unit_pair(a, b, rtol)
-    _, sigma, tau = _map_signs(kind, a_hat, b_hat)
+    _, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
     _, unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
-    outer = lambda p, q: p[..., :, None] * q[..., None, :]  # noqa: E731
     eye = np.eye(a_hat.shape[-1])
-    sigma = np.asarray(sigma)[..., None]
-    return sigma * (eye - 2.0 * outer(unit, unit)) + 2.0 * tau * outer(b_hat, a_hat)
+    T = np.asarray(sigma)[..., None] * (eye - 2.0 * unit[..., :, None] * unit[..., None, :])
+    return T @ (eye - 2.0 * a_hat[..., :, None] * a_hat[..., None, :]) if then_reflect_a else T
 
 
 def _map_inputs(x: Any, a: Any, b: Any, rtol: Any):
@@ -445,15 +446,18 @@ def _map_inputs(x: Any, a: Any, b: Any, rtol: Any):
 
 
 def _map_apply(kind: str, x: Any, a: Any, b: Any, rtol: Any, out: Any) -> np.ndarray:
-    """Matrix-free ``T x = sigma (x - 2 u <u, x>) + 2 tau b <a, x>``."""
+    """Matrix-free ``sigma (x - 2 u <u, x>)``, or for the rotation
+    ``H_u H_a x = x + <a, x> (4 <u, a> u - 2 a) - 2 <u, x> u``."""
     x, _, _, a_hat, b_hat, _, _ = _map_inputs(x, a, b, rtol)
-    _, sigma, tau = _map_signs(kind, a_hat, b_hat)
+    _, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
     _, unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
-    if not tau:
-        return _apply_low_rank(x, sigma, unit[..., :, None], -2.0 * sigma * unit[..., None, :], out)
-    left = np.stack(np.broadcast_arrays(unit, a_hat), axis=-1)
-    right = np.stack(np.broadcast_arrays(-2.0 * unit, 2.0 * b_hat), axis=-2)
-    return _apply_low_rank(x, sigma, left, right, out)
+    if not then_reflect_a:
+        right = -2.0 * np.asarray(sigma)[..., None] * unit[..., None, :]
+        return _apply_low_rank(x, sigma, unit[..., :, None], right, out)
+    unit, a_hat = np.broadcast_arrays(unit, a_hat)
+    left = np.stack([a_hat, unit], axis=-1)
+    right = np.stack([4.0 * _dot(unit, a_hat) * unit - 2.0 * a_hat, -2.0 * unit], axis=-2)
+    return _apply_low_rank(x, 1.0, left, right, out)
 
 
 def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
@@ -461,22 +465,19 @@ def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
     x, a, b, a_hat, b_hat, a_norm, b_norm = _map_inputs(x, a, b, rtol)
     check_finite(x, "x")
     grad = as_float_array(grad, "grad")
-    s, sigma, tau = _map_signs(kind, a_hat, b_hat)
+    s, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
     _, unit, v_norm, degenerate = _mirror_normal(kind, a_hat, b_hat)
-    grad_x, grad_unit = _reflect_unit_vjp(sigma * grad, x, unit)
+    reflected = _reflect_unit(x, a_hat) if then_reflect_a else x
+    grad_x, grad_unit = _reflect_unit_vjp(sigma * grad, reflected, unit)
     grad_v = _unit_vjp(grad_unit, unit, v_norm)
     grad_a_hat = np.where(degenerate, _perpendicular_vjp(grad_v, a_hat), grad_v)
     grad_b_hat = np.where(degenerate, 0.0, -s * grad_v)
-    if tau:
-        grad_x = grad_x + 2.0 * a_hat * _dot(b_hat, grad)
-        grad_a_hat = grad_a_hat + 2.0 * x * _dot(b_hat, grad)
-        grad_b_hat = grad_b_hat + 2.0 * grad * _dot(a_hat, x)
+    if then_reflect_a:
+        grad_x, grad_a_unit = _reflect_unit_vjp(grad_x, x, a_hat)
+        grad_a_hat = grad_a_hat + grad_a_unit
     return (_sum_to_shape(grad_x, x.shape),
             _sum_to_shape(_unit_vjp(grad_a_hat, a_hat, a_norm), a.shape),
             _sum_to_shape(_unit_vjp(grad_b_hat, b_hat, b_norm), b.shape))
-
-
-
 
 
 def householder_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
@@ -576,13 +577,14 @@ def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
     .. math::
 
         T_{rot} = I + 2 b a^T - \frac{(a+b)(a+b)^T}{1 + a^T b}
-                = I + 2 b a^T - 2 w w^T, \qquad w = \frac{a + b}{\lVert a + b \rVert}
+                = H_w H_a, \qquad w = \frac{a + b}{\lVert a + b \rVert}
 
-    computed matrix-free as ``x + 2 b (a^T x) - 2 w (w^T x)`` (``1 + a.b`` is never
-    formed; ``||a + b||^2 = 2 (1 + a.b)`` is used instead). It rotates by the angle
+    computed matrix-free as the two reflections ``H_w (H_a x)`` (``1 + a.b`` is never
+    formed, and a product of two reflections is orthogonal to rounding even where the
+    direction of ``a + b`` is inaccurate, unlike the literal formula). It rotates by the angle
     :math:`\theta = \arccos(a^T b)` in span(a, b) and is the identity on
     span(a, b)^perp; :math:`\det = +1`, :math:`T^T b = a`, and
-    :math:`T_{rot} = H_{a+b} H_a = \exp(\theta K / \sin\theta)` with
+    :math:`T_{rot} = H_b H_{a+b} = \exp(\theta K / \sin\theta)` with
     :math:`K = b a^T - a b^T`. In 3-D this is the minimal rotation of
     ``scipy.spatial.transform.Rotation.align_vectors``.
 
@@ -591,7 +593,8 @@ def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
     index of the smallest ``|a_j|``): ``T = I - 2 a a^T - 2 p p^T/||p||^2``. This needs
     ``d >= 2``; in ``d = 1``, ``b = -a`` raises ``ValueError``.
 
-    **Conditioning.** Orthogonal to rounding everywhere; near ``b = -a`` the plane is
+    **Conditioning.** Orthogonal to rounding everywhere (``det = +1`` exactly in exact
+    arithmetic for any computed ``w``); near ``b = -a`` the plane is
     ill-determined and ``||T a - b||`` is at most about
     ``8 eps (sqrt(d) + 1/||a + b||)``. A det +1 map cannot avoid this (only a
     convention fixes the plane at ``b = -a``).
@@ -617,7 +620,9 @@ def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
 
     Examples
     --------
-    >>> rotation_map([[1.0, 0.0], [0.0, 1.0]], [1.0, 0.0], [0.0, 1.0])
+    Rotating e1 to e2 by 90 degrees sends e2 to -e1:
+
+    >>> rotation_map([[1.0, 0.0], [0.0, 1.0]], [1.0, 0.0], [0.0, 1.0]).round(15) + 0.0
     array([[ 0.,  1.],
            [-1.,  0.]])
     """
@@ -628,12 +633,12 @@ def rotation_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
                      rtol: float = UNIT_NORM_RTOL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Gradients of :func:`rotation_map` in ``x``, ``a`` and ``b``.
 
-    With :math:`y = H_s x + 2 \hat b (\hat a^T x)`, :math:`s = \hat a + \hat b`:
-    :math:`\bar x = H_s \bar y + 2 \hat a (\hat b^T \bar y)`,
-    :math:`\bar{\hat a} = \bar s + 2 (\hat b^T \bar y) x`,
-    :math:`\bar{\hat b} = \bar s + 2 (\hat a^T x) \bar y`, with :math:`\bar s` from
-    :func:`reflect_vjp`, chained through the renormalisation of ``a`` and ``b``. At
-    ``b = -a`` the gradient is that of the documented fallback plane (``j`` fixed).
+    With :math:`y = H_s (H_{\hat a} x)`, :math:`s = \hat a + \hat b`, the chain rule
+    through the two reflections (:func:`reflect_vjp` of each) gives :math:`\bar x`,
+    :math:`\bar s` and a direct term in :math:`\hat a`; then
+    :math:`\bar{\hat a} \mathrel{+}= \bar s`, :math:`\bar{\hat b} = \bar s`, chained through
+    the renormalisation of ``a`` and ``b``. At ``b = -a`` the gradient is that of the
+    documented fallback plane (``j`` fixed).
 
     Returns
     -------
@@ -649,13 +654,13 @@ def rotation_map_vjp(grad: Any, x: Any, a: Any, b: Any, *,
 
 
 def rotation_map_matrix(a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL) -> np.ndarray:
-    r"""Dense form of :func:`rotation_map`: ``I + 2 b a^T - 2 w w^T``, shape (..., d, d).
+    r"""Dense form of :func:`rotation_map`: ``H_w H_a``, shape (..., d, d).
 
     Same stable form, degenerate choice and conditioning as :func:`rotation_map`.
 
     Examples
     --------
-    >>> rotation_map_matrix([1.0, 0.0], [0.0, 1.0])
+    >>> rotation_map_matrix([1.0, 0.0], [0.0, 1.0]).round(15) + 0.0
     array([[ 0., -1.],
            [ 1.,  0.]])
     """
