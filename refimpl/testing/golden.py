@@ -15,8 +15,8 @@ give identical bytes, so the files can be checked into another project and diffe
 
 Cases cover every refimpl module present: RoPE (both layouts, partial rotary, the
 context-extension schedules, every named preset of :mod:`refimpl.testing.presets`, the
-backward pass), Householder maps and products, and the vMF normalizer and mean
-resultant length.
+backward pass), Householder maps and products, the vMF normalizer, mean resultant
+length, entropy and KL, and a forward pass of the reference Transformer.
 """
 
 from __future__ import annotations
@@ -156,9 +156,42 @@ def _vmf_cases() -> list[GoldenCase]:
                          "kl_to_uniform")]
 
 
+def _flatten(tree: Any, prefix: str) -> dict[str, np.ndarray]:
+    """A nested dict/list of arrays as ``{"prefix.a.0.b": array}``."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, (list, tuple)):
+        items = enumerate(tree)
+    else:
+        return {prefix: np.asarray(tree)}
+    flat = {}
+    for key, value in items:
+        flat.update(_flatten(value, f"{prefix}.{key}"))
+    return flat
+
+
+def _transformer_cases() -> list[GoldenCase]:
+    from dataclasses import asdict
+
+    from refimpl import transformer
+    from refimpl.masks import causal_mask
+
+    config = transformer.TransformerConfig(
+        vocab_size=13, d_model=16, n_heads=2, head_dim=8, d_ff=24, n_layers=2, norm="rmsnorm",
+        activation="swiglu", rope_layout="half", rotary_dim=4, tie_output=False)
+    params = transformer.init_params(config, rng=20240103, std=0.2)
+    tokens = np.array([[1, 5, 7, 2, 12, 0]])
+    logits, _ = transformer.forward(params, config, tokens, causal_mask(6))
+    return [GoldenCase("transformer.forward.causal", "refimpl.transformer.forward",
+                       {"tokens": tokens, **_flatten(params, "params")}, {"logits": logits},
+                       {"config": asdict(config), "mask": "causal",
+                        "params": "inputs params.<path> (the init_params tree)"},
+                       rtol=1e-11, atol=1e-11)]
+
+
 #: Case builders, one per module; a builder whose module is absent is skipped.
 CASE_BUILDERS: tuple[Callable[[], list[GoldenCase]], ...] = (
-    _rope_cases, _householder_cases, _vmf_cases)
+    _rope_cases, _householder_cases, _vmf_cases, _transformer_cases)
 
 
 def golden_cases() -> list[GoldenCase]:

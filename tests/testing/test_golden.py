@@ -66,7 +66,7 @@ def test_covers_every_landed_module(written):
     names = [entry["name"] for entry in written[0]["cases"]]
     for prefix in ("rope.apply.", "rope.apply_vjp.", "rope.schedule.yarn", "rope.preset.qwen2-vl",
                    "householder.householder_product", "householder.stable_map",
-                   "vmf.log_normalizer"):
+                   "vmf.log_normalizer", "transformer.forward"):
         assert any(name.startswith(prefix) for name in names), prefix
 
 
@@ -87,3 +87,24 @@ def test_missing_manifest_or_file_is_rejected(tmp_path):
     (tmp_path / "vmf.entropy.npz").unlink()
     with pytest.raises(ValueError, match="vmf.entropy.npz.*missing"):
         load_vectors(tmp_path)
+
+
+def test_transformer_vector_reproduces_from_its_stored_parameters(written):
+    from refimpl import transformer
+    from refimpl.masks import causal_mask
+
+    case = load_vectors(written[1])["transformer.forward.causal"]
+    config = transformer.TransformerConfig(**case.parameters["config"])
+    params = transformer.init_params(config, rng=0)
+
+    def fill(tree, prefix):
+        for key in (tree if isinstance(tree, dict) else range(len(tree))):
+            name = f"{prefix}.{key}"
+            if isinstance(tree[key], (dict, list)):
+                fill(tree[key], name)
+            else:
+                tree[key] = case.inputs[name]
+
+    fill(params, "params")
+    logits, _ = transformer.forward(params, config, case.inputs["tokens"], causal_mask(6))
+    np.testing.assert_allclose(logits, case.outputs["logits"], rtol=case.rtol, atol=case.atol)
