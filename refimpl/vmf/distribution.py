@@ -190,7 +190,7 @@ def entropy(d: Any, kappa: Any) -> np.ndarray:
 
     Examples
     --------
-    >>> float(entropy(3, 0.0)) == float(np.log(4 * np.pi))
+    >>> bool(np.isclose(entropy(3, 0.0), np.log(4 * np.pi), rtol=1e-15))
     True
     """
     d, kappa = check_dimension(d), check_kappa(kappa)
