@@ -63,6 +63,7 @@ def test_wrong_output_shape_is_reported():
 
 @pytest.mark.parametrize("fn, name", [
     (householder_map, "Householder reflection"),
+    (rotation_map, "rotation in span(a, b)"),
     (symmetric_map, "symmetric form"),
     (stable_map, "stable_map"),
 ])
@@ -72,11 +73,20 @@ def test_refimpl_maps_pass_and_are_identified(fn, name):
     assert name in report.identified["map"]
 
 
-def test_rotation_map_is_identified():
-    report = check_orthogonal_map(rotation_map)
-    assert report.identified["map"] == "rotation in span(a, b) (det +1)"
-    assert report.identified["determinants (random pairs)"] == [1]
-    assert report.row("T a = b (random pairs)").passed
+def test_determinants_are_reported():
+    assert check_orthogonal_map(rotation_map).identified["determinants (random pairs)"] == [1]
+    assert check_orthogonal_map(householder_map).identified["determinants (random pairs)"] == [-1]
+
+
+def test_rotation_losing_orthogonality_near_opposite_vectors_is_caught():
+    """``I + 2 b a^T - 2 w w^T`` with ``w = (a+b)/|a+b|`` loses orthogonality as b -> -a."""
+    def explicit_rotation(x, a, b):
+        w = (a + b) / np.linalg.norm(a + b)
+        return x + 2 * (x @ a)[..., None] * b - 2 * (x @ w)[..., None] * w
+
+    report = check_orthogonal_map(explicit_rotation, dims=(3, 5))
+    row = report.row("orthogonality T^T T = I")
+    assert not row.passed and "nearly opposite" in row.detail
 
 
 def test_matrix_form_is_accepted():

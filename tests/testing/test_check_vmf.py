@@ -19,6 +19,16 @@ def test_independent_wood_sampler_passes():
     assert report.identified["level per test"] == pytest.approx(1e-6 / 32)
 
 
+@pytest.mark.parametrize("options", [{}, {"method": "wood"}, {"method": "inverse"},
+                                     {"method": "table"}, {"tangent": "projection"}])
+def test_refimpl_sampler_passes(options):
+    from functools import partial
+
+    from refimpl.vmf.sampling import sample
+    report = check_vmf_sampler(partial(sample, **options))
+    assert report.passed, str(report)
+
+
 def test_svae_envelope_is_caught_where_kappa_is_below_d():
     report = check_vmf_sampler(wood_sampler(envelope="svae"), rng=1)
     assert not report.passed
