@@ -1,0 +1,132 @@
+"""reflect, reflection_matrix and normalize: the Householder reflection H_v itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from householder_cases import EPS, unit
+from refimpl import householder as hh
+from refimpl.gradcheck import check_vjp
+
+
+@st.composite
+def vectors(draw, min_d=1, max_d=64):
+    """A non-zero vector with random, axis-aligned, tiny, huge or mixed-scale entries."""
+    d = draw(st.integers(min_d, max_d))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    style = draw(st.sampled_from(["random", "axis", "tiny", "huge", "mixed"]))
+    if style == "axis":
+        return np.eye(d)[rng.integers(d)] * rng.choice([-3.0, 0.5])
+    scale = {"random": 1.0, "tiny": 1e-300, "huge": 1e300,
+             "mixed": 10.0 ** rng.uniform(-300, 300, d)}[style]
+    return rng.standard_normal(d) * scale
+
+
+@given(v=vectors(), seed=st.integers(0, 2**32 - 1))
+def test_reflection_properties(v, seed):
+    """H_v is symmetric, orthogonal, involutive, det -1, flips v and fixes v^perp."""
+    d = v.size
+    H = hh.reflection_matrix(v)
+    u = unit(v)
+    assert np.array_equal(H, H.T)
+    assert np.max(np.abs(H @ H - np.eye(d))) <= 1e-14
+    assert np.linalg.det(H) == pytest.approx(-1.0, abs=1e-12)
+    assert np.max(np.abs(H @ u + u)) <= 4 * EPS
+    z = np.random.default_rng(seed).standard_normal(d)
+    z -= u * (u @ z)
+    assert np.max(np.abs(H @ z - z)) <= 8 * EPS * max(1.0, np.abs(z).max())
+
+
+@given(v=vectors(), seed=st.integers(0, 2**32 - 1), batch=st.sampled_from([(), (3,), (2, 1)]))
+def test_reflect_equals_dense_matrix(v, seed, batch):
+    x = np.random.default_rng(seed).standard_normal(batch + v.shape)
+    expected = x @ hh.reflection_matrix(v).T
+    assert np.max(np.abs(hh.reflect(x, v) - expected)) <= 1e-14 * np.sqrt(v.size) * max(1, np.abs(x).max())
+
+
+def test_reflect_closed_forms():
+    assert hh.reflect([1.0, 2.0, 3.0], [0.0, 0.0, -7.0]).tolist() == [1.0, 2.0, -3.0]
+    assert np.allclose(hh.reflect([[1.0, 0.0]], [1.0, -1.0]), [[0.0, 1.0]], rtol=0, atol=1e-15)
+    assert hh.reflect([5.0], [-2.0]).tolist() == [-5.0]  # d = 1: H = -1
+
+
+def test_reflect_broadcasts_and_blocks():
+    rng = np.random.default_rng(0)
+    x, v = rng.standard_normal((4, 1, 7)), rng.standard_normal((3, 7))
+    y = hh.reflect(x, v)
+    assert y.shape == (4, 3, 7)
+    for i in range(4):
+        for j in range(3):
+            assert np.allclose(y[i, j], hh.reflection_matrix(v[j]) @ x[i, 0], atol=1e-14)
+    many, w = rng.standard_normal((2, 2500, 300)), rng.standard_normal(300)  # several row blocks
+    expected = many @ hh.reflection_matrix(w).T
+    assert np.max(np.abs(hh.reflect(many, w) - expected)) <= 1e-13
+    hh.reflect(many, w, out=many)  # in place
+    assert np.max(np.abs(many - expected)) <= 1e-13
+
+
+@given(x=vectors())
+def test_normalize(x):
+    y = hh.normalize(x)
+    assert abs(np.linalg.norm(y) - 1) <= 4 * EPS
+    assert np.all(y * x >= 0)  # a positive multiple (entries below 1e-308 may underflow to 0)
+    # y is parallel to x: compare with the test's own scaled normalisation
+    assert np.max(np.abs(y - unit(x))) <= 4 * EPS
+
+
+@given(v=vectors(max_d=6), seed=st.integers(0, 2**32 - 1))
+def test_reflect_vjp(v, seed):
+    rng = np.random.default_rng(seed)
+    v = v / np.max(np.abs(v))  # finite differences need steps on the scale of v
+    check_vjp(hh.reflect, hh.reflect_vjp, [rng.standard_normal((2, v.size)), v], rng=rng)
+
+
+def test_reflect_vjp_sums_over_broadcast_dimensions():
+    rng = np.random.default_rng(3)
+    check_vjp(hh.reflect, hh.reflect_vjp, [rng.standard_normal(4), rng.standard_normal((3, 1, 4))], rng=rng)
+    check_vjp(hh.reflect, hh.reflect_vjp, [rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4))], rng=rng)
+
+
+def test_reflect_vjp_closed_form():
+    """d/dv of <g, H_v x> at v = e2, x = e1, g = e2: only the tangent part of
+    -2((u.x) g + (u.g) x) = -2 e1 survives, divided by ||v|| = 1."""
+    grad_x, grad_v = hh.reflect_vjp([0.0, 1.0], [1.0, 0.0], [0.0, 1.0])
+    assert grad_x.tolist() == [0.0, -1.0]
+    assert grad_v.tolist() == [-2.0, 0.0]
+
+
+@given(x=vectors(max_d=6))
+def test_normalize_vjp(x):
+    x = x / np.max(np.abs(x))
+    check_vjp(hh.normalize, hh.normalize_vjp, [x], rng=0)
+
+
+def test_errors_name_the_argument():
+    with pytest.raises(ValueError, match="^v must not contain a zero vector"):
+        hh.reflect([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="^v must not contain a zero vector"):
+        hh.reflect_vjp([1.0, 2.0], [1.0, 2.0], [[1.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="^v must not contain a zero vector"):
+        hh.reflection_matrix([0.0])
+    with pytest.raises(ValueError, match="^x must not contain a zero vector"):
+        hh.normalize([[1.0, 2.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="x and v must have the same last dimension"):
+        hh.reflect([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="shapes do not broadcast"):
+        hh.reflect(np.ones((2, 3)), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="^v must be finite"):
+        hh.reflect([1.0, 2.0], [np.inf, 1.0])
+    with pytest.raises(ValueError, match="^x must be finite"):
+        hh.reflect([np.nan, 2.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="^x must be finite"):
+        hh.reflect(np.full((300, 2), np.inf), [0.0, 1.0])
+    with pytest.raises(ValueError, match="^x must be finite"):
+        hh.reflect_vjp([1.0, 1.0], [np.nan, 2.0], [1.0, 1.0])
+    with pytest.raises(TypeError, match="^x must hold real numbers"):
+        hh.normalize(["a"])
+    with pytest.raises(ValueError, match="^x must have at least 1 dimension"):
+        hh.normalize(3.0)
+    with pytest.raises(ValueError, match="^v must have a non-empty last axis"):
+        hh.reflect(np.ones((2, 0)), np.ones(0))
