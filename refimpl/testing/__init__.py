@@ -46,7 +46,7 @@ from refimpl.testing.vmf import check_vmf_log_normalizer, check_vmf_sampler
 
 __all__ = [
     "check_rope", "check_rope_pair", "identify_rope", "check_vjp", "check_householder_product",
-    "check_orthogonal_map", "check_vmf_sampler", "check_vmf_log_normalizer", "RopeConvention", "PRESETS", "preset", "Report", "Row", "Curve",
-    "GoldenCase", "write_vectors", "load_vectors", "as_numpy_function", "framework_of",
-    "from_numpy", "to_numpy",
+    "check_orthogonal_map", "check_vmf_sampler", "check_vmf_log_normalizer", "RopeConvention",
+    "PRESETS", "preset", "Report", "Row", "Curve", "GoldenCase", "write_vectors",
+    "load_vectors", "as_numpy_function", "framework_of", "from_numpy", "to_numpy",
 ]

@@ -26,7 +26,6 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 

@@ -93,8 +93,8 @@ def check_householder_product(fn: Callable, *, dtype: str = "float64",
 
     Rows: agreement with :func:`refimpl.householder.householder_product` on reflectors
     from a QR factorisation and with random ``tau`` (tolerance
-    ``16 eps m k max(1, max|Q|)``); orthonormal columns for the QR reflectors; the diagonal and upper
-    triangle of ``V`` are ignored; ``tau = 0`` gives the identity columns. A value
+    ``16 eps m k max(1, max|Q|)``); orthonormal columns for the QR reflectors; the
+    diagonal and upper triangle of ``V`` are ignored; ``tau = 0`` gives the identity columns. A value
     disagreement is explained, when possible, as one of the usual mistakes.
 
     Parameters
@@ -200,9 +200,9 @@ _REFERENCE_MAPS = (("Householder reflection I - 2uu^T, u = (a-b)/|a-b| (det -1)"
                    ("refimpl.householder.stable_map", stable_map_matrix))
 
 
-def check_orthogonal_map(fn: Callable, *, form: str = "apply", dims: tuple[int, ...] = (2, 3, 5, 16),
-                         dtype: str = "float64", framework: str | None = None,
-                         rng: Any = 0) -> Report:
+def check_orthogonal_map(fn: Callable, *, form: str = "apply",
+                         dims: tuple[int, ...] = (2, 3, 5, 16), dtype: str = "float64",
+                         framework: str | None = None, rng: Any = 0) -> Report:
     """Check a foreign orthogonal map taking unit ``a`` to unit ``b``.
 
     Parameters

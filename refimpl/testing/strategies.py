@@ -7,7 +7,7 @@ equal, nearly opposite or axis-aligned; positions that are integer, real or larg
 configurations as :class:`refimpl.testing.presets.RopeConvention`; small Transformer
 configurations. Use them in your own tests::
 
-    from hypothesis import given
+    from hypothesis import given  # used by the examples below
     from refimpl.testing import strategies as rst
 
     @given(rst.unit_vector_pairs(dim=16))
@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given  # used by the examples below
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
