@@ -533,7 +533,8 @@ def block_backward(params_layer: dict, config: TransformerConfig, cache: dict,
     Returns
     -------
     (grads_layer, grad_h)
-        Gradients with the structure of ``params_layer``, and of the layer input.
+        Gradients with the keys of ``params_layer`` (not necessarily in its order), and
+        of the layer input.
     """
     p = params_layer
     grads = {}
@@ -557,7 +558,7 @@ def block_backward(params_layer: dict, config: TransformerConfig, cache: dict,
         grads["attn"], grad_h = _attention_backward_sublayer(p["attn"], config,
                                                              cache["attn"], grad_sum)
         grad_h = grad_h + grad_sum
-    return {key: grads[key] for key in p}, grad_h
+    return grads, grad_h
 
 
 # ---------------------------------------------------------------- embeddings and output
@@ -832,7 +833,16 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
         grads["embedding"]["tokens"] += head_grads.pop("embedding")["tokens"]
     grads.update(head_grads)
     grads["layers"] = layer_grads[::-1]
-    return {key: grads[key] for key in params}
+    return _ordered_like(grads, params)
+
+
+def _ordered_like(grads: Any, params: Any) -> Any:
+    """``grads`` with every dict's keys in the order of ``params``' (same tree)."""
+    if isinstance(params, dict):
+        return {key: _ordered_like(grads[key], value) for key, value in params.items()}
+    if isinstance(params, list):
+        return [_ordered_like(g, p) for g, p in zip(grads, params)]
+    return grads
 
 
 def _cross_entropy_inputs(logits: Any, targets: Any, weights: Any):

@@ -10,6 +10,7 @@ from refimpl.selfcheck import similarity, univae
 from refimpl.selfcheck import rope_nd
 from refimpl.selfcheck import dimension, mixers
 from refimpl.selfcheck import testing
+from refimpl.selfcheck import transformer
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
@@ -20,6 +21,7 @@ CHECKS: list[Check] = [
     *mixers.CHECKS,
     *dimension.CHECKS,
     *testing.CHECKS,
+    *transformer.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
