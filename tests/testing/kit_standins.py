@@ -84,3 +84,27 @@ def wood_sampler(*, envelope="exact", project_tangent=True):
 #: Module-level foreign functions for the command-line tests (``kit_standins:NAME``).
 hf_rope_64 = numpy_rope(default_inv_freq(64))
 hf_rope_64_off_by_one = numpy_rope(default_inv_freq(64), offset=1.0)
+
+
+def bfloat16(values):
+    """Round to bfloat16 (round to nearest even on the top 16 bits of float32), as float32."""
+    bits = np.asarray(values, dtype=np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)
+    return rounded.view(np.float32)
+
+
+def bf16_angle_rope(inv_freq):
+    """Half-layout RoPE whose positions, frequencies and angles are rounded to bfloat16."""
+    freq = bfloat16(inv_freq)
+    half = freq.size
+
+    def rope(x, positions):
+        phi = bfloat16(bfloat16(positions)[:, None] * freq).astype(np.float64)
+        emb = np.concatenate([phi, phi], axis=-1)
+        block = x[:, :2 * half]
+        rotated = np.concatenate([-block[:, half:], block[:, :half]], axis=-1)
+        out = np.array(x, dtype=np.float64)
+        out[:, :2 * half] = block * np.cos(emb) + rotated * np.sin(emb)
+        return out
+
+    return rope

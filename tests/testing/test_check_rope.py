@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from kit_standins import default_inv_freq, numpy_rope
+from kit_standins import bf16_angle_rope, default_inv_freq, numpy_rope
 
 from refimpl.rope.frequencies import scaled_inv_freq
 from refimpl.rope.nd import mrope_frequencies
@@ -85,6 +85,23 @@ def test_float32_angles_show_as_a_growing_curve():
     # The same function passes when it only claims float32.
     assert check_rope(fn, head_dim=64, expect=hugging_face(64), dtype="float32",
                       max_position=2**17).passed
+
+
+@pytest.mark.parametrize("fn, name", [
+    (numpy_rope(default_inv_freq(64), angle_dtype=np.float16), "float16"),
+    (bf16_angle_rope(default_inv_freq(64)), "bfloat16"),
+])
+def test_half_precision_angles_are_named(fn, name):
+    report = check_rope(fn, head_dim=64, expect=hugging_face(64), max_position=MAX)
+    assert f"rounded frequencies (inv_freq stored in {name}?)" in report.faults[0]
+    assert report.faults[-1].endswith(f"consistent with angles computed in {name}")
+
+
+def test_float16_position_overflow_is_reported():
+    fn = numpy_rope(default_inv_freq(64), angle_dtype=np.float16)
+    report = check_rope(fn, head_dim=64, expect=hugging_face(64), max_position=2**17)
+    assert any("non-finite output from position 65536" in f for f in report.faults)
+    assert not report.row("agreement with hf-default").passed
 
 
 def test_yarn_truncate_flag_flipped_is_named():
