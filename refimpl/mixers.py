@@ -4,19 +4,19 @@ Su Jianlin's round-up (kexue.fm/archives/8431) reads every one of these layers t
 the attention template ``O = A V`` with ``A = softmax(Q K^T)``: the works differ only
 in where the ``n x n`` (or ``n x S``) mixing matrix ``A`` comes from.
 
-===========================  ==============================================  =====================
-mixer                        ``A``                                           ``V``
-===========================  ==============================================  =====================
-attention                    ``softmax(Q K^T / sqrt d)``, from the input     ``X W_v``
-Synthesizer, random          ``softmax(R)``, ``R`` a free ``n x n`` matrix   ``X W_v + b_v``
-Synthesizer, dense           ``softmax(relu(X W_1 + b_1) W_2 + b_2)``        ``X W_v + b_v``
-MLP-Mixer (token MLP)        ``W_1`` then ``W_2`` with a GELU between        ``LN(X)``
-ResMLP                       ``W`` (``n x n``, no activation)                ``Aff(X)``
-Stack of FFN                 token MLP, LayerNorm over the token axis        ``LN_tokens(X)``
-FNet                         ``Re(DFT_n (.) DFT_d)``, no parameters          ``X``
-External Attention           ``l1_slots(softmax_tokens(X M_k^T))``, n x S    ``M_v`` (a parameter)
-gMLP (spatial gating)        ``W`` (``n x n``, near 0 at init) plus bias 1   ``LN(Z_2)``, gating ``Z_1``
-===========================  ==============================================  =====================
+=====================  =============================================  ==========================
+mixer                  ``A``                                          ``V``
+=====================  =============================================  ==========================
+attention              ``softmax(Q K^T / sqrt d)``, from the input    ``X W_v``
+Synthesizer, random    ``softmax(R)``, ``R`` a free ``n x n`` matrix  ``X W_v + b_v``
+Synthesizer, dense     ``softmax(relu(X W_1 + b_1) W_2 + b_2)``       ``X W_v + b_v``
+MLP-Mixer (token MLP)  ``W_1`` then ``W_2`` with a GELU between       ``LN(X)``
+ResMLP                 ``W`` (``n x n``, no activation)               ``Aff(X)``
+Stack of FFN           token MLP, LayerNorm over the token axis       ``LN_tokens(X)``
+FNet                   ``Re(DFT_n (.) DFT_d)``, no parameters         ``X``
+External Attention     ``l1_slots(softmax_tokens(X M_k^T))``, n x S   ``M_v`` (parameter)
+gMLP (spatial gating)  ``W`` (``n x n``, ~0 at init) plus bias 1      ``LN(Z_2)``, gates ``Z_1``
+=====================  =============================================  ==========================
 
 Conventions. Inputs are ``(..., n, d)``: batch axes lead, then tokens, then channels.
 Token-axis maps act from the **left** (``A @ X``, weights shaped ``(out, in)`` like a
@@ -156,7 +156,9 @@ def _values(x, value_weight, value_bias):
 def synthesizer_random(x: Any, logits: Any, value_weight: Any, value_bias: Any) -> np.ndarray:
     """Random Synthesizer: one learned attention matrix shared by every input.
 
-    .. math:: O = \\operatorname{softmax}(R)\\,(X W_v + b_v), \\qquad R \\in \\mathbb{R}^{n \\times n}
+    .. math::
+
+        O = \\operatorname{softmax}(R)\\,(X W_v + b_v), \\qquad R \\in \\mathbb{R}^{n \\times n}
 
     The softmax runs over each row (the keys). ``R`` is a free parameter, trained or
     frozen after a random draw ("fixed random"); it does not look at ``X`` at all, so
@@ -770,7 +772,8 @@ def resmlp_block_vjp(grad: Any, x: Any, params: ResMLPParams,
     """VJP of :func:`resmlp_block`: ``(grad_x, grad_params)``.
 
     Channel branch: :math:`\\bar\\gamma_2 = \\sum \\bar Y \\odot \\operatorname{MLP}`, the MLP
-    backward, then ``Aff_2``. Token branch: :math:`\\bar A = \\sum \\bar M\\,\\operatorname{Aff}_1(X)^T`
+    backward, then ``Aff_2``. Token branch:
+    :math:`\\bar A = \\sum \\bar M\\,\\operatorname{Aff}_1(X)^T`
     and :math:`A^T \\bar M` into ``Aff_1``, where :math:`\\bar M = \\gamma_1 \\odot \\bar Z`.
 
     Examples

@@ -137,9 +137,12 @@ def test_vjps_of_the_mlp_blocks(seed):
     rng = np.random.default_rng(seed)
     b, n, d = sizes(rng)
     x = normal(rng, b, n, d)
-    check_block(mx.mlp_mixer_block, mx.mlp_mixer_block_vjp, x, mixer_params(rng, n, d))
+    # eps = 0.1 bounds LayerNorm's curvature: with two or three near-equal entries a tiny
+    # eps makes the central difference itself inaccurate (seen at seed 3731), not the VJP.
+    check_block(mx.mlp_mixer_block, mx.mlp_mixer_block_vjp, x, mixer_params(rng, n, d), eps=0.1)
     check_block(mx.resmlp_block, mx.resmlp_block_vjp, x, resmlp_params(rng, n, d))
-    check_block(mx.stack_of_ffn_block, mx.stack_of_ffn_block_vjp, x, stack_params(rng, n, d))
+    check_block(mx.stack_of_ffn_block, mx.stack_of_ffn_block_vjp, x, stack_params(rng, n, d),
+                eps=0.1)
 
 
 @settings(max_examples=GRAD_EXAMPLES)
@@ -151,14 +154,14 @@ def test_vjps_of_gating_pieces(seed, causal, with_residual):
     args = [normal(rng, b, n, 2 * e), normal(rng, n, n), normal(rng, n), normal(rng, e),
             normal(rng, e)] + ([normal(rng, b, n, e)] if with_residual else [])
     count = len(args)
-    check_vjp(lambda *a: mx.spatial_gating_unit(*a, causal=causal),
-              lambda g, *a: mx.spatial_gating_unit_vjp(g, *a, causal=causal)[:count], args,
-              rng=rng)
+    check_vjp(lambda *a: mx.spatial_gating_unit(*a, causal=causal, eps=0.1),
+              lambda g, *a: mx.spatial_gating_unit_vjp(g, *a, causal=causal, eps=0.1)[:count],
+              args, rng=rng)
     x = normal(rng, b, n, d)
     check_block(mx.tiny_attention, mx.tiny_attention_vjp, x, tiny_params(rng, d, e),
                 causal=causal)
     check_block(mx.gmlp_block, mx.gmlp_block_vjp, x,
-                gmlp_params(rng, n, d, e, attention=with_residual), causal=causal)
+                gmlp_params(rng, n, d, e, attention=with_residual), causal=causal, eps=0.1)
 
 
 def test_spatial_gating_vjp_returns_none_for_absent_residual():
@@ -320,13 +323,14 @@ def test_random_synthesizer_rows_are_convex_combinations():
     np.testing.assert_allclose(out, [[7.5], [2.0]])  # 3/4 * 10 and 1/5 * 10
 
 
-# ----------------------------------------------------------------------------- layouts of the authors' code
+# ----------------------------------------------------------------------------- authors' layouts
 
 def test_mixer_token_mlp_matches_the_flax_layout():
     # models_mixer.py: y = Dense(h)(swapaxes(x)) -> gelu (tanh form) -> Dense(n) -> swapaxes,
     # Flax kernels (in, out) = our (out, in) weights transposed.
     rng = np.random.default_rng(3)
-    x, w1, b1, w2, b2 = normal(rng, 2, 4, 3), normal(rng, 5, 4), normal(rng, 5), normal(rng, 4, 5), normal(rng, 4)
+    x, w1, b1 = normal(rng, 2, 4, 3), normal(rng, 5, 4), normal(rng, 5)
+    w2, b2 = normal(rng, 4, 5), normal(rng, 4)
     t = np.swapaxes(x, 1, 2) @ w1.T + b1
     t = 0.5 * t * (1 + np.tanh(np.sqrt(2 / np.pi) * (t + 0.044715 * t**3)))
     expected = np.swapaxes(t @ w2.T + b2, 1, 2)
