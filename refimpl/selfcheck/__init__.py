@@ -6,6 +6,7 @@ table prints them.
 """
 
 from refimpl.selfcheck import gradcheck
+from refimpl.selfcheck import householder
 from refimpl.selfcheck import similarity, univae
 from refimpl.selfcheck import rope_nd
 from refimpl.selfcheck import dimension, mixers
@@ -15,6 +16,7 @@ from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
+    *householder.CHECKS,
     *similarity.CHECKS,
     *univae.CHECKS,
     *rope_nd.CHECKS,
