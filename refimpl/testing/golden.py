@@ -16,7 +16,9 @@ give identical bytes, so the files can be checked into another project and diffe
 Cases cover every refimpl module present: RoPE (both layouts, partial rotary, the
 context-extension schedules, every named preset of :mod:`refimpl.testing.presets`, the
 backward pass), Householder maps and products, the vMF normalizer, mean resultant
-length, entropy and KL, and a forward pass of the reference Transformer.
+length, entropy and KL, a forward pass of the reference Transformer, and its building
+blocks (norms, activations, masked RoPE attention, a similarity loss, a token mixer,
+the dimension formula).
 """
 
 from __future__ import annotations
@@ -188,9 +190,48 @@ def _transformer_cases() -> list[GoldenCase]:
                        rtol=1e-11, atol=1e-11)]
 
 
+def _building_block_cases() -> list[GoldenCase]:
+    from refimpl import activations, attention, dimension, masks, mixers, norms, similarity
+
+    rng = np.random.default_rng(20240104)
+    x = rng.standard_normal((3, 8))
+    gain, bias = rng.standard_normal((2, 8))
+    cases = [GoldenCase("norms.layer_norm", "refimpl.norms.layer_norm",
+                        {"x": x, "gain": gain, "bias": bias},
+                        {"y": norms.layer_norm(x, gain, bias)}, {"eps": 1e-5}),
+             GoldenCase("norms.rms_norm", "refimpl.norms.rms_norm", {"x": x, "gain": gain},
+                        {"y": norms.rms_norm(x, gain)}, {"eps": 1e-6})]
+    grid = np.linspace(-6.0, 6.0, 25)
+    cases += [GoldenCase(f"activations.{name}", f"refimpl.activations.{name}", {"x": grid},
+                         {"y": getattr(activations, name)(grid)})
+              for name in ("gelu", "gelu_tanh", "silu")]
+    q, k, v = rng.standard_normal((3, 2, 5, 4))
+    segments = np.array([0, 0, 1, 1, 1])
+    mask = masks.unilm_mask(segments)
+    angle = rng.standard_normal((5, 2))
+    cases.append(GoldenCase(
+        "attention.scaled_dot_product_attention.unilm_rope",
+        "refimpl.attention.scaled_dot_product_attention",
+        {"q": q, "k": k, "v": v, "mask": mask, "segment_ids": segments, "angles": angle},
+        {"output": attention.scaled_dot_product_attention(q, k, v, mask, angles=angle)},
+        {"scale": True, "layout": "interleaved", "mask": "unilm_mask(segment_ids)"}))
+    u, w = rng.standard_normal((2, 6, 8))
+    labels = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    cases.append(GoldenCase("similarity.cosent_loss", "refimpl.similarity.cosent_loss",
+                            {"u": u, "v": w, "labels": labels},
+                            {"loss": np.asarray(similarity.cosent_loss(u, w, labels))},
+                            {"scale": 20.0}))
+    cases.append(GoldenCase("mixers.fnet_mixing", "refimpl.mixers.fnet_mixing", {"x": x},
+                            {"y": mixers.fnet_mixing(x)}))
+    counts = np.array([2.0, 64.0, 1024.0])
+    cases.append(GoldenCase("dimension.h_n", "refimpl.dimension.h_n", {"n": counts},
+                            {"h_n": dimension.h_n(counts)}, rtol=1e-11, atol=1e-11))
+    return cases
+
+
 #: Case builders, one per module; a builder whose module is absent is skipped.
 CASE_BUILDERS: tuple[Callable[[], list[GoldenCase]], ...] = (
-    _rope_cases, _householder_cases, _vmf_cases, _transformer_cases)
+    _rope_cases, _householder_cases, _vmf_cases, _transformer_cases, _building_block_cases)
 
 
 def golden_cases() -> list[GoldenCase]:
