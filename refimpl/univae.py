@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from refimpl import transformer as tf
-from refimpl.vmf.distribution import kl_to_uniform
+from refimpl import vmf
 from refimpl._validation import as_float_array, as_generator, as_int, as_scalar, check_choice
 from refimpl.householder import normalize, normalize_vjp
 from refimpl.masks import independent_mask, uniae_mask
@@ -59,6 +59,9 @@ __all__ = ["UniVAEConfig", "UniVAEOutput", "init_params", "check_params", "pack"
            "seq2seq_loss", "loss_and_grad", "sample_prior", "greedy_decode"]
 
 MODES = ("vae", "encoder", "decoder")
+#: Route of the vMF sample's tangent direction: project a Gaussian orthogonally to mu
+#: and normalise, as the vMF-VAE post's sampler does (:func:`refimpl.vmf.transform`).
+TANGENT = "projection"
 WEIGHTINGS = ("target", "published")
 
 
@@ -335,7 +338,7 @@ def kl(config: UniVAEConfig) -> float:
     >>> round(kl(config), 6)  # 4 x 7.582144 nats
     30.328578
     """
-    return float(config.n_latent * kl_to_uniform(config.z_dim, config.kappa))
+    return float(config.n_latent * vmf.kl_to_uniform(config.z_dim, config.kappa))
 
 
 # ---------------------------------------------------------------- forward and backward
@@ -350,7 +353,8 @@ def _latent_forward(latent: dict, config: UniVAEConfig, cls: np.ndarray, mode: s
     else:
         cache["pre"] = cls @ latent["down"]["w"] + latent["down"]["b"]
         cache["mu"] = normalize(cache["pre"])
-        z = cache["mu"] if mode == "encoder" else _vmf_transform(noise, cache["mu"], config)
+        z = cache["mu"] if mode == "encoder" else vmf.transform(
+            noise, cache["mu"], config.kappa, tangent=TANGENT)
     cache["z"] = z
     return z @ latent["up"]["w"] + latent["up"]["b"], cache
 
@@ -364,8 +368,8 @@ def _latent_backward(latent: dict, config: UniVAEConfig, cache: dict, mode: str,
         grads["down"] = {key: np.zeros_like(value) for key, value in latent["down"].items()}
         return grads, None
     grad_z = grad_slot @ latent["up"]["w"].T
-    grad_mu = grad_z if mode == "encoder" else _vmf_transform_vjp(grad_z, cache["noise"],
-                                                                  cache["mu"], config)
+    grad_mu = grad_z if mode == "encoder" else vmf.transform_vjp(
+        grad_z, cache["noise"], cache["mu"], config.kappa, tangent=TANGENT)[0]
     grad_pre = normalize_vjp(grad_mu, cache["pre"])
     grads["down"] = {"w": _outer_sum(cache["cls"], grad_pre), "b": _batch_sum(grad_pre)}
     return grads, grad_pre @ latent["down"]["w"].T
@@ -392,6 +396,8 @@ def _replace_cls(h: np.ndarray, slot: np.ndarray) -> np.ndarray:
 def _mode_inputs(config, tokens, mode, z, noise, rng):
     """Check the mode's latent inputs; draw the vMF noise in vae mode when not given."""
     check_choice(mode, "mode", MODES)
+    if mode != "vae" and noise is not None:
+        raise ValueError(f"noise is only used in vae mode, got noise with mode={mode!r}")
     if mode == "decoder":
         if z is None:
             raise ValueError("decoder mode needs z, of shape (..., n_latent * z_dim)")
@@ -401,8 +407,12 @@ def _mode_inputs(config, tokens, mode, z, noise, rng):
     if mode == "encoder":
         return None, None
     if noise is None:
-        noise = _vmf_draw_noise(tokens.shape[:-1], config, as_generator(rng))
-    return None, _vmf_check_noise(noise, config)
+        return None, vmf.draw_noise(config.z_dim, tokens.shape[:-1] + (config.n_latent,), rng)
+    noise = as_float_array(noise, "noise")
+    if noise.shape[-2:] != (config.n_latent, config.z_dim + 1):
+        raise ValueError(f"noise must have shape (..., n_latent, z_dim + 1) = (..., "
+                         f"{config.n_latent}, {config.z_dim + 1}), got {noise.shape}")
+    return None, noise
 
 
 def forward(params: dict, config: UniVAEConfig, tokens: Any, segments: Any,
@@ -450,18 +460,20 @@ def forward(params: dict, config: UniVAEConfig, tokens: Any, segments: Any,
         if j >= 0:
             slot, latent_cache = _latent_forward(
                 params["latent"][j], config, h[..., 0, :], mode,
-                None if noise is None else noise[j], None if given is None else given[..., j, :])
+                None if noise is None else noise[..., j, :],
+                None if given is None else given[..., j, :])
             h = _replace_cls(h, slot)
             latent_caches.append(latent_cache)
         h, layer_cache = tf.block_forward(layer, tc, h, mask, angles)
         layer_caches.append(layer_cache)
         hidden.append(h)
     logits, head_cache = tf.head_forward(tp, tc, h)
-    codes = [cache["z"] for cache in latent_caches]
-    mu = None if mode == "decoder" else np.concatenate([c["mu"] for c in latent_caches], -1)
+    codes = np.concatenate(np.broadcast_arrays(*[c["z"] for c in latent_caches]), -1)
+    mu = None if mode == "decoder" else np.concatenate(
+        np.broadcast_arrays(*[c["mu"] for c in latent_caches]), -1)
     cache = dict(mode=mode, embedding=embed_cache, layers=layer_caches, latent=latent_caches,
                  head=head_cache)
-    return UniVAEOutput(logits, np.concatenate(codes, -1), mu, noise, tuple(hidden), cache)
+    return UniVAEOutput(logits, codes, mu, noise, tuple(hidden), cache)
 
 
 def backward(params: dict, config: UniVAEConfig, output: UniVAEOutput,
@@ -491,10 +503,13 @@ def backward(params: dict, config: UniVAEConfig, output: UniVAEOutput,
                                                       cache["latent"][j], cache["mode"],
                                                       grad[..., 0, :])
             latent_grads.append(grads_latent)
+            # the replaced slot reaches the layers below only through W_down
             grad = grad.copy()
-            grad[..., 0, :] = 0.0 if grad_cls is None else grad_cls
+            grad[..., 0, :] = 0.0
             cls = cache["latent"][j]["cls"]
             grad = _sum_batch_to(grad, cls.shape[:-1] + grad.shape[-2:])
+            if grad_cls is not None:
+                grad[..., 0, :] += grad_cls
     grads = tf.embed_backward(tp, tc, cache["embedding"], grad)
     if tc.tie_output:
         grads["embedding"]["tokens"] += head_grads.pop("embedding")["tokens"]

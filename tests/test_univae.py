@@ -210,6 +210,36 @@ def test_decoder_mode_renormalises_z_and_ignores_the_source():
     assert base.mu is None
 
 
+def test_vae_mode_is_reproducible_from_its_noise():
+    tokens, segments = uv.pack([CLS, 5, 9, SEP], maxlen=MAXLEN)
+    drawn = uv.forward(PARAMS, CONFIG, tokens, segments, "vae", rng=11)
+    again = uv.forward(PARAMS, CONFIG, tokens, segments, "vae", rng=11)
+    replayed = uv.forward(PARAMS, CONFIG, tokens, segments, noise=drawn.noise)
+    assert drawn.noise.shape == (CONFIG.n_latent, CONFIG.z_dim + 1)
+    for other in (again, replayed):
+        np.testing.assert_array_equal(other.logits, drawn.logits)
+        np.testing.assert_array_equal(other.z, drawn.z)
+    np.testing.assert_allclose(np.linalg.norm(drawn.z.reshape(2, 3), axis=-1), 1.0, atol=1e-14)
+    other = uv.forward(PARAMS, CONFIG, tokens, segments, "vae", rng=12)
+    assert not np.allclose(other.z, drawn.z)
+
+
+def test_vae_samples_sit_at_the_vmf_mean_cosine_around_mu():
+    # E<mu_j, z_j> = A_16(32) = 0.789895 (research note §2.5) in every latent layer, also
+    # the upper one whose mu depends on the lower sample. sd of <mu, z> is
+    # sqrt(1 - A^2 - 15 A / 32) = 0.076, so the mean of 2000 draws has sd 0.0017; the
+    # threshold 0.0095 is 5.6 sd (false alarm < 1e-7 per layer). Power: kappa = 29 or
+    # z_dim = 18 (A = 0.773, 0.76) or a sample that ignores mu (mean 0) all fail.
+    config = make_config(n_latent=2, z_dim=16, kappa=32.0)
+    params = uv.init_params(config, rng=3, std=0.5)
+    tokens, segments = uv.pack([CLS, 5, 9, SEP], maxlen=MAXLEN)
+    output = uv.forward(params, config, np.broadcast_to(tokens, (2000, 2 * MAXLEN)), segments,
+                        rng=2024)
+    cosines = np.sum((output.z * output.mu).reshape(2000, 2, 16), axis=-1)
+    assert np.all(np.abs(cosines.mean(axis=0) - 0.789895) < 0.0095)
+    assert np.std(output.mu.reshape(2000, 2, 16)[:, 1], axis=0).max() > 1e-3  # hierarchical
+
+
 def test_a_batch_of_codes_decodes_one_sentence_many_ways():
     tokens, segments = uv.pack([CLS, 5, 9, SEP], maxlen=MAXLEN)
     z = uv.sample_prior(CONFIG, size=3, rng=5)
@@ -225,12 +255,21 @@ def test_a_batch_of_codes_decodes_one_sentence_many_ways():
     ("decoder", None, "decoder mode needs z"),
     ("decoder", np.r_[np.ones(3), np.zeros(3)], "all-zero chunk"),
     ("encoder", np.ones(6), "z is only used in decoder mode"),
+    ("vae", np.ones(6), "z is only used in decoder mode"),
     ("sample", None, "mode"),
 ])
 def test_bad_latent_inputs_are_rejected(mode, z, match):
     tokens, segments = uv.pack([CLS, 5, SEP], maxlen=MAXLEN)
     with pytest.raises(ValueError, match=match):
         uv.forward(PARAMS, CONFIG, tokens, segments, mode, z)
+
+
+def test_bad_noise_is_rejected():
+    tokens, segments = uv.pack([CLS, 5, SEP], maxlen=MAXLEN)
+    with pytest.raises(ValueError, match="noise must have shape \\(..., n_latent, z_dim \\+ 1\\)"):
+        uv.forward(PARAMS, CONFIG, tokens, segments, noise=np.full((2, 3), 0.5))
+    with pytest.raises(ValueError, match="noise is only used in vae mode"):
+        uv.forward(PARAMS, CONFIG, tokens, segments, "encoder", noise=np.full((2, 4), 0.5))
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -301,12 +340,27 @@ def _parameter_gradcheck(params, config, tokens, segments, mode, z=None, noise=N
                   rng=rng)
 
 
-@pytest.mark.parametrize("mode", ["encoder", "decoder"])
+@pytest.mark.parametrize("mode", ["vae", "encoder", "decoder"])
 def test_gradients_match_finite_differences(mode):
+    # vae: the vMF noise is held fixed, so the loss is a smooth function of the params
     rng = np.random.default_rng(7)
     tokens, segments = uv.pack(sentence(rng, 4), maxlen=MAXLEN)
     z = uv.sample_prior(CONFIG, rng=rng) if mode == "decoder" else None
-    _parameter_gradcheck(PARAMS, CONFIG, tokens, segments, mode, z)
+    noise = uv.forward(PARAMS, CONFIG, tokens, segments, rng=rng).noise if mode == "vae" \
+        else None
+    _parameter_gradcheck(PARAMS, CONFIG, tokens, segments, mode, z, noise)
+
+
+def test_gradients_of_a_batch_with_several_samples_per_sentence():
+    # two sentences x three noise draws each: the latent batch is larger than the tokens'
+    rng = np.random.default_rng(8)
+    tokens = np.stack([uv.pack(sentence(rng, 4), maxlen=MAXLEN)[0] for _ in range(2)])
+    segments = np.repeat([0, 1], MAXLEN)
+    noise = uv.forward(PARAMS, CONFIG, np.broadcast_to(tokens, (3, 2, 2 * MAXLEN)),
+                       segments, rng=rng).noise
+    _parameter_gradcheck(PARAMS, CONFIG, tokens, segments, "vae", noise=noise,
+                         paths=[("latent", 0, "down", "w"), ("latent", 1, "down", "b"),
+                                ("transformer", "layers", 0, "attn", "wv")])
 
 
 def test_decoder_mode_gives_no_gradient_to_the_down_projections():
