@@ -29,12 +29,18 @@ class Pair:
     @property
     def difference(self) -> float:
         """||a - b||, small near the Householder reflection's singular point b = a."""
-        return float(np.linalg.norm(self.a - self.b))
+        return norm(self.a - self.b)
 
     @property
     def sum(self) -> float:
         """||a + b||, small near the rotation's and symmetric form's singular point b = -a."""
-        return float(np.linalg.norm(self.a + self.b))
+        return norm(self.a + self.b)
+
+
+def norm(v: np.ndarray) -> float:
+    """Euclidean norm without underflow (entries may be 1e-300)."""
+    scale = np.max(np.abs(v))
+    return float(scale * np.sqrt(np.sum((v / scale) ** 2))) if scale > 0 else 0.0
 
 
 def unit(v: np.ndarray) -> np.ndarray:
