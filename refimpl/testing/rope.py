@@ -475,6 +475,53 @@ def _frequency_faults(found: RopeIdentity, expected: RopeConvention,
             f"{measured[worst]:.10g}): {kind}"]
 
 
+def _expectation(fn: Callable, found: RopeIdentity, expect: RopeConvention | None,
+                 eps: float) -> tuple[RopeConvention | None, list[str], list[Row]]:
+    """The reference to compare with, the faults against ``expect``, and extra rows.
+
+    Without ``expect`` the reference is the identified convention and position 0 must be
+    the identity (a row); with it, every structural and frequency disagreement is a fault.
+    """
+    if expect is not None:
+        faults = _structural_faults(found, expect)
+        if found.layout == expect.layout and found.rotary_dim == expect.rotary_dim:
+            faults += _frequency_faults(found, expect, eps)
+        return expect, faults, []
+    head_dim, n_axes = found.head_dim, found.frequencies.shape[0]
+    identity = probe_matrices(fn, head_dim, np.zeros((1, n_axes)))[0] / found.magnitude
+    row = Row("position 0 is the identity", float(np.max(np.abs(identity - np.eye(head_dim)))),
+              float(_tolerance(eps, 0.0, 1.0)),
+              "fn rotates at position 0: positions are offset (off by one?)")
+    faults = []
+    if np.any(found.offset != 0):
+        faults.append(f"positions off by {_plain(found.offset)}: position 0 is rotated by "
+                      f"{_plain(found.offset)} x the frequencies")
+    reference = found.convention() if found.layout in ("interleaved", "half") else None
+    return reference, faults, [row]
+
+
+def _agreement(curve: Curve, name: str) -> Row:
+    """The curve's worst point (largest excess over its tolerance) as a row."""
+    worst = int(np.argmax(np.array(curve.errors) - np.array(curve.tolerances)))
+    return Row(f"agreement with {name}", curve.errors[worst], curve.tolerances[worst],
+               f"worst at position {curve.values[worst]:g}; see the curve")
+
+
+def _curve_faults(fn: Callable, found: RopeIdentity, reference: RopeConvention, curve: Curve,
+                  faults: list[str]) -> list[str]:
+    """Faults read from the curve: non-finite output, and (when nothing structural was
+    found) a loss of angle precision."""
+    named = []
+    broken = [p for p, e in zip(curve.values, curve.errors) if not np.isfinite(e)]
+    if broken:
+        named.append(f"non-finite output from position {broken[0]:g} on (float16 positions "
+                     f"overflow above 65504?)")
+    precision = _precision_fault(fn, found, reference, curve)
+    if precision and all("rounded frequencies" in f for f in faults):
+        named.append(precision)
+    return named
+
+
 def check_rope(
     fn: Callable,
     *,
@@ -545,36 +592,13 @@ def check_rope(
     rows = [_relative_invariance(fn, head_dim, n_axes, eps, omega_max, found.magnitude,
                                  generator, max_position),
             _orthogonality(fn, found, n_axes, eps, generator, max_position)]
-    faults = []
-    if expect is None:
-        identity = probe_matrices(fn, head_dim, np.zeros((1, n_axes)))[0] / found.magnitude
-        rows.append(Row("position 0 is the identity", float(np.max(np.abs(
-            identity - np.eye(head_dim)))), float(_tolerance(eps, 0.0, 1.0)),
-            "fn rotates at position 0: positions are offset (off by one?)"))
-        if np.any(found.offset != 0):
-            faults.append(f"positions off by {_plain(found.offset)}: position 0 is rotated by "
-                          f"{_plain(found.offset)} x the frequencies")
-        reference = found.convention() if found.layout in ("interleaved", "half") else None
-    else:
-        faults += _structural_faults(found, expect)
-        if found.layout == expect.layout and found.rotary_dim == expect.rotary_dim:
-            faults += _frequency_faults(found, expect, eps)
-        reference = expect
+    reference, faults, origin = _expectation(fn, found, expect, eps)
+    rows += origin
     curve = None
     if reference is not None:
         curve = _error_curve(fn, reference, n_axes, eps, generator, max_position)
-        excess = np.array(curve.errors) - np.array(curve.tolerances)
-        worst = int(np.argmax(excess))
-        rows.append(Row(f"agreement with {reference.name}", curve.errors[worst],
-                        curve.tolerances[worst],
-                        f"worst at position {curve.values[worst]:g}; see the curve"))
-        broken = [p for p, e in zip(curve.values, curve.errors) if not np.isfinite(e)]
-        if broken:
-            faults.append(f"non-finite output from position {broken[0]:g} on (float16 "
-                          f"positions overflow above 65504)")
-        precision = _precision_fault(fn, found, reference, curve)
-        if precision and all("rounded frequencies" in f for f in faults):
-            faults.append(precision)
+        rows.append(_agreement(curve, reference.name))
+        faults += _curve_faults(fn, found, reference, curve, faults)
     info = found.summary()
     if expect is not None:
         info["expected"] = f"{expect.name} {expect.parameters} ({expect.source})"
