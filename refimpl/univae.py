@@ -445,6 +445,22 @@ def forward(params: dict, config: UniVAEConfig, tokens: Any, segments: Any,
     Returns
     -------
     UniVAEOutput
+
+    Examples
+    --------
+    >>> config = UniVAEConfig(tf.TransformerConfig(vocab_size=20, d_model=8, n_heads=2,
+    ...     head_dim=4, d_ff=16, n_layers=3, norm_position="post", n_segments=2),
+    ...     n_latent=2, z_dim=4)
+    >>> params = init_params(config, rng=0)
+    >>> tokens, segments = pack([1, 7, 9, 2], maxlen=6)
+    >>> out = forward(params, config, tokens, segments, "vae", rng=0)
+    >>> out.logits.shape, out.z.shape, out.mu.shape, out.noise.shape
+    ((12, 20), (8,), (8,), (2, 5))
+    >>> code = forward(params, config, tokens, segments, "encoder").mu
+    >>> again = forward(params, config, tokens, segments, "decoder", z=code)
+    >>> bool(np.allclose(again.logits[6:], forward(params, config, tokens, segments,
+    ...                                            "encoder").logits[6:]))
+    True
     """
     check_params(params, config)
     tokens = _tokens(tokens, config)
@@ -593,6 +609,19 @@ def loss_and_grad(params: dict, config: UniVAEConfig, tokens: Any, segments: Any
     Returns
     -------
     (loss, grads, output)
+
+    Examples
+    --------
+    >>> config = UniVAEConfig(tf.TransformerConfig(vocab_size=20, d_model=8, n_heads=2,
+    ...     head_dim=4, d_ff=16, n_layers=3, norm_position="post", n_segments=2),
+    ...     n_latent=2, z_dim=4)
+    >>> params = init_params(config, rng=0)
+    >>> tokens, segments = pack([1, 7, 9, 2], maxlen=6)
+    >>> loss, grads, output = loss_and_grad(params, config, tokens, segments, rng=0)
+    >>> bool(abs(loss - np.log(20)) < 0.1)  # near uniform for small random weights
+    True
+    >>> grads["latent"][1]["down"]["w"].shape
+    (8, 4)
     """
     output = forward(params, config, tokens, segments, mode, z, rng, noise=noise)
     targets, weights = _prediction_targets(config, output.logits.shape, tokens, segments,
