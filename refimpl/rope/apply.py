@@ -16,6 +16,8 @@ together.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from refimpl._validation import (
@@ -33,6 +35,10 @@ LAYOUTS = ("interleaved", "half")
 #: Largest ``max |Q^T Q - I|`` accepted for ``basis``: a float64 orthogonalisation
 #: (QR, expm of a skew matrix) lands near 1e-15; a float32 one (about 1e-7) is rejected.
 BASIS_ORTHOGONALITY_TOL = 1e-10
+
+#: Elements per block in :func:`apply` and :func:`apply_vjp` (1 MiB of float64): large
+#: enough that the Python loop costs nothing, small enough that temporaries stay in cache.
+BLOCK_SIZE = 1 << 17
 
 __all__ = [
     "LAYOUTS", "BASIS_ORTHOGONALITY_TOL", "angles", "angles_vjp", "inv_freq_vjp",
@@ -154,13 +160,29 @@ def inv_freq_vjp(grad_angles, positions) -> np.ndarray:
 
 
 def _check_finite_fast(array: np.ndarray, name: str) -> None:
-    """:func:`check_finite` in a single read: ``x . x`` is finite when every entry is.
+    """:func:`check_finite` in a single read: the sum is finite when every entry is.
 
-    A non-finite dot product (a NaN or inf entry, or a harmless overflow) falls back to
-    the full check, which names the bad value or passes.
+    A non-finite sum (a NaN or inf entry, or a harmless overflow) falls back to the full
+    check, which names the bad value or passes. (``np.sum``, not a BLAS dot product:
+    BLAS threads spinning between calls would slow the loop over blocks.)
     """
-    if not (array.flags.c_contiguous and np.isfinite(np.dot(array.ravel(), array.ravel()))):
+    if not np.isfinite(np.sum(array)):
         check_finite(array, name)
+
+
+def _row_blocks(arrays, shape: tuple[int, ...], angles_ndim: int):
+    """Split the work into blocks of about :data:`BLOCK_SIZE` elements.
+
+    The leading batch axes that ``angles`` does not have (batch and heads, usually) are
+    flattened into rows; each array in ``arrays`` (``x``, outputs, gradients: all with
+    those leading axes) is reshaped to ``(rows, ...)`` and the rows are cut into blocks,
+    so a block's temporaries stay in cache. Returns the reshaped arrays and the slices.
+    """
+    lead = len(shape) - angles_ndim
+    rows, per_row = math.prod(shape[:lead]), math.prod(shape[lead:])
+    step = max(1, BLOCK_SIZE // max(per_row, 1))
+    reshaped = [array.reshape((rows,) + array.shape[lead:]) for array in arrays]
+    return reshaped, [slice(start, start + step) for start in range(0, rows, step)]
 
 
 def _pairs(block: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
@@ -171,38 +193,58 @@ def _pairs(block: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
     return block[..., :half], block[..., half:]
 
 
-def _complex_view(block: np.ndarray) -> np.ndarray:
-    """View interleaved float64 pairs ``(a, c)`` as complex128 numbers ``a + i c``."""
-    return block.view(np.complex128)
+def _phasor(cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """The per-pair rotation as a complex number ``cos + i sin`` (magnitude included)."""
+    phasor = np.empty(cos.shape, dtype=np.complex128)
+    phasor.real, phasor.imag = cos, sin
+    return phasor
 
 
-def _rotate(block, cos, sin, layout: str, out: np.ndarray) -> None:
-    """Write ``a' = a cos - c sin``, ``c' = c cos + a sin`` for every pair into ``out``.
+def _complex_pairs(block: np.ndarray, layout: str) -> np.ndarray:
+    """The pairs ``(a_k, c_k)`` of ``block`` as complex numbers ``a_k + i c_k``.
 
-    The interleaved layout multiplies complex views, ``(a + i c)(cos + i sin)``: one
-    pass over memory. NumPy's complex product may round differently from the real
-    formula by an ulp; the tests bound that against :func:`elementwise_form`.
+    A view for the interleaved layout (float64 pairs are laid out like complex128);
+    a copy for the half layout.
     """
     if layout == "interleaved":
-        phasor = np.empty(np.broadcast_shapes(cos.shape, sin.shape), dtype=np.complex128)
-        phasor.real, phasor.imag = cos, sin
-        np.multiply(_complex_view(block), phasor, out=_complex_view(out))
-        return
-    (a, c), (a_out, c_out) = _pairs(block, layout), _pairs(out, layout)
-    np.multiply(a, cos, out=a_out)
-    a_out -= c * sin
-    np.multiply(c, cos, out=c_out)
-    c_out += a * sin
+        return block.view(np.complex128)
+    pairs = np.empty(block.shape[:-1] + (block.shape[-1] // 2,), dtype=np.complex128)
+    pairs.real, pairs.imag = _pairs(block, layout)
+    return pairs
+
+
+def _rotate(block: np.ndarray, phasor: np.ndarray, layout: str, out: np.ndarray) -> np.ndarray:
+    """Write ``a' = a cos - c sin``, ``c' = c cos + a sin`` for every pair into ``out``.
+
+    Computed as the complex product ``(a + i c)(cos + i sin)``: on a view of the pairs
+    in the interleaved layout (one pass over memory), on a copy in the half layout.
+    NumPy's complex product may round differently from the real formula by an ulp;
+    :func:`elementwise_form` is the real formula, and the tests bound the difference.
+    Returns the rotated pairs as complex numbers.
+    """
+    if layout == "interleaved":
+        rotated = out.view(np.complex128)
+        np.multiply(block.view(np.complex128), phasor, out=rotated)
+        return rotated
+    pairs = _complex_pairs(block, layout)
+    in_place = np.broadcast_shapes(pairs.shape, phasor.shape) == pairs.shape
+    rotated = np.multiply(pairs, phasor, out=pairs if in_place else None)
+    first, second = _pairs(out, layout)
+    first[...], second[...] = rotated.real, rotated.imag
+    return rotated
 
 
 def _prepare(x, angles, layout, magnitude, basis):
-    """Validate the arguments of :func:`apply`; return x, cos, sin, basis, output shape."""
+    """Validate the arguments of :func:`apply`; return x, cos, sin, basis, output shape.
+
+    Only the finiteness of ``x`` is left to the caller (:func:`apply` checks it block by
+    block, while the block is in cache).
+    """
     check_choice(layout, "layout", LAYOUTS)
     x = as_float_array(x, "x", allow_nonfinite=True)
     check_ndim(x, "x", 1)
     if x.strides[-1] != x.itemsize:
         x = np.ascontiguousarray(x)
-    _check_finite_fast(x, "x")
     angles = as_float_array(angles, "angles")
     check_ndim(angles, "angles", 1)
     pairs, dim = angles.shape[-1], x.shape[-1]
@@ -284,11 +326,13 @@ def apply(x, angles, *, layout: str = "interleaved", magnitude=None, basis=None)
 
     Notes
     -----
-    The interleaved layout is computed as a complex product on a view of the pairs
-    (one pass over memory), which may differ from the real formula by about an ulp;
-    the half layout uses the real formula, bit-compatible with ``x * cos +
-    rotate_half(x) * sin`` in float64. The two layouts are related by
-    ``half(pi x) = pi interleaved(x)`` (see :func:`refimpl.rope.layout_permutation`).
+    Computed as the complex product ``(a + i c)(m cos + i m sin)``, on a view of the
+    pairs in the interleaved layout (one pass over memory) and on a gathered copy in
+    the half layout, block by block so temporaries stay in cache. NumPy's complex
+    product may round differently from the real formula by about an ulp; use
+    :func:`elementwise_form` for results bit-identical to ``x * cos + rotate_half(x) *
+    sin`` in float64. The two layouts are related by ``half(pi x) = pi interleaved(x)``
+    (see :func:`refimpl.rope.layout_permutation`).
 
     Examples
     --------
@@ -302,16 +346,24 @@ def apply(x, angles, *, layout: str = "interleaved", magnitude=None, basis=None)
     True
     """
     x, cos, sin, basis, shape = _prepare(x, angles, layout, magnitude, basis)
-    rotary = 2 * cos.shape[-1]
-    out = np.empty(shape)
+    out, phasor = np.empty(shape), _phasor(cos, sin)
+    (rows_x, rows_out), blocks = _row_blocks([x, out], shape, cos.ndim)
+    for block in blocks:
+        _check_finite_fast(rows_x[block], "x")
+        _apply_block(rows_x[block], phasor, layout, basis, rows_out[block])
+    return out
+
+
+def _apply_block(x, phasor, layout: str, basis, out: np.ndarray) -> None:
+    """:func:`apply` on one block of rows, written into ``out``."""
+    rotary = 2 * phasor.shape[-1]
     if basis is None:
-        _rotate(x[..., :rotary], cos, sin, layout, out[..., :rotary])
+        _rotate(x[..., :rotary], phasor, layout, out[..., :rotary])
     else:
-        rotated = np.empty(shape[:-1] + (rotary,))
-        _rotate(x[..., :rotary] @ basis, cos, sin, layout, rotated)
+        rotated = np.empty(out.shape[:-1] + (rotary,))
+        _rotate(x[..., :rotary] @ basis, phasor, layout, rotated)
         out[..., :rotary] = rotated @ basis.T
     out[..., rotary:] = x[..., rotary:]
-    return out
 
 
 def apply_vjp(grad, x, angles, *, layout: str = "interleaved", magnitude=None, basis=None):
@@ -359,24 +411,44 @@ def apply_vjp(grad, x, angles, *, layout: str = "interleaved", magnitude=None, b
         raise ValueError(f"grad must have the output's shape {shape}, got {grad.shape}")
     if grad.strides[-1] != grad.itemsize:
         grad = np.ascontiguousarray(grad)
-    _check_finite_fast(grad, "grad")
-    rotary = 2 * cos.shape[-1]
-    grad_x = np.empty(shape)
+    grad_x, grad_angles = np.empty(shape), np.zeros(cos.shape)
+    grad_basis = None if basis is None else np.zeros(basis.shape)
+    phasors = _phasor(cos, sin), _phasor(cos, -sin)
+    (rows_grad, rows_x, rows_grad_x), blocks = _row_blocks([grad, x, grad_x], shape, cos.ndim)
+    for block in blocks:
+        _check_finite_fast(rows_grad[block], "grad")
+        _check_finite_fast(rows_x[block], "x")
+        angle_part, basis_part = _apply_vjp_block(rows_grad[block], rows_x[block], phasors,
+                                                  layout, basis, rows_grad_x[block])
+        grad_angles += _sum_to_shape(angle_part, cos.shape)
+        if basis is not None:
+            grad_basis += basis_part
+    grad_x = _sum_to_shape(grad_x, x.shape)
+    return (grad_x, grad_angles) if basis is None else (grad_x, grad_angles, grad_basis)
+
+
+def _apply_vjp_block(grad, x, phasors, layout: str, basis, grad_x: np.ndarray):
+    """:func:`apply_vjp` on one block of rows: writes ``grad_x``, returns the rest unsummed.
+
+    ``phasors`` rotate by ``+phi`` and ``-phi``. With ``z = a + i c`` the input pairs and
+    ``gz`` the pair gradient rotated by ``-phi``, the angle gradient
+    ``a gz_c - c gz_a`` is ``Im(conj(z) gz)``.
+    """
+    phasor, inverse = phasors
+    rotary = 2 * phasor.shape[-1]
     grad_block, block = grad[..., :rotary], x[..., :rotary]
     if basis is not None:
         grad_block, block = grad_block @ basis, block @ basis
-    grad_z = grad_x[..., :rotary] if basis is None else np.empty(shape[:-1] + (rotary,))
-    _rotate(grad_block, cos, -sin, layout, grad_z)
-    (a, c), (grad_a, grad_c) = _pairs(block, layout), _pairs(grad_z, layout)
-    grad_angles = _sum_to_shape(a * grad_c - c * grad_a, cos.shape)
+    grad_z = grad_x[..., :rotary] if basis is None else np.empty(grad.shape[:-1] + (rotary,))
+    rotated_grad = _rotate(grad_block, inverse, layout, grad_z)
+    angle_part = (np.conj(_complex_pairs(block, layout)) * rotated_grad).imag
     grad_x[..., rotary:] = grad[..., rotary:]
     if basis is None:
-        return _sum_to_shape(grad_x, x.shape), grad_angles
+        return angle_part, None
     grad_x[..., :rotary] = grad_z @ basis.T
-    rotated = np.empty(shape[:-1] + (rotary,))
-    _rotate(block, cos, sin, layout, rotated)
-    grad_basis = _outer_sum(grad[..., :rotary], rotated) + _outer_sum(x[..., :rotary], grad_z)
-    return _sum_to_shape(grad_x, x.shape), grad_angles, grad_basis
+    rotated = np.empty(grad.shape[:-1] + (rotary,))
+    _rotate(block, phasor, layout, rotated)
+    return angle_part, _outer_sum(grad[..., :rotary], rotated) + _outer_sum(x[..., :rotary], grad_z)
 
 
 def _expand(table: np.ndarray, layout: str) -> np.ndarray:
@@ -412,6 +484,7 @@ def elementwise_form(x, angles, *, layout: str = "interleaved", magnitude=None) 
     array([-1.14264 ,  1.922076,  2.959851,  4.0298  ])
     """
     x, cos, sin, _, _ = _prepare(x, angles, layout, magnitude, None)
+    check_finite(x, "x")
     rotary = 2 * cos.shape[-1]
     block = x[..., :rotary]
     rotated = block * _expand(cos, layout) + _rotate_quarter(block, layout) * _expand(sin, layout)
@@ -434,6 +507,7 @@ def complex_form(x, angles, *, magnitude=None) -> np.ndarray:
     array([-1.14264 ,  1.922076,  2.959851,  4.0298  ])
     """
     x, cos, _, _, shape = _prepare(x, angles, "interleaved", magnitude, None)
+    check_finite(x, "x")
     pairs = cos.shape[-1]
     scale = 1.0 if magnitude is None else np.asarray(magnitude, dtype=np.float64)
     phasor = scale * np.exp(1j * np.asarray(angles, dtype=np.float64))

@@ -1,6 +1,7 @@
 """Tests of refimpl.rope.apply: the rotation, its three reference forms and its backward pass."""
 
 import functools
+import importlib
 
 import numpy as np
 import pytest
@@ -73,13 +74,31 @@ def test_complex_form_equals_interleaved(inputs):
     np.testing.assert_allclose(complex_form(x, phi), apply(x, phi), rtol=0, atol=ulp_tol(x))
 
 
-def test_half_layout_is_bitwise_the_rotate_half_formula():
-    """x * cos + rotate_half(x) * sin, written as Hugging Face writes it, in float64."""
+def test_elementwise_form_is_bitwise_the_rotate_half_formula():
+    """x * cos + rotate_half(x) * sin, written as Hugging Face writes it, in float64; the
+    fast path (a complex product) is within an ulp or two of it."""
     rng = np.random.default_rng(0)
     x, phi = rng.standard_normal((4, 8)), rng.uniform(-50, 50, (4, 4))
     cos, sin = np.cos(np.concatenate([phi, phi], -1)), np.sin(np.concatenate([phi, phi], -1))
     rotate_half = np.concatenate([-x[..., 4:], x[..., :4]], -1)
-    assert np.array_equal(apply(x, phi, layout="half"), x * cos + rotate_half * sin)
+    expected = x * cos + rotate_half * sin
+    assert np.array_equal(elementwise_form(x, phi, layout="half"), expected)
+    np.testing.assert_allclose(apply(x, phi, layout="half"), expected, rtol=0, atol=ulp_tol(x))
+
+
+def test_blocks_give_the_same_result_as_one_block(monkeypatch):
+    """The loop over blocks of rows (and the sums of angle gradients across blocks)."""
+    rng = np.random.default_rng(10)
+    x, g = rng.standard_normal((2, 3, 5, 8)), rng.standard_normal((2, 3, 5, 8))
+    phi, basis = rng.uniform(-5, 5, (5, 3)), np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    cases = [dict(layout=layout, basis=b) for layout in ("interleaved", "half")
+             for b in (None, basis)]
+    whole = [(apply(x, phi, **c), apply_vjp(g, x, phi, **c)) for c in cases]
+    monkeypatch.setattr(importlib.import_module("refimpl.rope.apply"), "BLOCK_SIZE", 50)
+    for c, (y, grads) in zip(cases, whole):
+        np.testing.assert_array_equal(apply(x, phi, **c), y)
+        for blocked, single in zip(apply_vjp(g, x, phi, **c), grads):
+            np.testing.assert_allclose(blocked, single, rtol=1e-14, atol=1e-14)
 
 
 def test_fixtures_from_the_post():
