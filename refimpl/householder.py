@@ -89,6 +89,15 @@ def _nonzero_vectors(x: Any, name: str) -> np.ndarray:
     return x
 
 
+def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate the upstream gradient of a VJP: finite, with the output's shape."""
+    grad = as_float_array(grad, "grad")
+    if grad.shape != tuple(shape):
+        raise ValueError(f"grad must have the shape of the output {tuple(shape)}, "
+                         f"got shape {grad.shape}")
+    return grad
+
+
 def _feature_sizes_match(first: np.ndarray, second: np.ndarray, names: str) -> None:
     if first.shape[-1] != second.shape[-1]:
         raise ValueError(f"{names} must have the same last dimension, got shapes "
@@ -134,8 +143,8 @@ def _apply_low_rank(x: np.ndarray, sign: Any, left: np.ndarray, right: np.ndarra
     ``left`` is (..., d, r) and ``right`` (..., r, d) with r = 1 or 2. When one map
     serves every vector (``left`` 2-D, scalar ``sign``), rows are processed in blocks
     of :data:`BLOCK_BYTES`, so ``x`` is read from memory once and ``out`` written
-    once, and the update is one multithreaded BLAS call per block. Each block's inner products are taken before it is written, so ``out`` may
-    be ``x`` itself.
+    once, and the update is one multithreaded BLAS call per block. Each block's inner
+    products are taken before it is written, so ``out`` may be ``x`` itself.
     """
     shape = np.broadcast_shapes(x.shape, left.shape[:-2] + left.shape[-2:-1],
                                 np.shape(sign)[:-1] + x.shape[-1:])
@@ -212,7 +221,7 @@ def normalize_vjp(grad: Any, x: Any) -> np.ndarray:
     array([0., 0.])
     """
     x = _nonzero_vectors(x, "x")
-    grad = as_float_array(grad, "grad")
+    grad = _cotangent(grad, x.shape)
     norm = _norm(x)
     unit = x / norm
     return (grad - unit * _dot(unit, grad)) / norm
@@ -322,7 +331,7 @@ def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     x, v = _reflection_inputs(x, v)
     check_finite(x, "x")
-    grad = as_float_array(grad, "grad")
+    grad = _cotangent(grad, np.broadcast_shapes(x.shape, v.shape))
     norm = _norm(v)
     unit = v / norm
     grad_x, grad_unit = _reflect_unit_vjp(grad, x, unit)
@@ -464,7 +473,7 @@ def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
     """Gradients of :func:`_map_apply` in ``x``, ``a`` and ``b`` (see each public VJP)."""
     x, a, b, a_hat, b_hat, a_norm, b_norm = _map_inputs(x, a, b, rtol)
     check_finite(x, "x")
-    grad = as_float_array(grad, "grad")
+    grad = _cotangent(grad, np.broadcast_shapes(x.shape, a.shape, b.shape))
     s, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
     _, unit, v_norm, degenerate = _mirror_normal(kind, a_hat, b_hat)
     reflected = _reflect_unit(x, a_hat) if then_reflect_a else x
@@ -991,7 +1000,7 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
     V, tau = _product_inputs(V_in, tau_in)
     m, n = V.shape[-2:]
     k = tau.shape[-1]
-    G = np.broadcast_to(as_float_array(grad, "grad"), V.shape).copy()
+    G = _cotangent(grad, V.shape).copy()
     Y = _reflector_vectors(V, k)
     project = lambda M, i: np.einsum("...mn,...m->...n", M, Y[..., :, i])  # noqa: E731
     p, q = np.empty(tau.shape + (n,)), np.empty(tau.shape + (n,))

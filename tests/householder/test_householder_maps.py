@@ -211,10 +211,10 @@ def test_matrix_free_equals_dense(kind, pair, seed, rows):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_batched_maps_broadcast_and_use_the_blocked_path(kind):
-    """x (5, 1, d) against a (3, d), b (d,); and one (a, b) for 3000 vectors in blocks,
-    written into a buffer and in place."""
+    """x (5, 1, d) against a (3, d), b (d,); and one (a, b) for 3000 vectors (5 row
+    blocks of BLOCK_BYTES), written into a buffer and in place."""
     rng = np.random.default_rng(7)
-    d = 600
+    d = 200
     a, b = unit(rng.standard_normal((3, d)).T).T, unit(rng.standard_normal(d))
     a = a / np.linalg.norm(a, axis=-1, keepdims=True)
     x = rng.standard_normal((5, 1, d))

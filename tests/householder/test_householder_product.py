@@ -193,6 +193,8 @@ def test_errors_name_the_argument():
         hh.householder_product(np.ones((4, 2)), [np.nan])
     with pytest.raises(ValueError, match="^V must be finite"):
         hh.householder_product_vjp(np.ones((4, 2)), np.full((4, 2), np.inf), [1.0])
+    with pytest.raises(ValueError, match="^grad must have the shape of the output"):
+        hh.householder_product_vjp(np.ones((3, 2)), np.ones((4, 2)), [1.0])
     with pytest.raises(ValueError, match="^A must have at least 2 dimensions"):
         hh.householder_qr([1.0, 2.0])
     with pytest.raises(TypeError, match="^A must hold real numbers"):

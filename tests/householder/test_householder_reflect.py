@@ -128,5 +128,11 @@ def test_errors_name_the_argument():
         hh.normalize(["a"])
     with pytest.raises(ValueError, match="^x must have at least 1 dimension"):
         hh.normalize(3.0)
+    with pytest.raises(ValueError, match="^grad must have the shape of the output"):
+        hh.reflect_vjp(np.ones((2, 3)), np.ones(3), np.ones((3,)))
+    with pytest.raises(ValueError, match="^grad must have the shape of the output"):
+        hh.normalize_vjp(np.ones(2), np.ones(3))
+    with pytest.raises(ValueError, match="^grad must have the shape of the output"):
+        hh.stable_map_vjp(np.ones(2), np.ones(3), np.eye(3)[0], np.eye(3)[1])
     with pytest.raises(ValueError, match="^v must have a non-empty last axis"):
         hh.reflect(np.ones((2, 0)), np.ones(0))
