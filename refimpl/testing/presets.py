@@ -20,7 +20,7 @@ Conventions of 2-D and M-RoPE presets take positions ``(row, col)`` and ``(t, h,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -67,6 +67,14 @@ class RopeConvention:
     alternatives : tuple of (str, ndarray)
         Known misreadings of this convention's frequencies (e.g. YaRN with the
         ``truncate`` flag flipped), used to name a fault when frequencies disagree.
+    xpos_scale_base : float or None
+        xPos (lucidrains ``use_xpos``): pair ``k`` is further scaled by
+        ``zeta_k^(+-(p - xpos_center) / xpos_scale_base)`` with
+        ``zeta_k = (2k + 0.4 R) / (1.4 R)``, ``+`` for queries and ``-`` for keys.
+    xpos_center : float
+        Position where the xPos scale is 1 (lucidrains: ``seq_len // 2``).
+    role : {"query", "key"}
+        Which side of an xPos pair this convention rotates (:meth:`keys`).
     """
 
     name: str
@@ -79,6 +87,9 @@ class RopeConvention:
     source: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
     alternatives: tuple[tuple[str, np.ndarray], ...] = ()
+    xpos_scale_base: float | None = None
+    xpos_center: float = 0.0
+    role: str = "query"
 
     def __post_init__(self) -> None:
         frequencies = np.atleast_2d(as_float_array(self.frequencies, "frequencies"))
@@ -93,6 +104,28 @@ class RopeConvention:
             raise ValueError(f"position_offset must have {frequencies.shape[0]} entries, "
                              f"got {self.position_offset}")
         object.__setattr__(self, "position_offset", tuple(float(c) for c in offset))
+        check_choice(self.role, "role", ("query", "key"))
+        if self.xpos_scale_base is not None and frequencies.shape[0] != 1:
+            raise ValueError(f"xPos needs 1-D positions, got {frequencies.shape[0]} axes")
+
+    def keys(self) -> "RopeConvention":
+        """The same convention for keys (differs from queries only with xPos)."""
+        return replace(self, role="key")
+
+    def magnitudes(self, positions: Any) -> Any:
+        """What multiplies cos and sin at ``positions``: ``magnitude``, times xPos' scale.
+
+        Returns a float without xPos, else an array of shape ``positions.shape + (P,)``.
+        """
+        if self.xpos_scale_base is None:
+            return self.magnitude
+        rotary = self.rotary_dim
+        zeta = (np.arange(0, rotary, 2) + 0.4 * rotary) / (1.4 * rotary)
+        positions = as_float_array(positions, "positions")
+        positions = positions[..., 0] if positions.shape[-1:] == (1,) else positions
+        power = (positions - self.xpos_center) / self.xpos_scale_base
+        sign = 1.0 if self.role == "query" else -1.0
+        return self.magnitude * zeta ** (sign * power[..., None])
 
     @property
     def n_axes(self) -> int:
@@ -120,9 +153,10 @@ class RopeConvention:
         if x.shape[-1] != self.head_dim:
             raise ValueError(f"x must have head_dim={self.head_dim} features, got shape {x.shape}")
         start, stop = self.rotary_start, self.rotary_start + self.rotary_dim
-        magnitude = None if self.magnitude == 1.0 else self.magnitude
+        magnitude = self.magnitudes(positions)
         rotated = apply(x[..., start:stop], self.angles(positions), layout=self.layout,
-                        magnitude=magnitude)
+                        magnitude=None if np.isscalar(magnitude) and magnitude == 1.0
+                        else magnitude)
         out = np.array(np.broadcast_to(x, rotated.shape[:-1] + x.shape[-1:]))
         out[..., start:stop] = rotated
         return out
@@ -238,30 +272,41 @@ def gpt_j(head_dim: int = 256, rotary_dim: int = 64, base: float = 10000.0) -> R
 
 def lucidrains(head_dim: int = 64, dim: int | None = None, theta: float = 10000.0, *,
                start_index: int = 0, interpolate_factor: float = 1.0,
-               theta_rescale_factor: float = 1.0) -> RopeConvention:
+               theta_rescale_factor: float = 1.0, use_xpos: bool = False,
+               xpos_scale_base: float = 512.0, xpos_center: float = 0.0) -> RopeConvention:
     """lucidrains ``rotary-embedding-torch`` 0.9.1, ``freqs_for='lang'``.
 
     ``theta' = theta * theta_rescale_factor^(dim/(dim-2))`` (static NTK),
     ``omega_k = 1/theta'^(2k/dim)``, positions divided by ``interpolate_factor``
     (linear interpolation), interleaved pairs on features ``[start_index,
-    start_index + dim)`` (``apply_rotary_emb``). xPos (``use_xpos``) scales queries and
-    keys oppositely with the position; it is not a single-function convention and is not
-    modelled here. Source: ``rotary_embedding_torch/rotary_embedding_torch.py``.
+    start_index + dim)`` (``apply_rotary_emb``). With ``use_xpos`` queries are scaled by
+    ``zeta_k^((p - c)/xpos_scale_base)`` and keys by its inverse,
+    ``zeta_k = (2k + 0.4 dim)/(1.4 dim)`` (``rotate_queries_and_keys``; the library
+    centres at ``c = seq_len // 2``: pass it as ``xpos_center``); the keys' convention
+    is :meth:`RopeConvention.keys`, and :func:`refimpl.testing.check_rope_pair` checks
+    a q/k function against the pair. Source:
+    ``rotary_embedding_torch/rotary_embedding_torch.py``.
 
     Examples
     --------
     >>> lucidrains(8, 4, start_index=2).rotary_start
     2
+    >>> xpos = lucidrains(8, use_xpos=True, xpos_scale_base=2.0)
+    >>> float(xpos.magnitudes(2.0)[0]), float(xpos.keys().magnitudes(2.0)[0])  # zeta_0 = 0.4/1.4
+    (0.2857142857142857, 3.5)
     """
     dim = head_dim if dim is None else as_int(dim, "dim", minimum=2)
     theta = theta * theta_rescale_factor ** (dim / (dim - 2))
     omega = inv_freq(dim, theta) / as_scalar(interpolate_factor, "interpolate_factor",
                                              positive=True)
-    return _one_axis("lucidrains", head_dim, omega, "interleaved",
-                     "lucidrains rotary_embedding_torch/rotary_embedding_torch.py",
-                     rotary_start=start_index,
+    xpos = as_scalar(xpos_scale_base, "xpos_scale_base", positive=True) if use_xpos else None
+    return _one_axis("lucidrains-xpos" if use_xpos else "lucidrains", head_dim, omega,
+                     "interleaved", "lucidrains rotary_embedding_torch/rotary_embedding_torch.py",
+                     rotary_start=start_index, xpos_scale_base=xpos, xpos_center=xpos_center,
                      parameters={"dim": dim, "theta": theta, "start_index": start_index,
-                                 "interpolate_factor": interpolate_factor})
+                                 "interpolate_factor": interpolate_factor,
+                                 "use_xpos": use_xpos, "xpos_scale_base": xpos_scale_base,
+                                 "xpos_center": xpos_center})
 
 
 def lucidrains_axial(head_dim: int = 64, n_axes: int = 2, theta: float = 10000.0
@@ -410,6 +455,7 @@ PRESETS: dict[str, Callable[..., RopeConvention]] = {
     "gpt-neox": gpt_neox,
     "gpt-j": gpt_j,
     "lucidrains": lucidrains,
+    "lucidrains-xpos": lambda head_dim=64, **kw: lucidrains(head_dim, use_xpos=True, **kw),
     "lucidrains-axial": lucidrains_axial,
     "timm-eva": timm_eva,
     "timm-rope-mixed": timm_rope_mixed,
@@ -436,6 +482,7 @@ EXAMPLE_SETTINGS: dict[str, dict[str, Any]] = {
     "gpt-neox": {"head_dim": 64, "rotary_pct": 0.25},
     "gpt-j": {"head_dim": 64, "rotary_dim": 32},
     "lucidrains": {"head_dim": 32, "dim": 16, "start_index": 8, "interpolate_factor": 2.0},
+    "lucidrains-xpos": {"head_dim": 32, "xpos_scale_base": 512.0, "xpos_center": 512.0},
     "lucidrains-axial": {"head_dim": 32},
     "timm-eva": {"head_dim": 32, "ref_feat_shape": (16, 16), "feat_shape": (24, 24)},
     "timm-rope-mixed": {"head_dim": 32, "rng": 0},

@@ -157,10 +157,16 @@ def probe_matrices(fn: Callable, head_dim: int, positions: np.ndarray) -> np.nda
 
 
 def _find_pairs(matrices: np.ndarray) -> tuple[tuple[tuple[int, int], ...], bool]:
-    """The feature pairs mixed by the probes, and whether each column mixes one partner only."""
-    off = np.max(np.nan_to_num(np.abs(matrices), nan=0.0, posinf=0.0), axis=0)
+    """The feature pairs mixed by the probes, and whether each column mixes one partner only.
+
+    Each column is scaled by its largest entry first, so a magnitude that changes with
+    the position (xPos) does not hide the pairs of small columns.
+    """
+    columns = np.nan_to_num(np.abs(matrices), nan=0.0, posinf=0.0)
+    columns /= np.maximum(np.max(columns, axis=1, keepdims=True), 1e-300)
+    off = np.max(columns, axis=0)
     np.fill_diagonal(off, 0.0)
-    moved = off.max(axis=0) > 1e-10 * max(off.max(), 1e-300)
+    moved = off.max(axis=0) > 1e-10
     partner = np.argmax(off, axis=0)
     pairs, clean = set(), True
     for j in np.flatnonzero(moved):
@@ -330,15 +336,20 @@ def _relative_invariance(fn, head_dim, n_axes, eps, omega_max, magnitude, rng,
 
 
 def _orthogonality(fn, found: RopeIdentity, n_axes, eps, rng, max_position) -> Row:
-    """``M(p)^T M(p) = diag(m^2 on rotated features, 1 elsewhere)`` at random positions."""
+    """Each pair is rotated and scaled, nothing else: ``M(p)^T M(p)`` is diagonal, equal
+    within each pair, and 1 on pass-through features, at random positions."""
     positions = _positions_for(rng, 4, n_axes, max_position)
     matrices = probe_matrices(fn, found.head_dim, positions)
     gram = np.swapaxes(matrices, 1, 2) @ matrices
-    expected = np.ones(found.head_dim)
-    expected[[i for pair in found.pairs for i in pair]] = found.magnitude**2
-    measured = float(np.max(np.abs(gram - np.diag(expected))) / max(1.0, found.magnitude**2))
-    return Row("orthogonality (M^T M = m^2 I)", measured, float(_tolerance(eps, 0.0, 1.0)),
-               "the map at a fixed position is not a (scaled) rotation")
+    expected = np.ones((len(positions), found.head_dim))
+    for first, second in found.pairs:
+        scale = 0.5 * (gram[:, first, first] + gram[:, second, second])
+        expected[:, first] = expected[:, second] = scale
+    size = np.maximum(expected, 1.0)
+    error = np.abs(gram - expected[:, :, None] * np.eye(found.head_dim)) / size[:, :, None]
+    return Row("orthogonality (M^T M = m^2 I)", float(np.max(error)),
+               float(_tolerance(eps, 0.0, 1.0)),
+               "the map at a fixed position is not a rotation times a scale per pair")
 
 
 def _error_curve(fn, reference: RopeConvention, n_axes, eps, rng, max_position) -> Curve:
@@ -346,7 +357,7 @@ def _error_curve(fn, reference: RopeConvention, n_axes, eps, rng, max_position) 
 
     At each grid value ``p`` a batch of random vectors is rotated at random integer
     positions in ``[0, p]`` per axis (the first at ``p`` on every axis). Errors are
-    relative to ``|x|``.
+    relative to the larger of ``|x|`` and ``|reference(x)|``.
     """
     grid = [0] + [2**j for j in range(int(np.log2(max_position)) + 1)]
     rows, positions = 8, []
@@ -356,12 +367,13 @@ def _error_curve(fn, reference: RopeConvention, n_axes, eps, rng, max_position) 
         positions.append(batch)
     positions = np.concatenate(positions)
     x = rng.standard_normal((positions.shape[0], reference.head_dim))
-    error = np.abs(_call(fn, x, positions) - reference(x, _flat(positions)))
-    error = np.max(error, axis=-1) / np.linalg.norm(x, axis=-1)
+    expected = reference(x, _flat(positions))
+    scale = np.maximum(np.linalg.norm(x, axis=-1), np.linalg.norm(expected, axis=-1))
+    error = np.max(np.abs(_call(fn, x, positions) - expected), axis=-1) / scale
     error = error.reshape(len(grid), rows).max(axis=1)
     angle = np.abs(reference.angles(_flat(positions))).max(axis=-1).reshape(len(grid), rows)
     angle = angle.max(axis=1)
-    tolerance = _tolerance(eps, angle, reference.magnitude)
+    tolerance = _tolerance(eps, angle, 1.0)
     return Curve("position", tuple(float(p) for p in grid), tuple(map(float, error)),
                  tuple(map(float, tolerance)))
 
@@ -425,7 +437,14 @@ def _structural_faults(found: RopeIdentity, expected: RopeConvention) -> list[st
     if found.frequencies.size and np.any(np.abs(shift) > 1e-6):
         faults.append(f"positions off by {_plain(shift)}: the angle at position p is that of "
                       f"p + {_plain(shift)} in the expected convention")
-    if abs(found.magnitude - expected.magnitude) > 1e-6 * expected.magnitude:
+    if expected.xpos_scale_base is not None:
+        if found.magnitude_spread < 1e-6:
+            faults.append("xPos: expected a magnitude that changes with the position, found "
+                          "a constant one")
+    elif found.magnitude_spread > 1e-6:
+        faults.append(f"magnitude changes with the position (by {found.magnitude_spread:.2g} "
+                      f"relative; xPos-like), expected a constant {expected.magnitude:.10g}")
+    elif abs(found.magnitude - expected.magnitude) > 1e-6 * expected.magnitude:
         faults.append(f"magnitude (attention factor on cos and sin): expected "
                       f"{expected.magnitude:.10g}, found {found.magnitude:.10g}")
     return faults
@@ -589,9 +608,10 @@ def check_rope(
         return Report(f"RoPE conformance of {name}", (Row("features rotated", 0.0, -1.0,
                       "fn rotates no pair of features"),), found.summary())
     omega_max = float(np.max(np.abs(found.frequencies)))
-    rows = [_relative_invariance(fn, head_dim, n_axes, eps, omega_max, found.magnitude,
-                                 generator, max_position),
-            _orthogonality(fn, found, n_axes, eps, generator, max_position)]
+    rows = [_orthogonality(fn, found, n_axes, eps, generator, max_position)]
+    if expect is None or expect.xpos_scale_base is None:  # one xPos side is not relative
+        rows.insert(0, _relative_invariance(fn, head_dim, n_axes, eps, omega_max,
+                                            found.magnitude, generator, max_position))
     reference, faults, origin = _expectation(fn, found, expect, eps)
     rows += origin
     curve = None
@@ -633,7 +653,8 @@ def check_rope_pair(
     True
     """
     generator = as_generator(rng)
-    sides = [check_rope(lambda x, p, i=i: fn(x, x, p)[i], head_dim=head_dim, expect=expect,
+    expected = (expect, expect.keys() if expect is not None else None)
+    sides = [check_rope(lambda x, p, i=i: fn(x, x, p)[i], head_dim=head_dim, expect=expected[i],
                         n_axes=n_axes, dtype=dtype, framework=framework,
                         max_position=max_position, rng=generator) for i in (0, 1)]
     numpy_fn = as_numpy_function(fn, framework, _cast(dtype, framework))

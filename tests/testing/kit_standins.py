@@ -108,3 +108,18 @@ def bf16_angle_rope(inv_freq):
         return out
 
     return rope
+
+
+def xpos_pair(dim, *, scale_base=512.0, center=0.0, invert_keys=True):
+    """lucidrains-style xPos ``fn(q, k, positions)``: interleaved RoPE, queries scaled by
+    ``zeta^(power)``, keys by ``zeta^(-power)`` (``invert_keys=False`` forgets the inverse)."""
+    rope = numpy_rope(default_inv_freq(dim), layout="interleaved")
+    zeta = (np.arange(0, dim, 2) + 0.4 * dim) / (1.4 * dim)
+
+    def apply(q, k, positions):
+        power = (np.asarray(positions, dtype=np.float64) - center) / scale_base
+        scale = np.repeat(zeta[None, :] ** power[:, None], 2, axis=-1)
+        return rope(q, positions) * scale, rope(k, positions) * (1 / scale if invert_keys
+                                                                 else scale)
+
+    return apply

@@ -182,3 +182,27 @@ def test_pair_form_passes_and_names_a_fault_on_one_side():
     assert [f for f in report.faults if "off by" in f] == [
         "k: positions off by 1.0: the angle at position p is that of p + 1.0 in the expected "
         "convention"]
+
+
+def test_xpos_pair_passes_and_a_missing_key_inverse_is_caught():
+    from kit_standins import xpos_pair
+
+    from refimpl.testing import check_rope_pair
+    from refimpl.testing.presets import lucidrains
+    expected = lucidrains(16, use_xpos=True, xpos_scale_base=512.0, xpos_center=100.0)
+    good = check_rope_pair(xpos_pair(16, center=100.0), head_dim=16, expect=expected,
+                           max_position=MAX)
+    assert good.passed, str(good)
+    bad = check_rope_pair(xpos_pair(16, center=100.0, invert_keys=False), head_dim=16,
+                          expect=expected, max_position=MAX)
+    assert not bad.row("q/k scores: relative-position invariance").passed
+    assert not bad.row("k: agreement with lucidrains-xpos").passed
+
+
+def test_xpos_scaling_where_none_is_expected_is_named():
+    from kit_standins import xpos_pair
+
+    from refimpl.testing.presets import lucidrains
+    queries_only = lambda x, p: xpos_pair(16)(x, x, p)[0]
+    report = check_rope(queries_only, head_dim=16, expect=lucidrains(16), max_position=MAX)
+    assert any("xPos-like" in f for f in report.faults), str(report)
