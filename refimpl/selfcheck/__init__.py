@@ -8,6 +8,7 @@ table prints them.
 from refimpl.selfcheck import gradcheck
 from refimpl.selfcheck import householder
 from refimpl.selfcheck import similarity, univae
+from refimpl.selfcheck import rope
 from refimpl.selfcheck import rope_nd
 from refimpl.selfcheck import dimension, mixers
 from refimpl.selfcheck import testing
@@ -19,6 +20,7 @@ CHECKS: list[Check] = [
     *householder.CHECKS,
     *similarity.CHECKS,
     *univae.CHECKS,
+    *rope.CHECKS,
     *rope_nd.CHECKS,
     *mixers.CHECKS,
     *dimension.CHECKS,
