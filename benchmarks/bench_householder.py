@@ -25,8 +25,10 @@ def maps_rows() -> list[tuple[str, float, str]]:
     floor = median_time(lambda: x @ a, repeat=5)
     rows = []
     for name, apply, matrix in [
-        ("reflection", lambda **kw: hh.reflect(x, a - b, **kw), lambda: hh.reflection_matrix(a - b)),
-        ("rotation", lambda **kw: hh.rotation_map(x, a, b, **kw), lambda: hh.rotation_map_matrix(a, b)),
+        ("reflection", lambda **kw: hh.reflect(x, a - b, **kw),
+         lambda: hh.reflection_matrix(a - b)),
+        ("rotation", lambda **kw: hh.rotation_map(x, a, b, **kw),
+         lambda: hh.rotation_map_matrix(a, b)),
     ]:
         fresh = median_time(apply, repeat=5)
         reused = median_time(lambda: apply(out=out), repeat=5)

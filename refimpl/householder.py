@@ -1074,7 +1074,8 @@ def householder_qr(A: Any) -> tuple[np.ndarray, np.ndarray]:
         x_norm = _norm(x)[..., 0]
         reflect_here = x_norm > 0
         beta = -np.copysign(np.hypot(alpha, x_norm), alpha)
-        tau[..., j] = np.where(reflect_here, (beta - alpha) / np.where(reflect_here, beta, 1.0), 0.0)
+        safe_beta = np.where(reflect_here, beta, 1.0)
+        tau[..., j] = np.where(reflect_here, (beta - alpha) / safe_beta, 0.0)
         x /= np.where(reflect_here, alpha - beta, 1.0)[..., None]
         R[..., j, j] = np.where(reflect_here, beta, alpha)
         y = np.concatenate([np.ones(R.shape[:-2] + (1,)), x], axis=-1)

@@ -33,7 +33,8 @@ def expected_determinant(kind, pair) -> float:
 
 def complement(pair, rng, count=3) -> np.ndarray:
     """Random vectors orthogonal to span(a, b), as rows (empty when d <= 2)."""
-    basis, _ = np.linalg.qr(np.column_stack([pair.a, pair.b, rng.standard_normal((pair.d, count))]))
+    columns = [pair.a, pair.b, rng.standard_normal((pair.d, count))]
+    basis, _ = np.linalg.qr(np.column_stack(columns))
     parallel = not np.any(pair.a != pair.b) or not np.any(pair.a != -pair.b)
     rank = 1 if parallel else 2
     z = rng.standard_normal((count, pair.d)) @ basis[:, rank:] @ basis[:, rank:].T
@@ -94,7 +95,8 @@ def test_action_on_the_complement_of_span_ab(kind, sign, pair, seed):
     z = complement(pair, np.random.default_rng(seed))
     T = MATRIX[kind](pair.a, pair.b)
     scale = np.max(np.linalg.norm(z, axis=-1), initial=0.0)
-    assert np.max(np.abs(z @ T.T - sign * z), initial=0.0) <= 2 * accuracy_bound(kind, pair) * scale
+    error = np.max(np.abs(z @ T.T - sign * z), initial=0.0)
+    assert error <= 2 * accuracy_bound(kind, pair) * scale
 
 
 # ------------------------------------------------------------------------ identities
@@ -167,7 +169,8 @@ def test_equivariance(kind, pair, seed):
 def test_symmetric_form_equals_the_reflection_in_two_dimensions(pair):
     if degenerate("householder", pair) or degenerate("symmetric", pair):
         return
-    difference = hh.symmetric_map_matrix(pair.a, pair.b) - hh.householder_map_matrix(pair.a, pair.b)
+    symmetric = hh.symmetric_map_matrix(pair.a, pair.b)
+    difference = symmetric - hh.householder_map_matrix(pair.a, pair.b)
     assert np.max(np.abs(difference)) <= 8 * EPS * (1 + 1 / min(pair.sum, pair.difference))
 
 
@@ -187,7 +190,8 @@ def test_scale_invariance_within_the_unit_norm_tolerance(pair, alpha):
     if min(pair.difference, pair.sum) < 1e-3:
         return
     factor = 1 + (alpha - 1) * 1e-11
-    bound = 8 * EPS * (np.sqrt(pair.d) + 1 / min(pair.difference, pair.sum))  # an ulp moves the normal
+    # an ulp of change in a moves the normal by about eps / distance
+    bound = 8 * EPS * (np.sqrt(pair.d) + 1 / min(pair.difference, pair.sum))
     for kind in KINDS:
         if defined(kind, pair):
             assert np.max(np.abs(MATRIX[kind](factor * pair.a, pair.b) -
@@ -206,7 +210,8 @@ def test_matrix_free_equals_dense(kind, pair, seed, rows):
     T = MATRIX[kind](pair.a, pair.b)
     y = APPLY[kind](x, pair.a, pair.b)
     assert y.shape == x.shape
-    assert np.max(np.abs(y - x @ T.T), initial=0.0) <= 1e-14 * np.sqrt(pair.d) * max(1.0, np.abs(x).max(initial=0))
+    scale = max(1.0, np.abs(x).max(initial=0))
+    assert np.max(np.abs(y - x @ T.T), initial=0.0) <= 1e-14 * np.sqrt(pair.d) * scale
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -300,7 +305,8 @@ def test_documented_degenerate_choices():
     assert np.allclose(hh.householder_map_matrix(a, -a), eye - 2 * np.outer(a, a), atol=1e-15)
 
 
-@pytest.mark.parametrize("kind, b", [("householder", 1.0), ("rotation", -1.0), ("symmetric", -1.0)])
+@pytest.mark.parametrize("kind, b",
+                         [("householder", 1.0), ("rotation", -1.0), ("symmetric", -1.0)])
 def test_dimension_one_without_such_a_map_raises(kind, b):
     with pytest.raises(ValueError, match="d = 1"):
         MATRIX[kind]([1.0], [b])
@@ -351,7 +357,8 @@ def test_vjp_broadcasting_sums_to_argument_shapes(kind):
     check_vjp(f, f_vjp, [x, a, b], rng=rng)
 
 
-@pytest.mark.parametrize("kind, sign", [("householder", 1.0), ("rotation", -1.0), ("symmetric", -1.0)])
+@pytest.mark.parametrize("kind, sign",
+                         [("householder", 1.0), ("rotation", -1.0), ("symmetric", -1.0)])
 def test_vjp_at_the_degenerate_point_is_that_of_the_fallback(kind, sign):
     """With b tied to sign * a the fallback is used at every perturbed point, so finite
     differences of x, a -> T(a, sign a) x check grad_a + sign * grad_b."""

@@ -6,7 +6,6 @@ from unittest import mock
 
 import numpy as np
 import pytest
-import scipy.linalg
 from hypothesis import given, strategies as st
 from scipy.linalg import lapack
 
