@@ -8,10 +8,10 @@ Pairs are ``(2k, 2k+1)`` in the *interleaved* layout (Meta, GPT-J, the post) and
 ``(k, k+P)`` in the *half* layout (Hugging Face ``rotate_half``, GPT-NeoX), always within
 the leading rotary block of ``2P`` features; the rest pass through (partial rotary).
 
-Three forms of the same map live here: the fast one (:func:`apply`), the post's
-elementwise formula (:func:`elementwise_form`), the dense block-diagonal matrix
-(:func:`rotation_matrix`) and the complex product (:func:`complex_form`). Tests tie them
-together.
+The same map appears in four forms: the fast one (:func:`apply`, blocked complex
+products), the post's elementwise formula (:func:`elementwise_form`), the dense
+block-diagonal matrix (:func:`rotation_matrix`) and the complex product of the
+derivation (:func:`complex_form`). Tests tie them together.
 """
 
 from __future__ import annotations
@@ -166,7 +166,9 @@ def _check_finite_fast(array: np.ndarray, name: str) -> None:
     check, which names the bad value or passes. (``np.sum``, not a BLAS dot product:
     BLAS threads spinning between calls would slow the loop over blocks.)
     """
-    if not np.isfinite(np.sum(array)):
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf or an overflow: both
+        total = np.sum(array)                           # mean "look closer", not an error
+    if not np.isfinite(total):
         check_finite(array, name)
 
 

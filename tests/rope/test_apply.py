@@ -264,6 +264,15 @@ def test_array_likes_and_strided_inputs_give_the_same_result():
     assert np.array_equal(apply(np.arange(4), [0.0, 0.0]), np.arange(4.0))
 
 
+def test_huge_and_mixed_infinite_inputs():
+    """Entries near the overflow threshold are valid (the fast finiteness check overflows
+    and falls back without a warning); inf and -inf together are named as non-finite."""
+    x = np.full((3, 4), 1e308)
+    np.testing.assert_allclose(apply(x, [0.0, 0.0], layout="half"), x, rtol=1e-15)
+    with pytest.raises(ValueError, match="x must be finite"):
+        apply([np.inf, -np.inf, 1.0, 2.0], [1.0, 2.0])
+
+
 def test_zero_pairs_is_the_identity():
     x = np.arange(3.0)
     assert np.array_equal(apply(x, np.zeros(0)), x)
