@@ -76,7 +76,8 @@ from typing import Any
 import numpy as np
 
 from refimpl import rope
-from refimpl._validation import as_generator, as_int, as_scalar, check_choice
+from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
+                                 check_choice, check_last_axis, check_ndim)
 from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
                                  silu, silu_vjp)
 from refimpl.attention import (_attention_backward, _attention_weights, _rotate,
@@ -400,7 +401,11 @@ def _dense_backward(x: np.ndarray, weight: np.ndarray, grad: np.ndarray, names: 
 
 def _attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
                        mask: np.ndarray | None, angles: np.ndarray | None):
-    """Multi-head self-attention sublayer; returns its output and a cache."""
+    """Multi-head self-attention sublayer; returns its output and a cache.
+
+    ``q, k, v = split_heads(x W + b)``; ``c = softmax(R q (R k)^T / sqrt(d_head) | mask) v``;
+    output ``merge_heads(c) W_o + b_o``, with RoPE ``R`` when ``angles`` is given.
+    """
     heads = config.n_heads
     q = split_heads(_dense(x, p["wq"], p.get("bq")), heads)
     k = split_heads(_dense(x, p["wk"], p.get("bk")), heads)
@@ -417,7 +422,12 @@ def _attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
 
 def _attention_backward_sublayer(p: dict, config: TransformerConfig, cache: dict,
                                  grad: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Gradients of the attention sublayer's parameters and of its input."""
+    """Gradients of the attention sublayer's parameters and of its input.
+
+    Output projection, then the attention core (:func:`refimpl.attention` backward with
+    the cached weights), the RoPE VJP on q and k, and the three input projections, whose
+    input gradients add up.
+    """
     grads, grad_merged = _dense_backward(cache["merged"], p["wo"], grad, ("wo", "bo"),
                                          config.bias)
     grad_q_rot, grad_k_rot, grad_v, _ = _attention_backward(
@@ -462,10 +472,18 @@ def _ffn_backward(p: dict, config: TransformerConfig, cache: dict,
         grad_up = act_vjp(grad_hidden, up)
     up_grads, grad_x = _dense_backward(x, p["w_up"], grad_up, ("w_up", "b_up"), config.bias)
     grads.update(up_grads)
-    return grads, grad_x + grad_x_gate if config.gated else grad_x
+    return grads, (grad_x + grad_x_gate) if config.gated else grad_x
 
 
 # ---------------------------------------------------------------- one layer
+
+
+def _hidden(h: Any, config: TransformerConfig) -> np.ndarray:
+    """Hidden states ``(..., T, d_model)`` as a finite float64 array, or raise."""
+    h = as_float_array(h, "h")
+    check_ndim(h, "h", 2)
+    check_last_axis(h, "h", size=config.d_model)
+    return h
 
 
 def _layer_mask(mask: Any, h: np.ndarray) -> np.ndarray | None:
@@ -505,7 +523,7 @@ def block_forward(params_layer: dict, config: TransformerConfig, h: np.ndarray,
     (h_out, cache) : the layer output, shape of ``h``, and what :func:`block_backward`
     needs.
     """
-    h = np.asarray(h, dtype=np.float64)
+    h = _hidden(h, config)
     mask = _layer_mask(mask, h)
     angles = _block_angles(config, angles, h.shape[-2])
     p = params_layer
@@ -704,7 +722,7 @@ def head_forward(params: dict, config: TransformerConfig,
     -------
     (logits, cache) : logits of shape (..., T, vocab_size)
     """
-    h = np.asarray(h, dtype=np.float64)
+    h = _hidden(h, config)
     cache = dict(h=h)
     if config.norm_position == "pre":
         h = _norm(params["final_norm"], config, h)

@@ -390,5 +390,9 @@ def test_bad_inputs():
     del wrong["layers"][1]["ffn"]["b_up"]
     with pytest.raises(ValueError, match="must have the keys"):
         check_params(wrong, config)
+    with pytest.raises(ValueError, match="h must have last dimension 6"):
+        block_forward(params["layers"][0], config, np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="h must be finite"):
+        head_forward(params, config, np.full((2, 6), np.nan))
     with pytest.raises(ValueError, match="angles must be None"):
         block_forward(params["layers"][0], config, np.zeros((2, 6)), angles=np.zeros((2, 2)))
