@@ -45,3 +45,14 @@ def test_vectors_command_subprocess(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert len(load_vectors(tmp_path)) > 30
+
+
+def test_kit_works_without_hypothesis_and_info_says_what_needs_it():
+    """Only refimpl.testing.strategies needs Hypothesis (the ``test`` extra)."""
+    code = ("import sys; sys.modules['hypothesis'] = None\n"
+            "import refimpl.testing\n"
+            "from refimpl.__main__ import main\n"
+            "main(['info'])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "refimpl.testing.strategies" in result.stdout and "unavailable" in result.stdout
