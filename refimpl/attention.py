@@ -12,8 +12,9 @@ per head, where ``R`` is the rotary position embedding (RoFormer; :mod:`refimpl.
 applied to queries and keys (never to values), ``B`` an optional additive bias (ALiBi,
 T5 buckets) and ``d`` the head dimension. A boolean mask (:mod:`refimpl.masks`) removes
 keys from the softmax; a query with no allowed key is *defined* to output zeros, with
-zero gradient (a framework that fills masked logits with ``-1e9`` instead returns the
-mean of the values there; compare only rows that have an allowed key).
+zero gradient. Frameworks that use a large negative number instead return some
+average of the values there (their mean when the number replaces the logits, the
+unmasked softmax when it is added to them): compare only rows with an allowed key.
 
 Shapes: queries ``(..., T_q, d)``, keys ``(..., T_k, d)``, values ``(..., T_k, d_v)``
 with the same leading (batch, head) axes; use :func:`split_heads` to go from
