@@ -91,9 +91,9 @@ def _sentence_vectors(value: Any, name: str, minimum_ndim: int = 1) -> np.ndarra
 
 def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Undo NumPy broadcasting: sum ``grad`` over the axes that ``shape`` broadcast along."""
-    grad = np.sum(grad, axis=tuple(range(grad.ndim - len(shape)))) if grad.ndim > len(shape) \
-        else grad
-    stretched = tuple(axis for axis, size in enumerate(shape) if size == 1 and grad.shape[axis] != 1)
+    grad = np.sum(grad, axis=tuple(range(grad.ndim - len(shape))))
+    stretched = tuple(axis for axis, size in enumerate(shape)
+                      if size == 1 and grad.shape[axis] != 1)
     return np.sum(grad, axis=stretched, keepdims=True) if stretched else grad
 
 
@@ -451,9 +451,10 @@ def pair_cosine_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndar
     cosine = pair_cosine(u, v)
     g = _cotangent(cotangent, cosine.shape)[..., None]
     u, v = as_float_array(u, "u"), as_float_array(v, "v")
-    grad_u = normalize_vjp(g * normalize(v), u)
-    grad_v = normalize_vjp(g * normalize(u), v)
-    return _sum_to_shape(grad_u, u.shape), _sum_to_shape(grad_v, v.shape)
+    # normalize's Jacobian is the same for every broadcast copy of a vector: sum first
+    grad_u = normalize_vjp(_sum_to_shape(g * normalize(v), u.shape), u)
+    grad_v = normalize_vjp(_sum_to_shape(g * normalize(u), v.shape), v)
+    return grad_u, grad_v
 
 
 def cosine_similarity_matrix(x: Any) -> np.ndarray:
