@@ -21,7 +21,13 @@ the function with a reference convention (an expected preset from
 :mod:`refimpl.testing.presets`, or the one identified) over positions ``0, 1, 2, 4, ...``
 and reports the worst error at each position: float32 angles show up as a curve that
 grows linearly with the position. Each disagreement with an expected preset becomes a
-named fault.
+named fault: wrong layout, rotary width or block, reversed rotation, position offset,
+magnitude (constant or xPos-like), base, position scale, a known misreading of the
+schedule (YaRN's ``truncate``), M-RoPE sections or axis order, rounded frequencies,
+non-finite output, and angles computed in float32, float16 or bfloat16 (named from the
+relative error of the foreign angles, read off its rotation matrices).
+:func:`check_rope_pair` does the same for ``fn(q, k, positions)`` and also checks the
+scores of the pair, which covers xPos (queries and keys scaled oppositely).
 """
 
 from __future__ import annotations
@@ -93,7 +99,8 @@ class RopeIdentity:
         info["frequencies"] = self.frequencies if self.frequencies.shape[0] > 1 \
             else self.frequencies[0]
         info["position offset"] = _plain(self.offset)
-        info["magnitude"] = self.magnitude
+        info["magnitude"] = self.magnitude if self.magnitude_spread <= 1e-6 else \
+            f"varies with the position (median {self.magnitude:.6g})"
         return info
 
     def convention(self) -> RopeConvention:
