@@ -1,0 +1,148 @@
+"""refimpl.vmf.bessel: log I_v, log ive, the ratio I_(v+1)/I_v, its complement and
+derivative, against mpmath fixtures, closed forms, SciPy and identities."""
+
+from __future__ import annotations
+
+import decimal
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, strategies as st
+from scipy import special
+
+from refimpl.gradcheck import check_vjp
+from refimpl.vmf import bessel
+from vmf_bessel_fixture import BESSEL_FIXTURE
+
+orders = st.one_of(st.sampled_from([0.0, 0.5, 1.0, 49.5, 50.0, 5e4]), st.floats(0, 5e4))
+arguments = st.one_of(st.sampled_from([0.0, 1e-10, 2.0**30 * 1.01, 1e10]),
+                      st.floats(-10, 10).map(lambda e: 10.0 ** e))
+
+
+def test_mpmath_fixture_log_and_ratio():
+    """50-digit mpmath values (fixture) over v in [0, 5e4], x in [1e-10, 1e10]:
+    |err| <= 1e-12 max(1, |log I|), relative 1e-12 on R and on 1 - R (issue targets)."""
+    v, x, log_i, ratio, complement = (np.array(c) for c in zip(*BESSEL_FIXTURE))
+    ours = bessel.log_bessel_iv(v, x)
+    assert np.max(np.abs(ours - log_i) / np.maximum(1, np.abs(log_i))) <= 1e-12
+    scaled = bessel.log_bessel_ive(v, x)
+    assert np.max(np.abs(scaled - (log_i - x)) / np.maximum(1, np.abs(log_i))) <= 1e-12
+    assert np.max(np.abs(bessel.bessel_iv_ratio(v, x) / ratio - 1)) <= 1e-12
+    assert np.max(np.abs(bessel.bessel_iv_ratio_complement(v, x) / complement - 1)) <= 1e-12
+
+
+def _half_integer_log_iv(n: int, x: float) -> float:
+    """log I_(n+1/2)(x) from the closed form (DLMF 10.47.11 with 10.49.12) in 400-digit
+    decimal arithmetic, which absorbs the cancellation between its two sums."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 400
+        X = decimal.Decimal(x)
+        terms = [decimal.Decimal(math.factorial(n + k))
+                 / (math.factorial(k) * math.factorial(n - k)) / (2 * X) ** k
+                 for k in range(n + 1)]
+        alternating = sum((-1) ** k * t for k, t in enumerate(terms))
+        plain = sum(terms)
+        value = (X.exp() * alternating + (-1) ** (n + 1) * (-X).exp() * plain)
+        value = value / (2 * decimal.Decimal(math.pi) * X).sqrt()
+        return float(value.ln())
+
+
+@given(st.integers(0, 30), st.floats(-3, 3).map(lambda e: 10.0 ** e))
+def test_half_integer_orders_match_closed_form(n, x):
+    expected = _half_integer_log_iv(n, x)
+    assert abs(bessel.log_bessel_iv(n + 0.5, x) - expected) <= 1e-12 * max(1, abs(expected))
+
+
+@given(st.floats(0, 200), st.floats(-3, 4).map(lambda e: 10.0 ** e))
+def test_agrees_with_scipy_ive_where_it_is_normal(v, x):
+    """Wherever scipy's ive is a normal float (no underflow), log ive agrees."""
+    reference = special.ive(v, x)
+    assume(np.isfinite(reference) and reference > 1e-300)
+    expected = np.log(reference)
+    assert abs(bessel.log_bessel_ive(v, x) - expected) <= 1e-12 * max(1, abs(expected + x))
+
+
+@given(orders, arguments)
+def test_finite_everywhere_and_ratio_in_unit_interval(v, x):
+    log_i = bessel.log_bessel_iv(v, x)
+    ratio = bessel.bessel_iv_ratio(v, x)
+    complement = bessel.bessel_iv_ratio_complement(v, x)
+    assert np.isfinite(log_i) or (x == 0 and v > 0 and log_i == -np.inf)
+    assert 0 <= ratio < 1 and 0 < complement <= 1
+    assert abs(ratio + complement - 1) <= 4e-16
+    assert bessel.bessel_iv_ratio_derivative(v, x) > 0
+
+
+@given(orders, st.floats(-6, 8).map(lambda e: 10.0 ** e))
+def test_ratio_obeys_amos_bounds(v, x):
+    """Amos (1974): x/(v+1/2+sqrt(x^2+(v+3/2)^2)) <= R_v <= x/(v+1/2+sqrt(x^2+(v+1/2)^2))."""
+    ratio = bessel.bessel_iv_ratio(v, x)
+    lower = x / (v + 0.5 + np.hypot(x, v + 1.5))
+    upper = x / (v + 0.5 + np.hypot(x, v + 0.5))
+    assert lower * (1 - 1e-14) <= ratio <= upper * (1 + 1e-14)
+
+
+@given(st.floats(1, 5e4), st.floats(-6, 8).map(lambda e: 10.0 ** e))
+def test_ratio_recurrence(v, x):
+    """I_(v-1) - I_(v+1) = (2v/x) I_v, i.e. 1/R_(v-1) - R_v = 2v/x."""
+    lhs = 1.0 / bessel.bessel_iv_ratio(v - 1, x) - bessel.bessel_iv_ratio(v, x)
+    assert lhs == pytest.approx(2 * v / x, rel=1e-12)
+
+
+@given(st.floats(1, 5e4), st.floats(-6, 8).map(lambda e: 10.0 ** e))
+def test_log_recurrence_through_ratios(v, x):
+    """log I_(v+1) - log I_v = log R_v: the regions of log ive agree with each other."""
+    difference = bessel.log_bessel_ive(v + 1, x) - bessel.log_bessel_ive(v, x)
+    expected = np.log(bessel.bessel_iv_ratio(v, x))
+    assert abs(difference - expected) <= 1e-12 * max(1, abs(bessel.log_bessel_iv(v, x)))
+
+
+@given(orders, st.floats(-4, 6).map(lambda e: 10.0 ** e))
+def test_ratio_derivative_matches_its_definition_where_that_is_stable(v, x):
+    """R' = 1 - R^2 - (2v+1) R/x; the right side is only trusted for x <= 10 (v + 1)."""
+    assume(x <= 10 * (v + 1))
+    ratio = bessel.bessel_iv_ratio(v, x)
+    direct = 1 - ratio ** 2 - (2 * v + 1) * ratio / x
+    assert bessel.bessel_iv_ratio_derivative(v, x) == pytest.approx(direct, rel=1e-10)
+
+
+@pytest.mark.parametrize("v", [0.0, 0.5, 4.0, 499.0])
+def test_ratio_derivative_asymptotics(v):
+    """R'(0) = 1/(2v+2); R'(x) ~ (v + 1/2)/x^2 (1 + O(1/x)) for x >> v."""
+    assert bessel.bessel_iv_ratio_derivative(v, 0.0) == pytest.approx(1 / (2 * v + 2), rel=1e-15)
+    x = 1e12
+    assert bessel.bessel_iv_ratio_derivative(v, x) * x * x == pytest.approx(v + 0.5, rel=1e-8)
+
+
+@pytest.mark.parametrize("v, x", [(0.0, 0.7), (2.5, 3.0), (60.0, 45.0), (3.0, 5e3)])
+def test_vjps(v, x):
+    check_vjp(lambda x: bessel.log_bessel_iv(v, x), lambda g, x: bessel.log_bessel_iv_vjp(g, v, x),
+              [np.array([x, 2 * x])], rng=0)
+    check_vjp(lambda x: bessel.bessel_iv_ratio(v, x), lambda g, x: bessel.bessel_iv_ratio_vjp(g, v, x),
+              [np.array([x, 2 * x])], rng=0)
+
+
+def test_exact_limits_at_zero():
+    assert bessel.log_bessel_iv(0.0, 0.0) == 0.0
+    assert bessel.log_bessel_iv([1.0, 5e4], 0.0).tolist() == [-np.inf, -np.inf]
+    assert bessel.bessel_iv_ratio(3.0, 0.0) == 0.0
+    assert bessel.log_bessel_iv_vjp(1.0, 0.0, 0.0) == 0.0
+
+
+def test_broadcasting():
+    out = bessel.log_bessel_iv(np.array([[0.0], [60.0]]), np.array([1.0, 100.0, 1e7]))
+    assert out.shape == (2, 3)
+    assert out[1, 1] == bessel.log_bessel_iv(60.0, 100.0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: bessel.log_bessel_iv(-1.0, 1.0), "v"),
+    (lambda: bessel.log_bessel_iv(1.0, -1.0), "x"),
+    (lambda: bessel.bessel_iv_ratio(1.0, np.nan), "x"),
+    (lambda: bessel.bessel_iv_ratio([1.0, 2.0], [1.0, 2.0, 3.0]), "v"),
+    (lambda: bessel.log_hyp0f1(1.0, 9.0), "q"),
+])
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
