@@ -620,7 +620,9 @@ def in_batch_contrastive_loss(x: Any, scale: float = 20.0) -> np.ndarray:
     Returns
     -------
     ndarray, shape (...)
-        The mean over the ``n`` rows.
+        The mean over the ``n`` rows. (The script hands Keras the vector of row losses
+        added to the scalar seq2seq loss; differentiating that vector's sum gives ``n``
+        times the gradient of seq2seq + this mean, the same direction.)
 
     Examples
     --------
