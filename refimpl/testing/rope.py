@@ -54,6 +54,11 @@ SAFETY = 16.0
 #: Positions at which frequencies are read, by phase unwrapping from 1 upwards.
 PROBE_POSITIONS = tuple(2**j for j in range(11))
 
+#: The fault named when features mix beyond pairs.
+NOT_PAIRWISE = ("not a pairwise rotation: some input features reach more than two output "
+                "features (a permuted output, e.g. DeepSeek's interleaved-in / half-out order, "
+                "or a change of basis)")
+
 __all__ = ["EPSILON", "RopeIdentity", "identify_rope", "check_rope", "check_rope_pair"]
 
 
@@ -86,6 +91,9 @@ class RopeIdentity:
 
     def summary(self) -> dict[str, Any]:
         """The identified conventions as a dict for a report."""
+        if self.layout == "not pairwise":
+            return {"layout": "not pairwise (features mix beyond pairs)",
+                    "strongest links": list(self.pairs)[:8]}
         info: dict[str, Any] = {"layout": self.layout, "rotary dim": self.rotary_dim,
                                 "rotary block": f"[{self.rotary_start}, "
                                                 f"{self.rotary_start + self.rotary_dim})"}
@@ -180,7 +188,7 @@ def _find_pairs(matrices: np.ndarray) -> tuple[tuple[tuple[int, int], ...], bool
         k = int(partner[j])
         second = np.partition(off[:, j], -2)[-2]
         clean &= bool(moved[k] and partner[k] == j and second <= 1e-6 * off[k, j])
-        pairs.add((min(j, k), max(j, k)))
+        pairs.add((int(min(j, k)), int(max(j, k))))
     return tuple(sorted(pairs)), clean
 
 
@@ -265,9 +273,10 @@ def identify_rope(fn: Callable, head_dim: int, n_axes: int = 1) -> RopeIdentity:
     matrices = probe_matrices(fn, head_dim, np.array(probes))
     pairs, clean = _find_pairs(matrices)
     layout, pairs, start = _layout(pairs, clean)
-    if not pairs:
-        return RopeIdentity(head_dim, (), "none", 0, np.zeros((n_axes, 0)), np.zeros(n_axes),
-                            float(np.mean(np.diag(matrices[0]))), 0.0)
+    if not pairs or not clean:  # nothing rotates, or features mix beyond pairs
+        return RopeIdentity(head_dim, tuple((int(a), int(c)) for a, c in pairs),
+                            "none" if not pairs else "not pairwise", 0,
+                            np.zeros((n_axes, 0)), np.zeros(n_axes), 1.0, 0.0)
     phases, magnitudes = _pair_angles(matrices, pairs)
     per_axis = len(PROBE_POSITIONS) + 2
     frequencies = np.array([
@@ -276,7 +285,7 @@ def identify_rope(fn: Callable, head_dim: int, n_axes: int = 1) -> RopeIdentity:
     offset, *_ = np.linalg.lstsq(frequencies.T, phases[0], rcond=None)
     offset = np.where(np.abs(offset - np.round(offset)) < 1e-6, np.round(offset), offset) + 0.0
     magnitude = float(np.median(magnitudes))
-    spread = float(np.max(np.abs(magnitudes - magnitude)) / magnitude)
+    spread = float(np.max(np.abs(magnitudes - magnitude)) / max(magnitude, 1e-300))
     base = scale = None
     if n_axes == 1 and layout in ("interleaved", "half"):
         fit_base, fit_scale, residual = geometric_fit(frequencies[0])
@@ -349,7 +358,7 @@ def _orthogonality(fn, found: RopeIdentity, n_axes, eps, rng, max_position) -> R
     matrices = probe_matrices(fn, found.head_dim, positions)
     gram = np.swapaxes(matrices, 1, 2) @ matrices
     expected = np.ones((len(positions), found.head_dim))
-    for first, second in found.pairs:
+    for first, second in found.pairs if found.layout != "not pairwise" else ():
         scale = 0.5 * (gram[:, first, first] + gram[:, second, second])
         expected[:, first] = expected[:, second] = scale
     size = np.maximum(expected, 1.0)
@@ -403,6 +412,9 @@ def _precision_fault(fn: Callable, found: RopeIdentity, reference: RopeConventio
     the error does not grow with the position, or the relative error is not that of a
     rounding (above 5%).
     """
+    if (found.layout, found.rotary_dim, found.rotary_start) != (
+            reference.layout, reference.rotary_dim, reference.rotary_start):
+        return None
     errors = np.array(curve.errors)
     finite = errors[np.isfinite(errors)]
     if np.all(errors <= np.array(curve.tolerances)) or finite[-1] <= 10 * finite[1]:
@@ -425,6 +437,8 @@ def _precision_fault(fn: Callable, found: RopeIdentity, reference: RopeConventio
 
 def _structural_faults(found: RopeIdentity, expected: RopeConvention) -> list[str]:
     """Disagreements of layout, rotary block, direction and offset with ``expected``."""
+    if found.layout == "not pairwise":
+        return [NOT_PAIRWISE]
     faults = []
     if found.layout != expected.layout:
         shape = {"interleaved": "(2k, 2k+1)", "half": "(k, k+P)"}
@@ -518,7 +532,7 @@ def _expectation(fn: Callable, found: RopeIdentity, expect: RopeConvention | Non
     row = Row("position 0 is the identity", float(np.max(np.abs(identity - np.eye(head_dim)))),
               float(_tolerance(eps, 0.0, 1.0)),
               "fn rotates at position 0: positions are offset (off by one?)")
-    faults = []
+    faults = [NOT_PAIRWISE] if found.layout == "not pairwise" else []
     if np.any(found.offset != 0):
         faults.append(f"positions off by {_plain(found.offset)}: position 0 is rotated by "
                       f"{_plain(found.offset)} x the frequencies")
@@ -614,7 +628,7 @@ def check_rope(
     if not found.pairs:
         return Report(f"RoPE conformance of {name}", (Row("features rotated", 0.0, -1.0,
                       "fn rotates no pair of features"),), found.summary())
-    omega_max = float(np.max(np.abs(found.frequencies)))
+    omega_max = float(np.max(np.abs(found.frequencies), initial=1.0))
     rows = [_orthogonality(fn, found, n_axes, eps, generator, max_position)]
     if expect is None or expect.xpos_scale_base is None:  # one xPos side is not relative
         rows.insert(0, _relative_invariance(fn, head_dim, n_axes, eps, omega_max,

@@ -206,3 +206,19 @@ def test_xpos_scaling_where_none_is_expected_is_named():
     queries_only = lambda x, p: xpos_pair(16)(x, x, p)[0]
     report = check_rope(queries_only, head_dim=16, expect=lucidrains(16), max_position=MAX)
     assert any("xPos-like" in f for f in report.faults), str(report)
+
+
+def test_split_pairs_and_permuted_outputs_are_described():
+    # HF "proportional": only the first r pairs of a half-layout head rotate (pairs k, D/2+k)
+    omega = np.zeros(8)
+    omega[:2] = default_inv_freq(16)[:2]
+    report = check_rope(numpy_rope(omega), head_dim=16, expect=preset("hf-default", head_dim=16),
+                        max_position=MAX)
+    assert report.identified["layout"] == "other"
+    assert report.identified["pairs"] == [(0, 8), (1, 9)]
+    # DeepSeek's interleave path: interleaved pairs in, [evens | odds] out
+    meta = numpy_rope(default_inv_freq(16), layout="interleaved")
+    deepseek = lambda x, p: np.concatenate([meta(x, p)[:, 0::2], meta(x, p)[:, 1::2]], axis=-1)
+    for expect in (preset("meta-llama", head_dim=16), None):
+        report = check_rope(deepseek, head_dim=16, expect=expect, max_position=MAX)
+        assert not report.passed and report.faults[0].startswith("not a pairwise rotation")
