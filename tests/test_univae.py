@@ -104,6 +104,27 @@ def test_target_depends_on_the_source_only_through_z_in_every_layer(seed, positi
     np.testing.assert_array_equal(after.logits[target_slice()], before.logits[target_slice()])
 
 
+@pytest.mark.parametrize("norm_position, positions", [
+    ("pre", "rope"), ("post", "learned"), ("pre", "none")])
+def test_information_flow_holds_for_every_transformer_layout(norm_position, positions):
+    transformer = tf.TransformerConfig(vocab_size=13, d_model=8, n_heads=2, head_dim=4,
+                                       d_ff=12, n_layers=4, norm_position=norm_position,
+                                       positions=positions, n_segments=2, max_positions=16,
+                                       activation="swiglu")
+    config = uv.UniVAEConfig(transformer, n_latent=3, z_dim=2)
+    params = uv.init_params(config, rng=5, std=0.5)
+    rng = np.random.default_rng(6)
+    tokens, segments = uv.pack(sentence(rng, 5), maxlen=MAXLEN)
+    z = uv.sample_prior(config, rng=rng)
+    changed = tokens.copy()
+    changed[:MAXLEN] = np.r_[[CLS], rng.integers(3, 13, MAXLEN - 1)]
+    before = uv.forward(params, config, tokens, segments, "decoder", z).hidden_states
+    after = uv.forward(params, config, changed, segments, "decoder", z).hidden_states
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a[MAXLEN:], b[MAXLEN:])
+        assert np.max(np.abs(a[1:MAXLEN] - b[1:MAXLEN])) > 1e-6  # the source did change
+
+
 @given(seeds)
 def test_the_code_carries_everything_the_target_reads_from_the_source(seed):
     # encoder(x) then decoder(z = mu) on a different source reproduces the target states
@@ -310,6 +331,23 @@ def test_seq2seq_loss_of_uniform_logits_is_log_vocab():
     for weighting in ("target", "published"):
         assert uv.seq2seq_loss(CONFIG, logits, tokens, segments, weighting) == pytest.approx(
             np.log(13), rel=1e-15)
+
+
+def test_published_weighting_matches_a_port_of_the_script_loss():
+    # y_true = ids[1:], y_pred = probs[:-1], weight = segments[1:], weighted mean
+    rng = np.random.default_rng(9)
+    tokens, segments = uv.pack([CLS, 7, 8, SEP], maxlen=MAXLEN)
+    logits = rng.standard_normal((2 * MAXLEN, 13)) * 3
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    per_token = -log_p[np.arange(2 * MAXLEN - 1), tokens[1:]]
+    weights = segments[1:]
+    expected = np.sum(per_token * weights) / np.sum(weights)
+    assert uv.seq2seq_loss(CONFIG, logits, tokens, segments, "published") == pytest.approx(
+        expected, rel=1e-13)
+    kept = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0])  # 7, 8 and [SEP] predicted in the target
+    assert uv.seq2seq_loss(CONFIG, logits, tokens, segments) == pytest.approx(
+        np.sum(per_token * kept) / 3, rel=1e-13)
 
 
 def _parameter_gradcheck(params, config, tokens, segments, mode, z=None, noise=None,
