@@ -98,3 +98,21 @@ def test_missing_framework(monkeypatch):
 def test_unknown_framework_raises():
     with pytest.raises(ValueError, match="framework"):
         from_numpy(np.zeros(2), "tensorflow")
+
+
+def test_check_rope_through_a_fake_torch_function(fake_frameworks):
+    """End to end: the check converts to 'torch' (cast to float32) and back."""
+    from kit_standins import default_inv_freq, numpy_rope
+
+    from refimpl.testing import check_rope, preset
+    rope = numpy_rope(default_inv_freq(16))
+    seen = set()
+
+    def torch_rope(x, positions):
+        seen.add((type(x).__name__, x.array.dtype.name, type(positions).__name__))
+        return FakeTensor(rope(x.array, positions.array).astype(np.float32))
+
+    report = check_rope(torch_rope, head_dim=16, expect=preset("hf-default", head_dim=16),
+                        framework="torch", dtype="float32", max_position=1024)
+    assert report.passed, str(report)
+    assert seen == {("FakeTensor", "float32", "FakeTensor")}
