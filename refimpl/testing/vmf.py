@@ -13,9 +13,9 @@ Gaussian direction off ``mu`` loses about ``eps / |v_perp|`` of orthogonality, a
 ``n`` draws in ``d = 2`` the smallest ``|v_perp|`` is about ``1/n``).
 
 Power, with the default 4000 draws per case and 8 cases (32 tests, each at level
-``3.1e-8``): the KS test rejects a sampler whose CDF of ``w`` is off by more than about
-0.045 somewhere; the mean test catches a bias in ``E[w]`` of ``5.8 sqrt(A'/n)`` (for
-``d = 100, kappa = 11`` that is 0.009, while the s-vae approximate envelope gives a
+``3.1e-8``): the KS test rejects a sampler whose CDF of ``w`` is off by more than 0.047
+somewhere; the mean test catches a bias in ``E[w]`` of ``5.53 sqrt(A'/n)`` (for
+``d = 100, kappa = 11`` that is 0.0086, while the s-vae approximate envelope gives a
 bias of about -0.5, research note vmf_householder_testing_anchors.md §3.1); an
 un-orthogonalised tangent part (the StackExchange recipe ``w mu + sqrt(1-w^2) v`` with
 ``v`` not projected off ``mu``) breaks the unit norm, and when renormalised shifts the law

@@ -9,8 +9,8 @@ from refimpl.testing import check_vmf_log_normalizer, check_vmf_sampler
 from refimpl.vmf.distribution import log_normalizer
 
 # The sampler check has a total false-alarm rate of 1e-6 (Bonferroni over its 32 tests)
-# and fixed seeds. Power: the KS test rejects a CDF error above ~0.045 and the mean test a
-# bias of 5.8 standard errors (0.009 at d=100, kappa=11); the s-vae envelope is off by ~0.5.
+# and fixed seeds. Power: the KS test rejects a CDF error above 0.047 and the mean test a
+# bias of 5.53 standard errors (0.0086 at d=100, kappa=11); the s-vae envelope is off by ~0.5.
 
 
 def test_independent_wood_sampler_passes():
