@@ -20,6 +20,14 @@ from refimpl.rope.nd import axial_frequencies, mixed_frequencies, nd_angles
 SHAPE = (8, 12, 32 * 32 + 1, 64)
 
 
+def paired_ratio(numerator, denominator, rounds: int = 3) -> float:
+    """Median over rounds of time(numerator) / time(denominator), timed back to back so
+    that load from other processes on a shared machine hits both sides alike."""
+    ratios = [median_time(numerator, repeat=3) / median_time(denominator, repeat=3)
+              for _ in range(rounds)]
+    return float(np.median(ratios))
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(SHAPE)
@@ -32,22 +40,19 @@ def main() -> None:
     A = generators(F)
     positions = with_prefix_tokens(index_grid((32, 32)))
 
+    apply_1d, apply_2d = lambda: apply(x, phi_1d), lambda: apply(x, phi_2d)
     floor = floor_multiply(SHAPE)
-    one_d = median_time(lambda: apply(x, phi_1d))
-    two_d = median_time(lambda: apply(x, phi_2d))
-    angles_time = median_time(build)
-    mixed = median_time(lambda: apply(x, phi_mixed))
-    with_basis = median_time(lambda: apply(x, phi_2d, basis=basis))
-    dense = median_time(lambda: np.einsum("tij,bhtj->bhti",
-                                          rotation_from_generators(positions, A), x),
-                        repeat=3)
+    dense = lambda: np.einsum("tij,bhtj->bhti", rotation_from_generators(positions, A), x)
     print_table(f"2-D RoPE, x {SHAPE}, 32x32 grid + CLS", [
-        ("apply(2-D angles) / apply(1-D angles)", two_d / one_d, "<= 1.5"),
-        ("build angles (grid, CLS, p @ F) / apply(2-D)", angles_time / two_d, "<= 0.5"),
-        ("apply(2-D angles) / one multiply over x", two_d / floor, "(floor)"),
-        ("apply(RoPE-Mixed, F per head) / apply(1-D)", mixed / one_d, "(info)"),
-        ("apply(2-D, basis=Q) / apply(1-D)", with_basis / one_d, "(info)"),
-        ("expm(sum p_k A_k) @ x (generator form) / apply(2-D)", dense / two_d, "(peer, info)"),
+        ("apply(2-D angles) / apply(1-D angles)", paired_ratio(apply_2d, apply_1d), "<= 1.5"),
+        ("build angles (grid, CLS, p @ F) / apply(2-D)", paired_ratio(build, apply_2d), "<= 0.5"),
+        ("apply(2-D angles) / one multiply over x", median_time(apply_2d) / floor, "(floor)"),
+        ("apply(RoPE-Mixed, F per head) / apply(1-D)",
+         paired_ratio(lambda: apply(x, phi_mixed), apply_1d), "(info)"),
+        ("apply(2-D, basis=Q) / apply(1-D)",
+         paired_ratio(lambda: apply(x, phi_2d, basis=basis), apply_1d, rounds=1), "(info)"),
+        ("expm(sum p_k A_k) @ x (generator form) / apply(2-D)",
+         paired_ratio(dense, apply_2d, rounds=1), "(peer, info)"),
     ])
 
 
