@@ -46,10 +46,14 @@ def angle_from_w(w: np.ndarray) -> np.ndarray:
     return np.where(w >= 0, upper, lower)
 
 
-def _log_angle_density(theta: np.ndarray, d: int, kappa: float) -> np.ndarray:
-    """``log p(theta) = log C_d + kappa + log|S^(d-2)| - 2 kappa sin^2(theta/2)
-    + (d-2) log sin theta``, on ``[0, pi]``."""
-    constant = float(_log_mode_density(d, np.array(kappa))) + _log_area_minus_one(d)
+def _angle_constant(d: int, kappa: float) -> float:
+    """``log C_d + kappa + log|S^(d-2)|``: the angle's log-density at theta = 0 sans sines."""
+    return float(_log_mode_density(d, np.array(kappa))) + _log_area_minus_one(d)
+
+
+def _log_angle_density(theta: np.ndarray, d: int, kappa: float, constant: float) -> np.ndarray:
+    """``log p(theta) = constant - 2 kappa sin^2(theta/2) + (d-2) log sin theta`` on
+    ``[0, pi]``, with ``constant`` from :func:`_angle_constant` (computed once per call)."""
     half = np.sin(0.5 * theta)
     return constant - 2.0 * kappa * half * half + special.xlogy(d - 2.0, np.sin(theta))
 
@@ -87,11 +91,12 @@ def _panel_edges(d: int, kappa: float) -> np.ndarray:
     return np.unique(np.concatenate(parts))
 
 
-def _gauss_legendre(a: np.ndarray, b: np.ndarray, d: int, kappa: float, factor) -> np.ndarray:
+def _gauss_legendre(a: np.ndarray, b: np.ndarray, d: int, kappa: float, constant: float,
+                    factor) -> np.ndarray:
     """``int_a^b factor(theta) p(theta) dtheta`` per pair, one 20-point panel each."""
     half, middle = 0.5 * (b - a), 0.5 * (b + a)
     theta = middle[..., None] + half[..., None] * _NODES
-    values = np.exp(_log_angle_density(theta, d, kappa))
+    values = np.exp(_log_angle_density(theta, d, kappa, constant))
     if factor is not None:
         values = values * factor(theta)
     return half * (values @ _WEIGHTS)
@@ -100,14 +105,14 @@ def _gauss_legendre(a: np.ndarray, b: np.ndarray, d: int, kappa: float, factor) 
 def _angle_integrals(theta: np.ndarray, d: int, kappa: float, factor=None):
     """``(int_0^theta f, int_theta^pi f)`` for ``f = factor * p(theta)``, each side summed
     from its own end, so a small side is never the difference of two large numbers."""
-    edges = _panel_edges(d, kappa)
-    total = np.sum(_gauss_legendre(edges[:-1], edges[1:], d, kappa, None))
-    masses = _gauss_legendre(edges[:-1], edges[1:], d, kappa, factor)
+    edges, constant = _panel_edges(d, kappa), _angle_constant(d, kappa)
+    total = np.sum(_gauss_legendre(edges[:-1], edges[1:], d, kappa, constant, None))
+    masses = _gauss_legendre(edges[:-1], edges[1:], d, kappa, constant, factor)
     from_zero = np.concatenate([[0.0], np.cumsum(masses)])
     from_pi = np.concatenate([np.cumsum(masses[::-1])[::-1], [0.0]])
     j = np.clip(np.searchsorted(edges, theta, side="right") - 1, 0, len(masses) - 1)
-    upper = from_zero[j] + _gauss_legendre(edges[j], theta, d, kappa, factor)
-    lower = from_pi[j + 1] + _gauss_legendre(theta, edges[j + 1], d, kappa, factor)
+    upper = from_zero[j] + _gauss_legendre(edges[j], theta, d, kappa, constant, factor)
+    lower = from_pi[j + 1] + _gauss_legendre(theta, edges[j + 1], d, kappa, constant, factor)
     return upper / total, lower / total
 
 
@@ -216,8 +221,8 @@ def _angle_quantile(u: np.ndarray, d: int, kappa: float) -> np.ndarray:
     (``1 - u`` is exact there), bisecting whenever a Newton step leaves the bracket
     given by the panel edges. Only unconverged entries are iterated.
     """
-    edges = _panel_edges(d, kappa)
-    masses = _gauss_legendre(edges[:-1], edges[1:], d, kappa, None)
+    edges, constant = _panel_edges(d, kappa), _angle_constant(d, kappa)
+    masses = _gauss_legendre(edges[:-1], edges[1:], d, kappa, constant, None)
     total = np.sum(masses)
     masses = masses / total
     from_zero = np.concatenate([[0.0], np.cumsum(masses)])
@@ -236,13 +241,13 @@ def _angle_quantile(u: np.ndarray, d: int, kappa: float) -> np.ndarray:
         th = theta[active]
         low_end = np.where(lower[active], th, edges[j[active]])
         high_end = np.where(lower[active], edges[j[active] + 1], th)
-        mass = base[active] + _gauss_legendre(low_end, high_end, d, kappa, None)
+        mass = base[active] + _gauss_legendre(low_end, high_end, d, kappa, constant, None)
         residual = sign[active] * (mass - target[active])  # > 0: theta is too small
         too_small = residual > 0
         a[active] = np.where(too_small, th, a[active])
         b[active] = np.where(too_small, b[active], th)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            newton = th + residual * total / np.exp(_log_angle_density(th, d, kappa))
+            newton = th + residual * total / np.exp(_log_angle_density(th, d, kappa, constant))
         inside = np.isfinite(newton) & (newton >= a[active]) & (newton <= b[active])
         new = np.where(inside, newton, 0.5 * (a[active] + b[active]))
         theta[active] = new
@@ -323,6 +328,6 @@ def quantile_angle_kappa_derivative(theta: np.ndarray, d: int, kappa: float) -> 
     upper, lower = _angle_integrals(theta, d, kappa, centred)
     below_half = _angle_integrals(theta, d, kappa)[1] <= 0.5
     d_cdf = np.where(below_half, lower, -upper)
-    density = np.exp(_log_angle_density(theta, d, kappa))
+    density = np.exp(_log_angle_density(theta, d, kappa, _angle_constant(d, kappa)))
     positive = density > 0
     return np.where(positive, d_cdf / np.where(positive, density, 1.0), 0.0)

@@ -140,10 +140,17 @@ def _angles(d: int, kappa: np.ndarray, u: np.ndarray, table: InverseCdfTable | N
     if table is not None:
         return table.angle_at(u)
     theta = np.empty(u.shape)
-    for value in np.unique(kappa):
+    for value in _distinct(kappa):
         where = kappa == value
         theta[where] = quantile_angle(u[where], d, float(value))
     return theta
+
+
+def _distinct(kappa: np.ndarray) -> np.ndarray:
+    """The distinct values of kappa (without sorting when there is only one)."""
+    if kappa.size and kappa.min() == kappa.max():
+        return kappa.ravel()[:1]
+    return np.unique(kappa)
 
 
 def _check_table(table: Any, d: int, kappa: np.ndarray) -> InverseCdfTable:
@@ -151,7 +158,7 @@ def _check_table(table: Any, d: int, kappa: np.ndarray) -> InverseCdfTable:
         raise TypeError(f"table must be an InverseCdfTable, got {type(table).__name__}")
     if table.d != d or np.any(kappa != table.kappa):
         raise ValueError(f"table was built for d={table.d}, kappa={table.kappa}; "
-                         f"got d={d} and kappa values {np.unique(kappa)[:3]}")
+                         f"got d={d} and kappa values {_distinct(kappa)[:3]}")
     return table
 
 
@@ -159,20 +166,20 @@ def _marginal_pair(d: int, kappa: np.ndarray, rng, method: str, table) -> tuple[
     """Draw ``(w, sqrt(1 - w^2))`` for every entry of the flat ``kappa``."""
     if method == "auto":
         method = "exact" if d <= 3 else "wood"
+    if table is not None and method != "table":
+        raise ValueError(f"table is only used with method='table', got method={method!r}")
     if method in ("wood", "exact"):
         gap, rest = (_wood if method == "wood" else _exact)(d, kappa, rng)
         return 1.0 - gap, np.sqrt(gap * rest)
     if method == "table":
         table = inverse_cdf_table(d, _single_kappa(kappa)) if table is None else table
         table = _check_table(table, d, kappa)
-    elif table is not None:
-        raise ValueError(f"table is only used with method='table', got method={method!r}")
     theta = _angles(d, kappa, rng.random(kappa.shape), table)
     return np.cos(theta), np.sin(theta)
 
 
 def _single_kappa(kappa: np.ndarray) -> float:
-    values = np.unique(kappa)
+    values = _distinct(kappa)
     if values.size != 1:
         raise ValueError(f"method='table' needs one kappa (a fixed-kappa table), got {values.size}")
     return float(values[0])
@@ -369,6 +376,13 @@ def _transform_args(noise, mu, kappa, tangent):
     theta = _angles(d, flat(kappa, ()), flat(u, ()).copy(), None)
     normals = flat(noise[..., 1 if tangent == "projection" else 2:],
                    (d if tangent == "projection" else d - 1,)).copy()
+    if np.any(np.all(normals == 0, axis=-1)):
+        raise ValueError("noise[..., 1:] (the Gaussian part) must not be all zeros")
+    if tangent == "projection":
+        rows = flat(mu, (d,))
+        along = np.einsum("ij,ij->i", normals, rows)
+        if np.any(np.einsum("ij,ij->i", normals, normals) <= along * along):
+            raise ValueError("noise[..., 1:] must not be parallel to mu (projection route)")
     return mu, kappa, shape, theta, normals, flat(mu, (d,))
 
 
@@ -412,7 +426,7 @@ def transform(noise: Any, mu: Any, kappa: Any, tangent: str = "householder") -> 
 def _angle_kappa_derivative(theta: np.ndarray, d: int, kappa: np.ndarray) -> np.ndarray:
     """``d theta/d kappa`` per entry (one quadrature per distinct kappa)."""
     out = np.empty(theta.shape)
-    for value in np.unique(kappa):
+    for value in _distinct(kappa):
         where = kappa == value
         out[where] = quantile_angle_kappa_derivative(theta[where], d, float(value))
     return out
