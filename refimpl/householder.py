@@ -55,8 +55,17 @@ __all__ = [
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
-    """Euclidean norm along the last axis, scaled so tiny or huge entries cannot
-    underflow or overflow; keeps the last axis (length 1). Zero vectors give 0."""
+    """Euclidean norm along the last axis, keeping it (length 1); zero vectors give 0.
+
+    The plain sum of squares is exact to rounding whenever it lies well inside the
+    float64 range (entries whose squares underflow are then below eps of the sum);
+    otherwise every norm is recomputed after dividing by ``max |x_i|``, so tiny or huge
+    entries can neither underflow nor overflow.
+    """
+    with np.errstate(over="ignore"):  # an overflowed square sends us to the scaled form
+        squares = np.einsum("...i,...i->...", x, x)[..., None]
+    if np.all((squares > 1e-280) & (squares < 1e280)):
+        return np.sqrt(squares)
     scale = np.max(np.abs(x), axis=-1, keepdims=True)
     safe = np.where(scale > 0, scale, 1.0)
     return scale * np.sqrt(np.sum(np.square(x / safe), axis=-1, keepdims=True))
