@@ -134,6 +134,10 @@ class TransformerConfig:
     rope_base : float
     rotary_dim : int or None
         Rotated features per head (even, ``<= head_dim``); ``None`` means ``head_dim``.
+    rope_inv_freq : tuple of float or None
+        An explicit per-pair frequency table (``rotary_dim // 2`` positive entries) in
+        place of ``base^(-2k / rotary_dim)``; ``None`` (default) is the standard table.
+        Function-preserving widening uses it (:mod:`refimpl.widening`).
     max_positions : int
         Rows of the learned position table (used with ``positions="learned"``).
     n_segments : int
@@ -175,6 +179,7 @@ class TransformerConfig:
     rope_layout: str = "interleaved"
     rope_base: float = 10000.0
     rotary_dim: int | None = None
+    rope_inv_freq: tuple[float, ...] | None = None
     max_positions: int = 512
     n_segments: int = 0
     bias: bool = True
@@ -210,6 +215,12 @@ class TransformerConfig:
         if rotary_dim % 2 or rotary_dim > self.head_dim:
             raise ValueError(f"rotary_dim must be even and at most head_dim={self.head_dim}, "
                              f"got rotary_dim={rotary_dim}")
+        if self.rope_inv_freq is not None:
+            table = np.asarray(self.rope_inv_freq, dtype=np.float64)
+            if table.shape != (rotary_dim // 2,) or not np.all(np.isfinite(table)) \
+                    or not np.all(table > 0):
+                raise ValueError(f"rope_inv_freq must hold {rotary_dim // 2} positive finite "
+                                 f"frequencies (rotary_dim // 2), got {self.rope_inv_freq!r}")
 
     @property
     def rope_dim(self) -> int:
@@ -615,7 +626,8 @@ def _positions(config: TransformerConfig, positions: Any, shape: tuple[int, ...]
 def rope_angles(config: TransformerConfig, positions: Any) -> np.ndarray | None:
     """RoPE angles for integer ``positions`` (..., T), shaped for ``(..., heads, T, head_dim)``.
 
-    ``angles[..., t, k] = positions[..., t] * base^(-2k / rotary_dim)``; a head axis is
+    ``angles[..., t, k] = positions[..., t] * base^(-2k / rotary_dim)`` (or
+    ``* rope_inv_freq[k]``); a head axis is
     inserted before ``T`` when ``positions`` has batch axes. None unless
     ``config.positions == "rope"``.
 
@@ -631,7 +643,9 @@ def rope_angles(config: TransformerConfig, positions: Any) -> np.ndarray | None:
     if config.positions != "rope":
         return None
     positions = _token_ids(positions, "positions", np.iinfo(np.int32).max)
-    angles = rope.angles(positions, rope.inv_freq(config.rope_dim, config.rope_base))
+    table = rope.inv_freq(config.rope_dim, config.rope_base) if config.rope_inv_freq is None \
+        else np.asarray(config.rope_inv_freq, dtype=np.float64)
+    angles = rope.angles(positions, table)
     return angles if positions.ndim == 1 else np.expand_dims(angles, -3)
 
 
