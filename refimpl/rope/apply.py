@@ -86,7 +86,9 @@ def angles(positions, inv_freq) -> np.ndarray:
 def _sum_to_shape(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``array`` over the axes that broadcasting added or stretched to reach it."""
     lead = array.ndim - len(shape)
-    if lead:
+    if lead and math.prod(array.shape[:lead]) == 1:
+        array = array.reshape(array.shape[lead:])  # nothing to sum: a view, no copy
+    elif lead:
         array = array.sum(axis=tuple(range(lead)))
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and array.shape[i] != 1)
     if stretched:
@@ -429,6 +431,20 @@ def apply_vjp(grad, x, angles, *, layout: str = "interleaved", magnitude=None, b
     return (grad_x, grad_angles) if basis is None else (grad_x, grad_angles, grad_basis)
 
 
+def _angle_gradient(block: np.ndarray, rotated_grad: np.ndarray, layout: str) -> np.ndarray:
+    """``dL/dphi_k = a_k gz_c - c_k gz_a = Im(conj(a + i c) (gz_a + i gz_c))`` per pair.
+
+    ``gz`` is the pair gradient already rotated by ``-phi`` (and scaled by ``m``).
+    """
+    pairs = _complex_pairs(block, layout)
+    product = np.conjugate(pairs, out=pairs if layout == "half" else None)  # half: a copy
+    if product.shape == rotated_grad.shape:
+        np.multiply(product, rotated_grad, out=product)
+    else:
+        product = product * rotated_grad
+    return product.imag
+
+
 def _apply_vjp_block(grad, x, phasors, layout: str, basis, grad_x: np.ndarray):
     """:func:`apply_vjp` on one block of rows: writes ``grad_x``, returns the rest unsummed.
 
@@ -443,7 +459,7 @@ def _apply_vjp_block(grad, x, phasors, layout: str, basis, grad_x: np.ndarray):
         grad_block, block = grad_block @ basis, block @ basis
     grad_z = grad_x[..., :rotary] if basis is None else np.empty(grad.shape[:-1] + (rotary,))
     rotated_grad = _rotate(grad_block, inverse, layout, grad_z)
-    angle_part = (np.conj(_complex_pairs(block, layout)) * rotated_grad).imag
+    angle_part = _angle_gradient(block, rotated_grad, layout)
     grad_x[..., rotary:] = grad[..., rotary:]
     if basis is None:
         return angle_part, None
