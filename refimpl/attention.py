@@ -147,7 +147,8 @@ def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def split_heads(x: Any, n_heads: int) -> np.ndarray:
-    """Reshape ``(..., T, H d)`` to ``(..., H, T, d)``: head ``h`` owns features ``h d .. h d + d - 1``.
+    """Reshape ``(..., T, H d)`` to ``(..., H, T, d)``; head ``h`` owns features
+    ``h d .. h d + d - 1``.
 
     Its VJP is :func:`merge_heads` (the map is a permutation of entries).
 

@@ -704,7 +704,7 @@ def _scatter_rows(ids: np.ndarray, grad: np.ndarray, rows: int) -> np.ndarray:
 
 def embed_backward(params: dict, config: TransformerConfig, cache: dict,
                    grad: np.ndarray) -> dict:
-    """Gradients of ``params["embedding"]`` (and ``"embedding_norm"``) from :func:`embed_forward`."""
+    """Gradients of ``params["embedding"]`` (and ``"embedding_norm"``) of :func:`embed_forward`."""
     grads = {}
     if config.norm_position == "post":
         grads["embedding_norm"], grad = _norm_backward(params["embedding_norm"], config,
