@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from refimpl._validation import (
     as_int,
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-def angles(positions, inv_freq) -> np.ndarray:
+def angles(positions: ArrayLike, inv_freq: ArrayLike) -> np.ndarray:
     """Rotation angles ``phi[..., k] = positions[...] * inv_freq[k]`` in float64.
 
     .. math:: \\varphi_{p,k} = p \\, \\omega_k
@@ -104,7 +105,8 @@ def _outer_sum(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return left.T @ right
 
 
-def angles_vjp(grad, positions, inv_freq) -> tuple[np.ndarray, np.ndarray]:
+def angles_vjp(grad: ArrayLike, positions: ArrayLike, inv_freq: ArrayLike
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`angles` in ``positions`` and ``inv_freq``.
 
     .. math::
@@ -128,7 +130,7 @@ def angles_vjp(grad, positions, inv_freq) -> tuple[np.ndarray, np.ndarray]:
     return grad_positions, grad_inv_freq
 
 
-def inv_freq_vjp(grad_angles, positions) -> np.ndarray:
+def inv_freq_vjp(grad_angles: ArrayLike, positions: ArrayLike) -> np.ndarray:
     """Gradient of learnable 1-D frequencies: ``sum over positions of p * dL/dphi``.
 
     .. math:: \\frac{\\partial L}{\\partial \\omega_k} = \\sum_{p} p \\,
@@ -281,7 +283,8 @@ def _check_basis(basis, size: int) -> np.ndarray:
     return basis
 
 
-def apply(x, angles, *, layout: str = "interleaved", magnitude=None, basis=None) -> np.ndarray:
+def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
+          magnitude: ArrayLike | None = None, basis: ArrayLike | None = None) -> np.ndarray:
     """Rotate the leading ``2P`` features of ``x`` pair by pair; pass the rest through.
 
     For every pair ``(a_k, c_k)`` of the rotary block, with angle ``phi_k`` and
@@ -370,7 +373,9 @@ def _apply_block(x, phasor, layout: str, basis, out: np.ndarray) -> None:
     out[..., rotary:] = x[..., rotary:]
 
 
-def apply_vjp(grad, x, angles, *, layout: str = "interleaved", magnitude=None, basis=None):
+def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
+              magnitude: ArrayLike | None = None, basis: ArrayLike | None = None
+              ) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`apply` in ``x``, ``angles`` (and ``basis`` when given).
 
     With ``z`` the rotary block of ``x`` (in ``Q``'s frame, ``z = Q^T x``) and ``g_w``
@@ -484,7 +489,8 @@ def _rotate_quarter(block: np.ndarray, layout: str) -> np.ndarray:
     return np.concatenate([-block[..., half:], block[..., :half]], axis=-1)
 
 
-def elementwise_form(x, angles, *, layout: str = "interleaved", magnitude=None) -> np.ndarray:
+def elementwise_form(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
+                     magnitude: ArrayLike | None = None) -> np.ndarray:
     """The post's elementwise formula ``x * C + rot(x) * S``, written out plainly.
 
     .. math:: y = x \\odot (m\\cos\\varphi)_{\\text{expanded}}
@@ -510,7 +516,8 @@ def elementwise_form(x, angles, *, layout: str = "interleaved", magnitude=None) 
     return np.concatenate([rotated, rest], axis=-1)
 
 
-def complex_form(x, angles, *, magnitude=None) -> np.ndarray:
+def complex_form(x: ArrayLike, angles: ArrayLike, *, magnitude: ArrayLike | None = None
+                 ) -> np.ndarray:
     """Interleaved RoPE as complex multiplication: ``(x_2k + i x_2k+1) m e^{i phi_k}``.
 
     .. math:: y_{2k} + i\\, y_{2k+1} = m_k e^{i \\varphi_k} (x_{2k} + i\\, x_{2k+1})
@@ -536,7 +543,8 @@ def complex_form(x, angles, *, magnitude=None) -> np.ndarray:
     return out
 
 
-def rotation_matrix(angles, dim: int, layout: str = "interleaved", *, magnitude=None) -> np.ndarray:
+def rotation_matrix(angles: ArrayLike, dim: int, layout: str = "interleaved", *,
+                    magnitude: ArrayLike | None = None) -> np.ndarray:
     """The dense block-diagonal RoPE matrix ``R(phi)``, shape ``(..., dim, dim)``.
 
     .. math::

@@ -11,6 +11,7 @@ attention factor multiplies cos and sin (``magnitude`` in :func:`refimpl.rope.ap
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from refimpl._validation import as_float_array, as_int, as_scalar, check_choice
 
@@ -97,7 +98,7 @@ def _factor(factor, name: str = "factor") -> float:
     return factor
 
 
-def default_inv_freq(rotary_dim: int, base: float = 10000.0):
+def default_inv_freq(rotary_dim: int, base: float = 10000.0) -> tuple[np.ndarray, float]:
     """Hugging Face ``default``: ``(inv_freq(rotary_dim, base), 1.0)``.
 
     Examples
@@ -108,7 +109,8 @@ def default_inv_freq(rotary_dim: int, base: float = 10000.0):
     return inv_freq(rotary_dim, base), 1.0
 
 
-def linear_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float):
+def linear_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float
+                    ) -> tuple[np.ndarray, float]:
     """Hugging Face ``linear`` (position interpolation): ``omega_k / factor``.
 
     .. math:: \\omega_k' = \\frac{1}{b^{2k/d}} \\Big/ s, \\qquad \\text{attention factor } 1
@@ -132,7 +134,7 @@ def linear_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float):
 
 
 def dynamic_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
-                     max_position_embeddings: int, seq_len: int):
+                     max_position_embeddings: int, seq_len: int) -> tuple[np.ndarray, float]:
     """Hugging Face ``dynamic`` (dynamic NTK): the default frequencies with a base that grows
     once ``seq_len`` passes ``max_position_embeddings``.
 
@@ -229,7 +231,7 @@ def yarn_inv_freq(rotary_dim: int, base: float = 10000.0, *,
                   max_position_embeddings: int | None = None, beta_fast: float = 32.0,
                   beta_slow: float = 1.0, mscale: float | None = None,
                   mscale_all_dim: float | None = None, attention_factor: float | None = None,
-                  truncate: bool = True):
+                  truncate: bool = True) -> tuple[np.ndarray, float]:
     """Hugging Face ``yarn``: keep the fast pairs, divide the slow ones by ``factor``, ramp between.
 
     .. math::
@@ -291,10 +293,11 @@ def yarn_inv_freq(rotary_dim: int, base: float = 10000.0, *,
     return interpolation * (1.0 - keep) + extrapolation * keep, float(attention_factor)
 
 
-def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor, long_factor,
+def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor: ArrayLike,
+                      long_factor: ArrayLike,
                       original_max_position_embeddings: int, seq_len: int,
                       factor: float | None = None, max_position_embeddings: int | None = None,
-                      attention_factor: float | None = None):
+                      attention_factor: float | None = None) -> tuple[np.ndarray, float]:
     """Hugging Face ``longrope`` (Phi-3): per-pair rescaling, short or long set by length.
 
     .. math::
@@ -354,7 +357,7 @@ def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor, l
 
 def llama3_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
                     low_freq_factor: float, high_freq_factor: float,
-                    original_max_position_embeddings: int):
+                    original_max_position_embeddings: int) -> tuple[np.ndarray, float]:
     """Hugging Face / Meta ``llama3``: keep short wavelengths, divide long ones, blend between.
 
     With wavelength ``lambda_k = 2 pi / omega_k``, ``lambda_high = L0 / high_freq_factor``

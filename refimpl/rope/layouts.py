@@ -12,6 +12,7 @@ are never permuted.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
 from refimpl.rope.apply import LAYOUTS
@@ -69,7 +70,7 @@ def layout_permutation(dim: int, src: str, dst: str, *, rotary_dim: int | None =
     return index
 
 
-def permute_qk_rows(weight, num_heads: int, src: str, dst: str, *,
+def permute_qk_rows(weight: ArrayLike, num_heads: int, src: str, dst: str, *,
                     rotary_dim: int | None = None) -> np.ndarray:
     """Permute the rows of a q or k projection weight (or its bias), head by head.
 
