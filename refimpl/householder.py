@@ -963,11 +963,16 @@ def householder_product(V: Any, tau: Any) -> np.ndarray:
     return Q
 
 
+def _vector_times_matrix(y: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``y^T M`` for stacks: (..., m) and (..., m, n) -> (..., n), through BLAS."""
+    return (y[..., None, :] @ M)[..., 0, :]
+
+
 def _apply_reflector(M: np.ndarray, y: np.ndarray, tau_i: np.ndarray, i: int) -> None:
     """``M <- (I - tau_i y y^T) M`` in place, touching only rows ``i:`` (where ``y`` lives)."""
     rows = M[..., i:, :]
-    rows -= tau_i[..., None, None] * y[..., i:, None] * np.einsum(
-        "...m,...mn->...n", y[..., i:], rows)[..., None, :]
+    coefficients = _vector_times_matrix(y[..., i:], rows)
+    rows -= tau_i[..., None, None] * y[..., i:, None] * coefficients[..., None, :]
 
 
 def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -1011,7 +1016,8 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
     k = tau.shape[-1]
     G = _cotangent(grad, V.shape).copy()
     Y = _reflector_vectors(V, k)
-    project = lambda M, i: np.einsum("...mn,...m->...n", M, Y[..., :, i])  # noqa: E731
+    project = lambda M, i: _vector_times_matrix(Y[..., i:, i], M[..., i:, :])  # noqa: E731
+    times = lambda M, vector: (M @ vector[..., :, None])[..., 0]  # noqa: E731
     p, q = np.empty(tau.shape + (n,)), np.empty(tau.shape + (n,))
     grad_Y, grad_tau = np.zeros(Y.shape), np.empty(tau.shape)
     S = _identity_columns(V.shape[:-2], m, n)
@@ -1020,12 +1026,12 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
         _apply_reflector(S, Y[..., :, i], tau[..., i], i)
     for i in range(k):
         q[..., i, :] = project(G, i)
-        grad_tau[..., i] = -np.einsum("...n,...n->...", p[..., i, :], q[..., i, :])
-        grad_Y[..., :, i] = -tau[..., i, None] * np.einsum("...mn,...n->...m", G, p[..., i, :])
+        grad_tau[..., i] = -np.sum(p[..., i, :] * q[..., i, :], axis=-1)
+        grad_Y[..., :, i] = -tau[..., i, None] * times(G, p[..., i, :])
         _apply_reflector(G, Y[..., :, i], tau[..., i], i)
     S = _identity_columns(V.shape[:-2], m, n)
     for i in reversed(range(k)):
-        grad_Y[..., :, i] -= tau[..., i, None] * np.einsum("...mn,...n->...m", S, q[..., i, :])
+        grad_Y[..., :, i] -= tau[..., i, None] * times(S, q[..., i, :])
         _apply_reflector(S, Y[..., :, i], tau[..., i], i)
     grad_V = np.zeros(V.shape)
     grad_V[..., :k] = np.tril(grad_Y, -1)
