@@ -90,8 +90,8 @@ def inverse_cdf_table(d: Any, kappa: Any, size: Any = 16384) -> InverseCdfTable:
     return InverseCdfTable(d, kappa, np.maximum.accumulate(cdf), angle)
 
 
-def _wood(d: int, kappa: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Wood's rejection sampler, one accepted draw per entry of ``kappa`` (flat).
+def _wood(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
+    """Wood's rejection sampler: ``n`` accepted draws for ``kappa`` (0-d, or one per draw).
 
     With ``m = d - 1``, ``s = hypot(2 kappa, m)``: ``b = m/(2 kappa + s)``,
     ``x0 = 2 kappa/(m + s)``, ``1 - x0 = m (1 + m/(s + 2 kappa))/(m + s)``. A proposal
@@ -106,17 +106,17 @@ def _wood(d: int, kappa: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     b, x0 = m / (2.0 * kappa + s), 2.0 * kappa / (m + s)
     one_minus_x0 = m * (1.0 + m / (s + 2.0 * kappa)) / (m + s)
     log_envelope = np.log(one_minus_x0) + np.log1p(x0)
-    gap, rest = np.empty(kappa.shape), np.empty(kappa.shape)
-    pending = np.arange(kappa.size)
+    params = np.broadcast_arrays(kappa, b, x0, one_minus_x0, log_envelope)
+    gap, rest = np.empty(n), np.empty(n)
+    pending = np.arange(n)
     while pending.size:
+        k, bp, x0p, cp, log_c = (a if a.ndim == 0 else a[pending] for a in params)
         g1, g2 = rng.standard_gamma(0.5 * m, size=(2, pending.size))
         total = g1 + g2
         z, z_bar = g1 / total, g2 / total
-        bp, x0p, cp = b[pending], x0[pending], one_minus_x0[pending]
         den = z_bar + bp * z
         gap_p = 2.0 * bp * z / den
-        log_ratio = (kappa[pending] * (cp - gap_p)
-                     + m * (np.log(cp + x0p * gap_p) - log_envelope[pending]))
+        log_ratio = k * (cp - gap_p) + m * (np.log(cp + x0p * gap_p) - log_c)
         accept = log_ratio >= np.log1p(-rng.random(pending.size))
         gap[pending[accept]] = gap_p[accept]
         rest[pending[accept]] = 2.0 * z_bar[accept] / den[accept]
@@ -124,13 +124,13 @@ def _wood(d: int, kappa: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     return gap, rest
 
 
-def _exact(d: int, kappa: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
     """d = 2: von Mises angle (NumPy); d = 3: closed-form inverse CDF. Returns ``(1-w, 1+w)``."""
     if d == 2:
-        half = 0.5 * np.abs(rng.vonmises(0.0, kappa))
+        half = 0.5 * np.abs(rng.vonmises(0.0, kappa, size=n))
         return 2.0 * np.sin(half) ** 2, 2.0 * np.cos(half) ** 2
     if d == 3:
-        gap = _one_minus_w_d3(1.0 - rng.random(kappa.shape), kappa)  # u in (0, 1]
+        gap = _one_minus_w_d3(1.0 - rng.random(n), kappa)  # u in (0, 1]
         return gap, 2.0 - gap
     raise ValueError(f"method='exact' needs d = 2 or 3, got d={d}; use 'wood' or 'inverse'")
 
@@ -162,15 +162,21 @@ def _check_table(table: Any, d: int, kappa: np.ndarray) -> InverseCdfTable:
     return table
 
 
-def _marginal_pair(d: int, kappa: np.ndarray, rng, method: str, table) -> tuple[np.ndarray, ...]:
-    """Draw ``(w, sqrt(1 - w^2))`` for every entry of the flat ``kappa``."""
+def _marginal_pair(d: int, kappa: np.ndarray, shape: tuple[int, ...], rng, method: str,
+                   table) -> tuple[np.ndarray, ...]:
+    """Draw ``(w, sqrt(1 - w^2))``, flat, for ``kappa`` broadcast to ``shape``.
+
+    A single kappa stays a scalar (no per-draw parameter arrays)."""
+    n = int(np.prod(shape))
+    kappa = np.asarray(kappa.ravel()[0]) if kappa.size == 1 else np.broadcast_to(kappa, shape).ravel()
     if method == "auto":
         method = "exact" if d <= 3 else "wood"
     if table is not None and method != "table":
         raise ValueError(f"table is only used with method='table', got method={method!r}")
     if method in ("wood", "exact"):
-        gap, rest = (_wood if method == "wood" else _exact)(d, kappa, rng)
+        gap, rest = (_wood if method == "wood" else _exact)(d, kappa, n, rng)
         return 1.0 - gap, np.sqrt(gap * rest)
+    kappa = np.broadcast_to(kappa, (n,))
     if method == "table":
         table = inverse_cdf_table(d, _single_kappa(kappa)) if table is None else table
         table = _check_table(table, d, kappa)
@@ -209,8 +215,7 @@ def sample_marginal(d: Any, kappa: Any, size: Any = None, rng: Any = None,
     d, kappa = check_dimension(d), check_kappa(kappa)
     check_choice(method, "method", METHODS)
     shape = _size_tuple(size) + kappa.shape
-    flat = np.broadcast_to(kappa, shape).ravel()
-    return _marginal_pair(d, flat, as_generator(rng), method, table)[0].reshape(shape)
+    return _marginal_pair(d, kappa, shape, as_generator(rng), method, table)[0].reshape(shape)
 
 
 def reflection_normal(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -336,9 +341,8 @@ def sample(mu: Any, kappa: Any, size: Any = None, rng: Any = None, method: str =
     check_choice(tangent, "tangent", TANGENTS)
     batch = broadcast_batch(mu=mu.shape[:-1], kappa=kappa.shape)
     shape = _size_tuple(size) + batch
-    flat_kappa = np.broadcast_to(kappa, shape).ravel()
     rng = as_generator(rng)
-    w, s = _marginal_pair(d, flat_kappa, rng, method, table)
+    w, s = _marginal_pair(d, kappa, shape, rng, method, table)
     rows = mu if mu.ndim == 1 else np.broadcast_to(mu, shape + (d,)).reshape(-1, d)
     return _place(w, s, rng, rows, tangent).reshape(shape + (d,))
 

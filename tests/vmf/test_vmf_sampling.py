@@ -79,7 +79,7 @@ def test_kappa_zero_is_uniform(d):
     w = vs.sample_marginal(d, 0.0, size=20000, rng=d)
     assert ks_pvalue((1 + w) / 2, stats.beta((d - 1) / 2, (d - 1) / 2).cdf) > ALPHA
     x = vs.sample(_mu(d), 0.0, size=2000, rng=d)
-    assert np.all(np.abs(x.mean(axis=0)) < 6 / np.sqrt(2000 * d))
+    assert np.all(np.abs(x.mean(axis=0)) < 6 / np.sqrt(2000 * d))  # d checks at 6 sd
 
 
 def test_tiny_kappa_at_d3_is_near_uniform_not_nan():
