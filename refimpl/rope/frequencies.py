@@ -216,6 +216,8 @@ def yarn_correction_range(rotary_dim: int, base: float, original_max_position_em
                     minimum=1)
     beta_slow = as_scalar(beta_slow, "beta_slow", positive=True)
     beta_fast = as_scalar(beta_fast, "beta_fast", greater_than=beta_slow)
+    if not isinstance(truncate, (bool, np.bool_)):
+        raise TypeError(f"truncate must be True or False, got {truncate!r}")
 
     def correction_dim(rotations: float) -> float:
         return rotary_dim * np.log(length / (rotations * 2.0 * np.pi)) / (2.0 * np.log(base))

@@ -227,5 +227,7 @@ def test_errors_name_the_parameter():
                           original_max_position_embeddings=16, seq_len=17, factor=2.0)
     with pytest.raises(ValueError, match="rotary_dim >= 4"):
         ntk_base(1e4, 2.0, 2)
+    with pytest.raises(TypeError, match="truncate"):
+        yarn_correction_range(8, 1e4, 4096, truncate="no")
     with pytest.raises(TypeError, match="unexpected keyword argument 'factor'"):
         scaled_inv_freq("default", 8, factor=2.0)
