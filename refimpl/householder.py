@@ -169,8 +169,10 @@ def _apply_low_rank(x: np.ndarray, sign: Any, left: np.ndarray, right: np.ndarra
             if out_block is not block:
                 np.copyto(out_block, block)
             # out_block^T <- right^T coefficients^T + sign out_block^T, in place (BLAS gemm)
-            blas.dgemm(1.0, right_t, coefficients.T, beta=float(sign), c=out_block.T,
-                       overwrite_c=True)
+            updated = blas.dgemm(1.0, right_t, coefficients.T, beta=float(sign),
+                                 c=out_block.T, overwrite_c=True)
+            if not np.may_share_memory(updated, out_block):  # f2py had to copy
+                out_block[...] = updated.T
         return out
     coefficients = _inner_products(x, left)
     update = np.einsum("...r,...rd->...d", coefficients, right)
@@ -189,8 +191,8 @@ def normalize(x: Any) -> np.ndarray:
 
         \hat x = x / \lVert x \rVert_2
 
-    The norm is computed after dividing by ``max |x_i|``, so vectors with tiny
-    (subnormal) or huge entries normalise without underflow or overflow.
+    Vectors with tiny (subnormal) or huge entries normalise without underflow or
+    overflow: their norms are computed after dividing by ``max |x_i|``.
 
     Parameters
     ----------
@@ -430,8 +432,8 @@ def _map_signs(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
 
 
 def _mirror_normal(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
-    """The mirror normal ``v = a - s b`` (or its documented fallback), its unit vector,
-    its norm and the mask of fallback rows."""
+    """The unit mirror normal ``v / ||v||`` for ``v = a - s b`` (or its documented
+    fallback), ``||v||``, and the mask of the rows that use the fallback."""
     s, _, _ = _map_signs(kind, a_hat, b_hat)
     v = a_hat - s * b_hat
     degenerate = ~np.any(v != 0, axis=-1, keepdims=True)
@@ -442,14 +444,14 @@ def _mirror_normal(kind: str, a_hat: np.ndarray, b_hat: np.ndarray):
                              f"exists); got a and b of dimension 1 with {which}")
         v = np.where(degenerate, _perpendicular(a_hat), v)
     norm = _norm(v)
-    return v, v / norm, norm, degenerate
+    return v / norm, norm, degenerate
 
 
 def _map_matrix(kind: str, a: Any, b: Any, rtol: Any) -> np.ndarray:
     """Dense ``T = sigma (I - 2 u u^T)``, times ``I - 2 a a^T`` for the rotation."""
     _, _, a_hat, b_hat, _, _ = _unit_pair(a, b, rtol)
     _, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
-    _, unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
+    unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
     eye = np.eye(a_hat.shape[-1])
     T = np.asarray(sigma)[..., None] * (eye - 2.0 * unit[..., :, None] * unit[..., None, :])
     return T @ (eye - 2.0 * a_hat[..., :, None] * a_hat[..., None, :]) if then_reflect_a else T
@@ -468,7 +470,7 @@ def _map_apply(kind: str, x: Any, a: Any, b: Any, rtol: Any, out: Any) -> np.nda
     ``H_u H_a x = x + <a, x> (4 <u, a> u - 2 a) - 2 <u, x> u``."""
     x, _, _, a_hat, b_hat, _, _ = _map_inputs(x, a, b, rtol)
     _, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
-    _, unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
+    unit, _, _ = _mirror_normal(kind, a_hat, b_hat)
     if not then_reflect_a:
         right = -2.0 * np.asarray(sigma)[..., None] * unit[..., None, :]
         return _apply_low_rank(x, sigma, unit[..., :, None], right, out)
@@ -484,7 +486,7 @@ def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
     check_finite(x, "x")
     grad = _cotangent(grad, np.broadcast_shapes(x.shape, a.shape, b.shape))
     s, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
-    _, unit, v_norm, degenerate = _mirror_normal(kind, a_hat, b_hat)
+    unit, v_norm, degenerate = _mirror_normal(kind, a_hat, b_hat)
     reflected = _reflect_unit(x, a_hat) if then_reflect_a else x
     grad_x, grad_unit = _reflect_unit_vjp(sigma * grad, reflected, unit)
     grad_v = _unit_vjp(grad_unit, unit, v_norm)
