@@ -13,6 +13,7 @@ from refimpl.selfcheck import rope_nd
 from refimpl.selfcheck import dimension, mixers
 from refimpl.selfcheck import testing
 from refimpl.selfcheck import transformer
+from refimpl.selfcheck import vmf
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
@@ -26,6 +27,7 @@ CHECKS: list[Check] = [
     *dimension.CHECKS,
     *testing.CHECKS,
     *transformer.CHECKS,
+    *vmf.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
