@@ -1,0 +1,195 @@
+"""Index maps with scales: the one rule behind every copying growth move.
+
+A widened axis is described by an :class:`AxisMap`: new coordinate ``j`` copies old
+coordinate ``index[j]`` times ``forward[j]`` (how a *state* on that axis is mapped), and
+a weight row that *reads* coordinate ``j`` is the old row ``index[j]`` times
+``readout[j]``. The function is preserved when, for every old coordinate ``i``,
+
+.. math:: \\sum_{j:\\, \\text{index}_j = i} \\text{forward}_j \\, \\text{readout}_j = 1,
+
+because then ``x~ W~ = sum_i x_i W_i (sum_j forward_j readout_j) = x W``. A dense layer
+``y = x W + b`` whose input axis is mapped by ``rows`` and output axis by ``cols`` becomes
+
+.. math:: \\tilde W_{jl} = W_{\\text{index}_j, \\text{index}_l}\\, r_j f_l, \\qquad
+          \\tilde b_l = b_{\\text{index}_l} f_l
+
+(``r`` = ``rows.readout``, ``f`` = ``cols.forward``), which maps ``y`` by ``cols``.
+A norm whose input is mapped with the same ``forward = c`` on every coordinate and
+exactly ``k`` copies of each sees the same normalised vector if ``eps`` becomes
+``c^2 eps``; its gain and bias take the output map's ``forward``. Net2Net (forward 1,
+readout = split fractions), Su's "repeat and divide by sqrt k" (forward = readout =
+``1/sqrt k``) and HyperCloning (forward 1, readout ``1/k``) are all instances
+(research note widening_mixers_sim.md §1.2, §4).
+
+Symmetry breaking: adding ``delta_j`` to the rows that read the copies of ``i`` keeps
+the function when ``sum_j forward_j delta_j = 0``; :func:`dense` adds such zero-sum
+noise (HyperCloning's ``+eps / -eps`` for two copies) when ``noise > 0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from refimpl.transformer import TransformerConfig
+
+__all__ = ["AxisMap", "ModelMaps", "uniform_map", "identity_map", "expand_params"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AxisMap:
+    """New coordinate ``j`` copies old ``index[j]``; states scale by ``forward[j]``,
+    reading weight rows by ``readout[j]`` (see the module docstring)."""
+
+    index: np.ndarray
+    forward: np.ndarray
+    readout: np.ndarray
+
+    def with_forward(self, forward) -> "AxisMap":
+        """The same copies with another ``forward`` (readout kept)."""
+        return dataclasses.replace(self, forward=np.broadcast_to(forward, self.index.shape))
+
+
+def uniform_map(size: int, k: int, pattern: str, forward: float) -> AxisMap:
+    """``k`` copies of each of ``size`` coordinates, ``repeat`` (x1 x1 x2 x2) or ``tile``
+    (x1 x2 x1 x2), every copy scaled by ``forward`` and read with ``1 / (k forward)``."""
+    base = np.arange(size)
+    index = np.repeat(base, k) if pattern == "repeat" else np.tile(base, k)
+    ones = np.ones(index.shape)
+    return AxisMap(index, forward * ones, ones / (k * forward))
+
+
+def identity_map(size: int) -> AxisMap:
+    """The axis left as it is."""
+    ones = np.ones(size)
+    return AxisMap(np.arange(size), ones, ones)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMaps:
+    """The axis maps of one growth move.
+
+    ``hidden`` (residual stream, d_model), ``query``/``key``/``value`` (the flat
+    ``n_heads * head_dim`` axes; only ``forward`` of query and key is used), ``ffn``
+    (the FFN hidden units; ``up`` columns use its forward, ``down`` rows its readout),
+    ``gate_forward`` (forward of the gate columns of a gated FFN, 1: a pure copy so
+    that the activation commutes), ``mlm_forward`` (forward of the MLM dense output),
+    ``eps_factor`` (new ``norm_eps`` = old times this) and ``down_bias_forward``
+    (None, or an override of the FFN output bias scale: the post's verbatim table).
+    """
+
+    hidden: AxisMap
+    query: AxisMap
+    key: AxisMap
+    value: AxisMap
+    ffn: AxisMap
+    gate_forward: float
+    mlm_forward: float
+    eps_factor: float
+    down_bias_forward: float | None = None
+
+
+def _zero_sum_noise(rows: AxisMap, shape: tuple, noise: float, scale: float,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise minus its mean over each copy group (rows copying the same old row).
+
+    Every readout axis here has one ``forward`` per group, so a zero sum over the group
+    is a zero ``forward``-weighted sum: the function is unchanged.
+    """
+    draw = rng.standard_normal(shape)
+    sums = np.zeros((int(rows.index.max()) + 1,) + shape[1:])
+    np.add.at(sums, rows.index, draw)
+    counts = np.bincount(rows.index).reshape((-1,) + (1,) * (len(shape) - 1))
+    return noise * scale * (draw - (sums / counts)[rows.index])
+
+
+def dense(weight: np.ndarray, bias: np.ndarray | None, rows: AxisMap, cols_index: np.ndarray,
+          cols_forward: np.ndarray, noise: float = 0.0, rng=None):
+    """``W~ = W[rows.index, cols_index] * rows.readout * cols_forward``, ``b~ = b[cols] f``.
+
+    With ``noise > 0``, zero-sum noise of standard deviation ``noise * rms(W~)`` is added
+    across each group of copied rows.
+    """
+    new = weight[np.ix_(rows.index, cols_index)] * rows.readout[:, None] * cols_forward
+    if noise > 0.0:
+        new = new + _zero_sum_noise(rows, new.shape, noise, float(np.sqrt(np.mean(new**2))), rng)
+    return new, None if bias is None else bias[cols_index] * cols_forward
+
+
+def _norm(p: dict, axis: AxisMap) -> dict:
+    """Gain and bias of a norm whose output is mapped by ``axis``."""
+    return {name: value[axis.index] * axis.forward for name, value in p.items()}
+
+
+def top_norm(config: TransformerConfig) -> tuple:
+    """Key path of the norm whose output feeds the logits (the last norm of the model)."""
+    if config.mlm_head:
+        return ("mlm", "norm")
+    if config.norm_position == "pre":
+        return ("final_norm",)
+    if config.n_layers:
+        return ("layers", config.n_layers - 1, "ffn_norm")
+    return ("embedding_norm",)
+
+
+def _linear_pair(p: dict, names: tuple, rows: AxisMap, cols: AxisMap, forward,
+                 noise: float, rng) -> dict:
+    weight, bias = dense(p[names[0]], p.get(names[1]), rows, cols.index, forward, noise, rng)
+    return {names[0]: weight, **({} if bias is None else {names[1]: bias})}
+
+
+def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMap,
+           noise: float, rng) -> dict:
+    """One layer under ``maps``; ``out_norm`` maps the output of its ffn_norm."""
+    h, attn, ffn = maps.hidden, p["attn"], p["ffn"]
+    new_attn = {}
+    for name, axis in (("q", maps.query), ("k", maps.key), ("v", maps.value)):
+        new_attn.update(_linear_pair(attn, ("w" + name, "b" + name), h, axis, axis.forward,
+                                     noise, rng))
+    new_attn.update(_linear_pair(attn, ("wo", "bo"), maps.value, h, h.forward, noise, rng))
+    new_ffn = _linear_pair(ffn, ("w_up", "b_up"), h, maps.ffn, maps.ffn.forward, noise, rng)
+    if config.gated:
+        new_ffn.update(_linear_pair(ffn, ("w_gate", "b_gate"), h, maps.ffn,
+                                    maps.gate_forward * np.ones(maps.ffn.index.shape),
+                                    noise, rng))
+    new_ffn.update(_linear_pair(ffn, ("w_down", "b_down"), maps.ffn, h, h.forward, noise, rng))
+    if maps.down_bias_forward is not None and "b_down" in ffn:
+        new_ffn["b_down"] = ffn["b_down"][h.index] * maps.down_bias_forward
+    return {"attn_norm": _norm(p["attn_norm"], h), "attn": new_attn,
+            "ffn_norm": _norm(p["ffn_norm"], out_norm), "ffn": new_ffn}
+
+
+def expand_params(params: dict, config: TransformerConfig, maps: ModelMaps, *,
+                  noise: float = 0.0, rng=None) -> dict:
+    """Every parameter of ``params`` under ``maps`` (a new tree; ``params`` is not changed).
+
+    The logits' input is mapped by ``top``: with an untied output the hidden map itself
+    (``W_out`` rows read with its readout); with a tied output the top norm's forward is
+    the hidden readout, so that ``h~ E~^T = h E^T`` (Su's 1/sqrt k cancels itself;
+    pure copies need a ``1/k`` there, as in HyperCloning).
+    """
+    h = maps.hidden
+    top = AxisMap(h.index, h.readout, h.forward) if config.tie_output else h
+    top_path = top_norm(config)
+    new = {"embedding": {name: table[:, h.index] * h.forward
+                         for name, table in params["embedding"].items()}}
+    for name in ("embedding_norm", "final_norm"):
+        if name in params:
+            new[name] = _norm(params[name], top if top_path == (name,) else h)
+    layers = []
+    for i, layer in enumerate(params["layers"]):
+        out_norm = top if top_path == ("layers", i, "ffn_norm") else h
+        layers.append(_layer(layer, config, maps, out_norm, noise, rng))
+    new["layers"] = layers
+    if config.mlm_head:
+        mlm = params["mlm"]
+        new["mlm"] = _linear_pair(mlm, ("w", "b"), h, h, maps.mlm_forward * np.ones(h.index.shape),
+                                  noise, rng)
+        new["mlm"]["norm"] = _norm(mlm["norm"], top)
+    output = {name: value.copy() for name, value in params["output"].items()}
+    if not config.tie_output:
+        output["w"] = dense(output["w"], None, top, np.arange(config.vocab_size),
+                            np.ones(config.vocab_size), noise, rng)[0]
+    new["output"] = output
+    return new

@@ -1,0 +1,333 @@
+"""Width growth by copying: Su's hidden-size scheme, head duplication, the Net2Net FFN split.
+
+* :func:`widen_hidden` is the post "can we losslessly enlarge a Transformer" (kexue.fm
+  8444): every hidden coordinate is repeated ``k`` times and divided by ``sqrt k``,
+  heads keep their number and grow ``k`` times wider (repetition inside each head),
+  q and k carry ``k^(-1/4)`` so that the ``1/sqrt(head_dim)`` scale still matches, the
+  FFN's first layer is a pure copy so that any activation commutes with it. Two
+  corrections make it exact (research note widening_mixers_sim.md §1.3): the FFN output
+  bias is ``b / sqrt k`` (the post's table says ``b / k``) and the norm ``eps`` becomes
+  ``eps / k``. ``faithful=True`` keeps the post's table verbatim to show the difference.
+  Under RoPE the post's pairwise repetition puts copies on off-grid frequencies and is
+  not exact; ``rope_method`` picks one of the note's exact repairs.
+* :func:`duplicate_heads` is the note's §1.7 ("Su-scaled" HyperCloning): ``k`` times
+  as many heads of the same size, head ``h + H`` a copy of head ``h``; RoPE untouched.
+* :func:`split_ffn` is Net2Net's wider net on the FFN: new units copy a random unit's
+  incoming weights and the copies share its outgoing weights in random fractions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dataclasses
+
+import numpy as np
+
+from refimpl import rope
+from refimpl._validation import as_generator, as_int, as_scalar, check_choice
+from refimpl.transformer import TransformerConfig, check_params
+from refimpl.widening.maps import (AxisMap, ModelMaps, expand_params, identity_map,
+                                   uniform_map)
+
+__all__ = ["widen_hidden", "duplicate_heads", "split_ffn", "SCALINGS", "ROPE_METHODS",
+           "REPETITIONS"]
+
+SCALINGS = ("auto", "orthogonal", "copy")
+ROPE_METHODS = ("zero_offgrid", "repeat_frequencies", "pairwise")
+REPETITIONS = ("within_head", "tile")
+
+
+def _homogeneous_mlm(config: TransformerConfig) -> bool:
+    """True when the MLM head's activation commutes with positive scaling (ReLU)."""
+    return not config.mlm_head or config.activation == "relu"
+
+
+def _hidden_forward(config: TransformerConfig, k: int, scaling: str, faithful: bool) -> float:
+    """``1/sqrt k`` (Su: norm-preserving, eps/k) or ``1`` (HyperCloning: eps unchanged).
+
+    One ``norm_eps`` serves every norm, so all norm inputs must carry the same scale.
+    The MLM head's norm reads ``act(h W + b)``, a pure copy for a non-homogeneous
+    activation; then only ``scaling="copy"`` is exact (``"auto"`` picks it).
+    """
+    check_choice(scaling, "scaling", SCALINGS)
+    if scaling == "auto":
+        scaling = "orthogonal" if faithful or _homogeneous_mlm(config) else "copy"
+    if scaling == "orthogonal" and not faithful and not _homogeneous_mlm(config):
+        raise ValueError(
+            f"scaling='orthogonal' cannot be exact with an MLM head and "
+            f"activation={config.activation!r}: the head's norm reads an unscaled copy but "
+            f"the shared norm_eps must become eps/k for every other norm; use "
+            f"scaling='copy' (or 'auto')")
+    return 1.0 / np.sqrt(k) if scaling == "orthogonal" else 1.0
+
+
+def _ffn_map(config: TransformerConfig, d_ff: int, k: int, pattern: str) -> AxisMap:
+    """FFN units: a pure copy before a non-homogeneous activation, ``1/sqrt k`` otherwise
+    (ReLU; the linear branch of a gated FFN, whose gate is a pure copy)."""
+    forward = 1.0 / np.sqrt(k) if config.activation == "relu" or config.gated else 1.0
+    return uniform_map(d_ff, k, pattern, forward)
+
+
+def _within_head_index(head_dim: int, rotary: int, layout: str, k: int) -> np.ndarray:
+    """Old feature of each of the ``k * head_dim`` new features of one head.
+
+    Rotary pairs are repeated as pairs (new pair ``p'`` copies old pair ``p' // k``, in
+    the layout's feature positions); the remaining features are repeated one by one.
+    """
+    pairs = rotary // 2
+    source = np.arange(k * pairs) // k
+    if layout == "interleaved":
+        rotated = np.stack([2 * source, 2 * source + 1], axis=-1).ravel()
+    else:
+        rotated = np.concatenate([source, pairs + source])
+    return np.concatenate([rotated, rotary + np.arange(k * (head_dim - rotary)) // k])
+
+
+def _on_grid(rotary: int, layout: str, k: int) -> np.ndarray:
+    """For each of the ``k * rotary`` new rotary features: does its pair keep the old
+    frequency (new pair index divisible by ``k``)?"""
+    on = np.arange(k * rotary // 2) % k == 0
+    return np.repeat(on, 2) if layout == "interleaved" else np.tile(on, 2)
+
+
+def grown_inv_freq(config: TransformerConfig, slots: np.ndarray,
+                   new_rotary_dim: int) -> tuple | None:
+    """Frequency table of a grown rotary block that keeps old pair ``p`` on ``slots[p]``.
+
+    None (the standard table) when the config has none: ``slots[p] = p m`` keeps
+    ``base^(-2p/R) = base^(-2pm/(mR))`` bit for bit (both exponents are the correctly
+    rounded value of the same fraction). An explicit table is carried over onto
+    ``slots`` and filled elsewhere with the standard grid of the new size.
+    """
+    if config.rope_inv_freq is None:
+        return None
+    table = rope.inv_freq(new_rotary_dim, config.rope_base)
+    table[slots] = config.rope_inv_freq
+    return tuple(float(value) for value in table)
+
+
+def _qk_maps(config: TransformerConfig, k: int, rope_method: str,
+             repetition: str) -> tuple[AxisMap, AxisMap, np.ndarray]:
+    """Query and key maps of the flat ``n_heads * head_dim`` axis, and the within-head
+    index (for the value map)."""
+    heads, head_dim = config.n_heads, config.head_dim
+    rotary = config.rope_dim if config.positions == "rope" else 0
+    within = _within_head_index(head_dim, rotary, config.rope_layout, k)
+    if repetition == "tile":
+        index = np.tile(np.arange(heads * head_dim), k)
+    else:
+        index = (np.arange(heads)[:, None] * head_dim + within).ravel()
+    c = k ** -0.25 if config.attention_scale else k ** -0.5
+    q_head, k_head = np.full(k * head_dim, c), np.full(k * head_dim, c)
+    if rotary and rope_method == "zero_offgrid" and repetition == "within_head":
+        on = _on_grid(rotary, config.rope_layout, k)
+        q_head[:k * rotary] *= np.sqrt(k)
+        k_head[:k * rotary] = np.where(on, c * np.sqrt(k), 0.0)
+    ones = np.ones(index.shape)
+    return (AxisMap(index, np.tile(q_head, heads), ones),
+            AxisMap(index, np.tile(k_head, heads), ones), within)
+
+
+def _rope_fields(config: TransformerConfig, k: int, rope_method: str) -> dict:
+    """``rotary_dim`` and ``rope_inv_freq`` of the widened config."""
+    fields = {"rotary_dim": None if config.rotary_dim is None else k * config.rotary_dim}
+    if config.positions != "rope":
+        return fields
+    pairs = config.rope_dim // 2
+    if rope_method == "repeat_frequencies":
+        table = rope.inv_freq(config.rope_dim, config.rope_base) \
+            if config.rope_inv_freq is None else np.asarray(config.rope_inv_freq)
+        fields["rope_inv_freq"] = tuple(float(value) for value in np.repeat(table, k))
+    else:
+        fields["rope_inv_freq"] = grown_inv_freq(config, k * np.arange(pairs),
+                                                 k * config.rope_dim)
+    return fields
+
+
+def _factor(k: Any) -> int:
+    return as_int(k, "k", minimum=1)
+
+
+def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
+                 rope_method: str | None = None, scaling: str = "auto",
+                 faithful: bool = False, repetition: str = "within_head",
+                 noise: float = 0.0, rng: Any = None) -> tuple[dict, TransformerConfig]:
+    """Su's widening: ``d_model``, ``head_dim`` and ``d_ff`` times ``k``, same heads and depth.
+
+    Every hidden state becomes ``repeat(h, k) * c`` (``c = 1/sqrt k``, or 1 with
+    ``scaling="copy"``). Per layer, with source indices repeated:
+
+    .. math::
+
+        \\tilde W_{q,k} = W \\cdot \\frac{k^{-1/4}}{k c},\\quad
+        \\tilde W_v = W \\cdot \\frac{c}{k c},\\quad
+        \\tilde W_{up} = \\frac{W}{k c},\\quad
+        \\tilde W_{down} = W \\cdot \\frac{c}{k},\\quad
+        \\tilde b_{down} = c\\, b,\\quad \\widetilde{\\text{eps}} = c^2\\,\\text{eps}
+
+    (``k^{-1/2}`` instead of ``k^{-1/4}`` without the attention scale; the up
+    projection and MLM dense are pure copies before a non-homogeneous activation, and
+    take the plain ``1/sqrt k`` for ReLU and for the linear branch of GEGLU/SwiGLU.)
+
+    Parameters
+    ----------
+    params, config
+        A model of :mod:`refimpl.transformer` (not modified).
+    k : int
+        Width factor, >= 1.
+    rope_method : {"zero_offgrid", "repeat_frequencies", "pairwise"}, optional
+        With RoPE, new pair ``p'`` copies old pair ``p' // k`` (the post's pairwise
+        repetition), and only the pairs ``p' = k p`` keep their frequency on the
+        standard grid of the wider head. ``"zero_offgrid"`` (default) zeroes the keys
+        on the other pairs and scales q and the kept keys by ``sqrt k``: exact, standard
+        RoPE. ``"repeat_frequencies"`` sets ``rope_inv_freq = repeat(inv_freq, k)``:
+        exact, non-standard table. ``"pairwise"`` (the post; default when faithful) is
+        *not* exact. Head duplication (:func:`duplicate_heads`) is the third exact way.
+    scaling : {"auto", "orthogonal", "copy"}
+        ``c = 1/sqrt k`` (the post, norm-preserving) or ``c = 1`` (pure copies,
+        HyperCloning; eps unchanged, the last norm takes ``1/k`` under a tied output).
+        ``"auto"`` is orthogonal unless an MLM head with a non-ReLU activation makes it
+        impossible (see the error it raises).
+    faithful : bool
+        The post's table verbatim: FFN output bias ``b/k`` (non-ReLU FFNs) and eps
+        unchanged. Not function-preserving; here to measure the corrections.
+    repetition : {"within_head", "tile"}
+        ``"tile"`` tiles the flat q/k/v axis instead (the post's counterexample): it mixes
+        heads, so it is exact only with one head and no RoPE.
+    noise : float
+        Relative standard deviation of function-preserving zero-sum noise on the rows
+        that read copies (symmetry breaking; see :func:`refimpl.widening.maps.dense`).
+    rng : None, int or numpy.random.Generator
+        Source of the noise.
+
+    Returns
+    -------
+    (params, config) of the widened model.
+
+    Examples
+    --------
+    >>> from refimpl.transformer import TransformerConfig, forward, init_params
+    >>> config = TransformerConfig(vocab_size=7, d_model=4, n_heads=2, head_dim=2,
+    ...                            d_ff=8, n_layers=1)
+    >>> params = init_params(config, rng=0, std=0.5)
+    >>> wide, wide_config = widen_hidden(params, config, 2)
+    >>> wide_config.d_model, wide_config.head_dim, wide_config.norm_eps
+    (8, 4, 5e-06)
+    >>> tokens = [0, 3, 6, 2]
+    >>> error = forward(wide, wide_config, tokens)[0] - forward(params, config, tokens)[0]
+    >>> bool(np.max(np.abs(error)) < 1e-12)
+    True
+    """
+    check_params(params, config)
+    k = _factor(k)
+    rope_method = ("pairwise" if faithful else "zero_offgrid") if rope_method is None \
+        else check_choice(rope_method, "rope_method", ROPE_METHODS)
+    check_choice(repetition, "repetition", REPETITIONS)
+    noise = as_scalar(noise, "noise", nonnegative=True)
+    forward = _hidden_forward(config, k, scaling, faithful)
+    query, key, within = _qk_maps(config, k, rope_method, repetition)
+    value = uniform_map(config.n_heads * config.head_dim, k, "tile", forward)
+    if repetition == "within_head":
+        value = dataclasses.replace(value, index=(np.arange(config.n_heads)[:, None]
+                                                  * config.head_dim
+                                                  + np.arange(k * config.head_dim) // k).ravel())
+    homogeneous_ffn = config.activation == "relu" or config.gated
+    maps = ModelMaps(
+        hidden=uniform_map(config.d_model, k, "repeat", forward), query=query, key=key,
+        value=value, ffn=_ffn_map(config, config.d_ff, k, "repeat"), gate_forward=1.0,
+        mlm_forward=forward if config.activation == "relu" else 1.0,
+        eps_factor=1.0 if faithful or forward == 1.0 else 1.0 / k,
+        down_bias_forward=forward / np.sqrt(k) if faithful and not homogeneous_ffn else None)
+    new_config = dataclasses.replace(
+        config, d_model=k * config.d_model, head_dim=k * config.head_dim,
+        d_ff=k * config.d_ff, norm_eps=config.norm_eps * maps.eps_factor,
+        **_rope_fields(config, k, rope_method))
+    return expand_params(params, config, maps, noise=noise, rng=as_generator(rng)), new_config
+
+
+def duplicate_heads(params: dict, config: TransformerConfig, k: int, *,
+                    scaling: str = "auto", noise: float = 0.0,
+                    rng: Any = None) -> tuple[dict, TransformerConfig]:
+    """``k`` times the heads, ``d_model`` and ``d_ff``, same ``head_dim``: head ``h + jH``
+    copies head ``h``.
+
+    The hidden state becomes ``tile(h, k) * c`` (``c = 1/sqrt k`` or 1, as in
+    :func:`widen_hidden`); q and k of each copied head are *pure* copies
+    (``W~ = tile(W) / (k c)``, ``b~ = tile(b)``), so scores, the ``1/sqrt(head_dim)``
+    scale and RoPE are untouched; v carries ``c``, the output projection reads with
+    ``1/(k c)``; the FFN and norms follow :func:`widen_hidden`. Research note §1.7
+    (Su-scaled HyperCloning), Samragh et al. 2024 (HyperCloning).
+
+    Examples
+    --------
+    >>> from refimpl.transformer import TransformerConfig, forward, init_params
+    >>> config = TransformerConfig(vocab_size=7, d_model=4, n_heads=2, head_dim=2,
+    ...                            d_ff=8, n_layers=1)
+    >>> params = init_params(config, rng=0, std=0.5)
+    >>> wide, wide_config = duplicate_heads(params, config, 3)
+    >>> wide_config.n_heads, wide_config.head_dim, wide_config.d_model
+    (6, 2, 12)
+    >>> error = forward(wide, wide_config, [1, 2])[0] - forward(params, config, [1, 2])[0]
+    >>> bool(np.max(np.abs(error)) < 1e-12)
+    True
+    """
+    check_params(params, config)
+    k = _factor(k)
+    noise = as_scalar(noise, "noise", nonnegative=True)
+    forward = _hidden_forward(config, k, scaling, False)
+    width = config.n_heads * config.head_dim
+    maps = ModelMaps(
+        hidden=uniform_map(config.d_model, k, "tile", forward),
+        query=uniform_map(width, k, "tile", 1.0), key=uniform_map(width, k, "tile", 1.0),
+        value=uniform_map(width, k, "tile", forward),
+        ffn=_ffn_map(config, config.d_ff, k, "tile"), gate_forward=1.0,
+        mlm_forward=forward if config.activation == "relu" else 1.0,
+        eps_factor=1.0 if forward == 1.0 else 1.0 / k)
+    new_config = dataclasses.replace(
+        config, d_model=k * config.d_model, n_heads=k * config.n_heads, d_ff=k * config.d_ff,
+        norm_eps=config.norm_eps * maps.eps_factor)
+    return expand_params(params, config, maps, noise=noise, rng=as_generator(rng)), new_config
+
+
+def split_ffn(params: dict, config: TransformerConfig, d_ff: int, *, noise: float = 0.0,
+              rng: Any = None) -> tuple[dict, TransformerConfig]:
+    """Net2Net's wider FFN: ``d_ff`` units, the new ones copies of random old ones.
+
+    Unit ``j`` copies unit ``g(j)`` (``g(j) = j`` for the old units, uniform draws for
+    the new ones): ``W_up[:, j] = W_up[:, g(j)]`` (and the gate, and the biases), so its
+    activation equals that of ``g(j)`` for *any* activation; the outgoing row is split,
+    ``W_down[j] = lambda_j W_down[g(j)]`` with random unequal fractions ``lambda > 0``
+    summing to 1 over each group of copies, so the sum is unchanged. The unequal split
+    already makes the copies' gradients differ. Chen, Goodfellow and Shlens 2016
+    (Net2Net); here without Net2Net's non-preserving noise (``noise`` adds zero-sum
+    noise instead).
+
+    Examples
+    --------
+    >>> from refimpl.transformer import TransformerConfig, forward, init_params
+    >>> config = TransformerConfig(vocab_size=7, d_model=4, n_heads=2, head_dim=2,
+    ...                            d_ff=3, n_layers=1, activation="swiglu")
+    >>> params = init_params(config, rng=0, std=0.5)
+    >>> wide, wide_config = split_ffn(params, config, 5, rng=1)
+    >>> wide["layers"][0]["ffn"]["w_down"].shape
+    (5, 4)
+    >>> error = forward(wide, wide_config, [1, 2])[0] - forward(params, config, [1, 2])[0]
+    >>> bool(np.max(np.abs(error)) < 1e-12)
+    True
+    """
+    check_params(params, config)
+    d_ff = as_int(d_ff, "d_ff", minimum=config.d_ff)
+    noise = as_scalar(noise, "noise", nonnegative=True)
+    generator = as_generator(rng)
+    index = np.concatenate([np.arange(config.d_ff),
+                            generator.integers(0, config.d_ff, d_ff - config.d_ff)])
+    weights = generator.uniform(0.5, 1.5, d_ff)
+    fractions = weights / np.bincount(index, weights)[index]
+    width = config.n_heads * config.head_dim
+    maps = ModelMaps(hidden=identity_map(config.d_model), query=identity_map(width),
+                     key=identity_map(width), value=identity_map(width),
+                     ffn=AxisMap(index, np.ones(d_ff), fractions), gate_forward=1.0,
+                     mlm_forward=1.0, eps_factor=1.0)
+    new_config = dataclasses.replace(config, d_ff=d_ff)
+    return expand_params(params, config, maps, noise=noise, rng=generator), new_config
