@@ -278,6 +278,14 @@ def test_zero_pairs_is_the_identity():
     assert np.array_equal(apply(x, np.zeros(0)), x)
 
 
+@pytest.mark.parametrize("layout", ["interleaved", "half"])
+def test_empty_batches(layout):
+    grad_x, grad_angles = apply_vjp(np.ones((0, 8)), np.ones((0, 8)), np.ones(4), layout=layout)
+    assert apply(np.ones((0, 8)), np.ones(4), layout=layout).shape == (0, 8)
+    assert grad_x.shape == (0, 8) and np.array_equal(grad_angles, np.zeros(4))
+    assert apply(np.ones((2, 0, 8)), np.ones((0, 4)), layout=layout).shape == (2, 0, 8)
+
+
 # -- angles ----------------------------------------------------------------------------
 
 def test_angles_are_positions_times_frequencies():
