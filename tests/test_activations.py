@@ -28,8 +28,11 @@ def test_against_high_precision_formulas(values):
             gelu_tanh: m / (1 + mpmath.exp(-2 * u)),
             silu: m / (1 + mpmath.exp(-m)),
         }
+        # far in the negative tail the functions are ill-conditioned (relative condition
+        # number |x f'(x) / f(x)| ~ x^2, about 900 at x = -30), so allow 1e-12 there
+        rel = 1e-14 if abs(x) <= 5 else 1e-12
         for f, value in exact.items():
-            assert f([x])[0] == pytest.approx(float(value), rel=1e-13, abs=1e-300), f.__name__
+            assert f([x])[0] == pytest.approx(float(value), rel=rel, abs=1e-300), f.__name__
         assert relu([x])[0] == max(x, 0.0)
 
 
