@@ -1,0 +1,89 @@
+"""Shared helpers of the widening tests: random models with every parameter nonzero,
+inputs that exercise masks, segments and positions, and the equivalence metric."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from refimpl.masks import causal_mask
+from refimpl.testing.strategies import transformer_configs
+from refimpl.transformer import TransformerConfig, forward, init_params, param_shapes
+
+#: The issue's bound: max |logits_wide - logits_small| <= TOL * max(1, max |logits|).
+TOL = 1e-12
+
+configs = transformer_configs
+seeds = st.integers(0, 2**32 - 1)
+factors = st.sampled_from([2, 3])
+
+
+def random_params(config: TransformerConfig, rng) -> dict:
+    """Matrices N(0, 0.5^2), norm gains 1 +- 0.3, every bias N(0, 0.5^2) (nonzero biases
+    are what separates the post's table from the corrected one)."""
+    rng = np.random.default_rng(rng)
+    params = init_params(config, rng, std=0.5)
+
+    def randomize(tree):
+        for key, value in (tree.items() if isinstance(tree, dict) else enumerate(tree)):
+            if isinstance(value, (dict, list)):
+                randomize(value)
+            elif key == "gain":
+                tree[key] = 1.0 + 0.3 * rng.standard_normal(value.shape)
+            elif value.ndim == 1:
+                tree[key] = 0.5 * rng.standard_normal(value.shape)
+
+    randomize(params)
+    return params
+
+
+def model_inputs(config: TransformerConfig, rng, length: int = 5) -> dict:
+    """Two sequences of ``length`` tokens, a causal mask half the time, segments when the
+    config has them, shifted positions for RoPE."""
+    rng = np.random.default_rng(rng)
+    length = min(length, config.max_positions)
+    inputs = dict(tokens=rng.integers(0, config.vocab_size, (2, length)),
+                  mask=causal_mask(length) if rng.integers(2) else None)
+    if config.n_segments:
+        inputs["segments"] = rng.integers(0, config.n_segments, (2, length))
+    if config.positions == "rope":
+        inputs["positions"] = np.arange(length) + int(rng.integers(0, 50))
+    return inputs
+
+
+def logits(params: dict, config: TransformerConfig, inputs: dict) -> np.ndarray:
+    inputs = dict(inputs)
+    return forward(params, config, inputs.pop("tokens"), inputs.pop("mask"), **inputs)[0]
+
+
+def relative_error(wide: np.ndarray, small: np.ndarray) -> float:
+    """``max |wide - small| / max(1, max |small|)``."""
+    return float(np.max(np.abs(wide - small)) / max(1.0, float(np.max(np.abs(small)))))
+
+
+def equivalence_error(small, wide, inputs) -> float:
+    """Relative logit error of the model pair ``(params, config)`` x 2 on ``inputs``."""
+    return relative_error(logits(*wide, inputs), logits(*small, inputs))
+
+
+def shapes_of(params):
+    """The tree of ``params`` with shapes at the leaves (compare with param_shapes)."""
+    if isinstance(params, dict):
+        return {key: shapes_of(value) for key, value in params.items()}
+    if isinstance(params, list):
+        return [shapes_of(value) for value in params]
+    return params.shape
+
+
+def assert_valid(params: dict, config: TransformerConfig) -> None:
+    """The config re-validates and the parameter shapes are exactly its table."""
+    config.validate()
+    assert shapes_of(params) == param_shapes(config)
+
+
+def flat(tree) -> list:
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in flat(value)]
+    if isinstance(tree, list):
+        return [leaf for value in tree for leaf in flat(value)]
+    return [tree]
