@@ -79,6 +79,9 @@ def gelu(x: Any) -> np.ndarray:
     .. math:: \\operatorname{gelu}(x) = x\\,\\Phi(x)
         = \\tfrac{x}{2}\\left(1 + \\operatorname{erf}(x/\\sqrt2)\\right)
 
+    ``Phi`` is ``scipy.special.ndtr``: a few ulp on ``[-5, 5]``, relative error up to
+    about ``3e-13`` in the far negative tail (``x < -20``, where ``gelu(x) < 1e-87``).
+
     References
     ----------
     Hendrycks, Gimpel, "Gaussian Error Linear Units (GELUs)", arXiv:1606.08415.
