@@ -102,6 +102,8 @@ class RopeIdentity:
         if self.base is not None:
             info["base"] = self.base
             info["position scale"] = self.scale
+        elif self.frequencies.shape == (1, len(self.pairs)) and len(self.pairs) > 1:
+            info["schedule"] = "not one geometric series (YaRN, llama3, LongRoPE, ...?)"
         if self.frequencies.shape[0] > 1:
             info["axis of each pair"] = axis_labels(self.frequencies)
         info["frequencies"] = self.frequencies if self.frequencies.shape[0] > 1 \
