@@ -150,6 +150,10 @@ class TransformerConfig:
     mlm_head : bool
         BERT's MLM transform before the output: dense ``(d, d)``, the activation (the
         pointwise one for a gated FFN: gelu for geglu, silu for swiglu), then a norm.
+    mlm_norm_eps : float or None
+        ``eps`` of the MLM head's norm; ``None`` means ``norm_eps``. (Function-preserving
+        widening scales ``norm_eps`` by ``1/k`` but must leave this one alone, because
+        the MLM norm's input is a pure repeat: widening_mixers_sim.md §1.3.1.)
 
     Examples
     --------
@@ -185,6 +189,7 @@ class TransformerConfig:
     bias: bool = True
     tie_output: bool = True
     mlm_head: bool = False
+    mlm_norm_eps: float | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -201,6 +206,8 @@ class TransformerConfig:
         check_choice(self.positions, "positions", POSITIONS)
         check_choice(self.rope_layout, "rope_layout", rope.LAYOUTS)
         as_scalar(self.norm_eps, "norm_eps", positive=True)
+        if self.mlm_norm_eps is not None:
+            as_scalar(self.mlm_norm_eps, "mlm_norm_eps", positive=True)
         as_scalar(self.rope_base, "rope_base", greater_than=1.0)
         for name in ("attention_scale", "bias", "tie_output", "mlm_head"):
             _check_flag(getattr(self, name), name)
@@ -226,6 +233,11 @@ class TransformerConfig:
     def rope_dim(self) -> int:
         """Rotated features per head: ``rotary_dim``, or ``head_dim`` when it is None."""
         return self.head_dim if self.rotary_dim is None else self.rotary_dim
+
+    @property
+    def mlm_eps(self) -> float:
+        """``eps`` of the MLM head's norm: ``mlm_norm_eps``, or ``norm_eps`` when it is None."""
+        return self.norm_eps if self.mlm_norm_eps is None else self.mlm_norm_eps
 
     @property
     def gated(self) -> bool:
@@ -374,21 +386,23 @@ def _check_tree(tree: Any, shapes: Any, path: str) -> None:
 # ---------------------------------------------------------------- building blocks
 
 
-def _norm(p: dict, config: TransformerConfig, x: np.ndarray) -> np.ndarray:
-    """LayerNorm or RMSNorm of ``x`` with the parameters ``p``."""
+def _norm(p: dict, config: TransformerConfig, x: np.ndarray, eps: float | None = None
+          ) -> np.ndarray:
+    """LayerNorm or RMSNorm of ``x`` with the parameters ``p`` (``eps`` default: norm_eps)."""
+    eps = config.norm_eps if eps is None else eps
     if config.norm == "layernorm":
-        return layer_norm(x, p["gain"], p["bias"], config.norm_eps)
-    return rms_norm(x, p["gain"], config.norm_eps)
+        return layer_norm(x, p["gain"], p["bias"], eps)
+    return rms_norm(x, p["gain"], eps)
 
 
-def _norm_backward(p: dict, config: TransformerConfig, x: np.ndarray,
-                   grad: np.ndarray) -> tuple[dict, np.ndarray]:
+def _norm_backward(p: dict, config: TransformerConfig, x: np.ndarray, grad: np.ndarray,
+                   eps: float | None = None) -> tuple[dict, np.ndarray]:
     """``({"gain": ..., "bias": ...}, grad_x)`` of :func:`_norm` at input ``x``."""
+    eps = config.norm_eps if eps is None else eps
     if config.norm == "layernorm":
-        grad_x, grad_gain, grad_bias = layer_norm_vjp(grad, x, p["gain"], p["bias"],
-                                                      config.norm_eps)
+        grad_x, grad_gain, grad_bias = layer_norm_vjp(grad, x, p["gain"], p["bias"], eps)
         return {"gain": grad_gain, "bias": grad_bias}, grad_x
-    grad_x, grad_gain = rms_norm_vjp(grad, x, p["gain"], config.norm_eps)
+    grad_x, grad_gain = rms_norm_vjp(grad, x, p["gain"], eps)
     return {"gain": grad_gain}, grad_x
 
 
@@ -745,7 +759,7 @@ def head_forward(params: dict, config: TransformerConfig,
         mlm = params["mlm"]
         cache["mlm_pre"] = _dense(h, mlm["w"], mlm.get("b"))
         cache["mlm_act"] = _POINTWISE[config.activation][0](cache["mlm_pre"])
-        h = _norm(mlm["norm"], config, cache["mlm_act"])
+        h = _norm(mlm["norm"], config, cache["mlm_act"], config.mlm_eps)
     cache["top"] = h
     return _dense(h, _output_matrix(params, config), params["output"].get("b")), cache
 
@@ -770,7 +784,8 @@ def head_backward(params: dict, config: TransformerConfig, cache: dict,
     grads["output"] = matrix_grads
     if config.mlm_head:
         mlm = params["mlm"]
-        norm_grads, grad = _norm_backward(mlm["norm"], config, cache["mlm_act"], grad)
+        norm_grads, grad = _norm_backward(mlm["norm"], config, cache["mlm_act"], grad,
+                                          config.mlm_eps)
         grad = _POINTWISE[config.activation][1](grad, cache["mlm_pre"])
         grads["mlm"], grad = _dense_backward(cache["final"], mlm["w"], grad, ("w", "b"),
                                              config.bias)

@@ -27,7 +27,7 @@ CONFIGS = [
     dict(norm="rmsnorm", norm_position="post", positions="learned", activation="swiglu",
          tie_output=False, mlm_head=True, n_segments=2, max_positions=5),
     dict(norm="layernorm", norm_position="post", positions="none", activation="geglu",
-         mlm_head=True, attention_scale=False),
+         mlm_head=True, attention_scale=False, mlm_norm_eps=0.3),
     dict(norm="rmsnorm", norm_position="post", positions="rope", activation="relu",
          rope_layout="half", tie_output=False, bias=False),
     dict(norm="layernorm", norm_position="pre", positions="rope", activation="gelu_tanh",
@@ -283,6 +283,16 @@ def test_unbatched_tokens_and_per_sequence_positions():
     np.testing.assert_allclose(per_sequence, batched, atol=1e-10)
 
 
+def test_mlm_norm_has_its_own_eps():
+    config = tiny(mlm_head=True, norm_position="post", mlm_norm_eps=0.5)
+    params = random_params(config, np.random.default_rng(9))
+    logits = forward(params, config, [1, 2])[0]
+    other = forward(params, dataclasses.replace(config, mlm_norm_eps=None), [1, 2])[0]
+    assert not np.allclose(logits, other)
+    same = forward(params, dataclasses.replace(config, mlm_norm_eps=config.norm_eps), [1, 2])[0]
+    np.testing.assert_array_equal(same, other)
+
+
 def test_zero_layers_and_tied_output_is_h_times_embedding():
     config = tiny(n_layers=0, norm_position="post", bias=False)
     params = random_params(config, np.random.default_rng(8))
@@ -348,6 +358,7 @@ def test_param_table_names():
     (dict(positions="alibi"), ValueError, "positions"),
     (dict(d_model=0), ValueError, "d_model"),
     (dict(norm_eps=0.0), ValueError, "norm_eps"),
+    (dict(mlm_norm_eps=-1.0), ValueError, "mlm_norm_eps"),
     (dict(bias=1), TypeError, "bias"),
     (dict(n_heads=2.5), TypeError, "n_heads"),
 ])
