@@ -170,9 +170,10 @@ def _check_finite_fast(array: np.ndarray, name: str, whole: np.ndarray) -> None:
     when every entry is.
 
     A non-finite sum (a NaN or inf entry, or a harmless overflow) falls back to the full
-    check of ``whole``, which names the bad value or passes. The sum is ``einsum("i->")``, the
-    quickest single-threaded reduction in NumPy (a BLAS dot product is quicker alone,
-    but its threads, spinning between calls, slow the loop over blocks).
+    check of ``whole``, which names the bad value or passes. The sum is
+    ``einsum("i->")``, the quickest single-threaded reduction in NumPy (a BLAS dot
+    product is quicker alone, but its threads, spinning between calls, slow the loop
+    over blocks).
     """
     flat = array.reshape(-1) if array.flags.c_contiguous else None
     with np.errstate(over="ignore", invalid="ignore"):  # inf - inf or an overflow: both
@@ -450,13 +451,14 @@ def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str =
     grad_basis = None if basis is None else np.zeros(basis.shape)
     lead, rows, blocks = _blocks(shape, cos.shape)
     rows_grad, rows_x, rows_grad_x = (_as_rows(a, shape, lead, rows) for a in (grad, x, grad_x))
-    phasor, inverse, angle_rows = _phasor(cos, sin)[None], _phasor(cos, -sin)[None], grad_angles[None]
+    phasors = _phasor(cos, sin)[None], _phasor(cos, -sin)[None]  # rotate by +phi, -phi
+    angle_rows = grad_angles[None]  # a view: blocks add into grad_angles through it
     for block in blocks:
         grad_block, x_block = _cut(rows_grad, *block), _cut(rows_x, *block)
         _check_finite_fast(grad_block, "grad", grad)
         _check_finite_fast(x_block, "x", x)
         angle_part, basis_part = _apply_vjp_block(
-            grad_block, x_block, (_cut(phasor, *block), _cut(inverse, *block)), layout, basis,
+            grad_block, x_block, tuple(_cut(p, *block) for p in phasors), layout, basis,
             _cut(rows_grad_x, *block))
         target = _cut(angle_rows, *block)
         target += _sum_to_shape(angle_part, target.shape)
