@@ -28,6 +28,9 @@ def test_other_kinds_run(capsys):
                  "--kind", "orthogonal-map"]) == 0
     assert main(["check", "--impl", "refimpl.vmf.distribution:log_normalizer",
                  "--kind", "vmf-log-normalizer"]) == 0
+    assert main(["check", "--impl", "refimpl.vmf.sampling:sample", "--kind", "vmf-sampler"]) == 0
+    assert main(["check", "--impl", "kit_standins:hf_rope_64", "--kind", "householder-product",
+                 "--expect", "hf-default"]) == 2
     assert "householder_product conformance: PASS" in capsys.readouterr().out
 
 
