@@ -583,7 +583,7 @@ def check_rope(
         ``x`` has shape ``(rows, head_dim)``; positions have shape ``(rows,)``, or
         ``(rows, n_axes)`` for 2-D and M-RoPE; integer positions arrive as int64.
         Returns an array shaped like ``x``. For a q/k pair function use
-        ``lambda x, p: rope_pair(x, x, p)[0]`` (and ``[1]`` for the key side).
+        :func:`check_rope_pair`.
     head_dim : int
         Feature dimension ``D``.
     expect : RopeConvention, optional
