@@ -99,7 +99,7 @@ def schedule_fixtures(rng: np.random.Generator) -> CheckResult:
 
 CHECKS = [
     Check("rope: relative-position invariance", relative_invariance),
-    Check("rope: orthogonality and the three forms agree", orthogonality),
+    Check("rope: orthogonality, norms, apply = dense R x", orthogonality),
     Check("rope: apply_vjp and inv_freq_vjp gradcheck", vjp),
     Check("rope: schedule fixtures (HF rope_types)", schedule_fixtures),
 ]
