@@ -939,6 +939,13 @@ def householder_product(V: Any, tau: Any) -> np.ndarray:
     -------
     ndarray, shape (..., m, n)
 
+    Raises
+    ------
+    ValueError
+        If ``m < n`` or ``k > n``, if the batch shapes do not broadcast, if an input is
+        not finite, or if the product of non-orthogonal factors exceeds the float64
+        range (LAPACK would return inf there).
+
     References
     ----------
     LAPACK ``dorgqr`` / ``dorg2r`` / ``dlarft`` / ``dlarfb``; Schreiber & Van Loan,
@@ -956,13 +963,23 @@ def householder_product(V: Any, tau: Any) -> np.ndarray:
     k = tau.shape[-1]
     Q = _identity_columns(V.shape[:-2], m, n)
     Y = _reflector_vectors(V, k)
-    for j0 in reversed(range(0, k, BLOCK_SIZE)):
-        j1 = min(j0 + BLOCK_SIZE, k)
-        block = Y[..., j0:, j0:j1]
-        T = _block_reflector_factor(block, tau[..., j0:j1])
-        trailing = Q[..., j0:, j0:]
-        trailing -= block @ (T @ (np.swapaxes(block, -1, -2) @ trailing))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+        for j0 in reversed(range(0, k, BLOCK_SIZE)):
+            j1 = min(j0 + BLOCK_SIZE, k)
+            block = Y[..., j0:, j0:j1]
+            T = _block_reflector_factor(block, tau[..., j0:j1])
+            trailing = Q[..., j0:, j0:]
+            trailing -= block @ (T @ (np.swapaxes(block, -1, -2) @ trailing))
+    _check_no_overflow(Q, "the product")
     return Q
+
+
+def _check_no_overflow(result: np.ndarray, what: str) -> None:
+    """Raise if non-orthogonal factors (``tau_i != 2 / ||y_i||^2``) grew ``result`` past
+    the float64 range; orthogonal factors never do."""
+    if not np.all(np.isfinite(result)):
+        raise ValueError(f"V and tau give {what} too large for float64 (factors with "
+                         f"tau_i != 2/||y_i||^2 are not orthogonal and can grow)")
 
 
 def _vector_times_matrix(y: np.ndarray, M: np.ndarray) -> np.ndarray:
@@ -1014,15 +1031,27 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
     """
     V_in, tau_in = as_float_array(V, "V"), as_float_array(tau, "tau")
     V, tau = _product_inputs(V_in, tau_in)
-    m, n = V.shape[-2:]
-    k = tau.shape[-1]
+    n, k = V.shape[-1], tau.shape[-1]
     G = _cotangent(grad, V.shape).copy()
     Y = _reflector_vectors(V, k)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+        grad_Y, grad_tau = _product_sweeps(G, Y, tau, n)
+    _check_no_overflow(grad_Y, "gradients")
+    _check_no_overflow(grad_tau, "gradients")
+    grad_V = np.zeros(V.shape)
+    grad_V[..., :k] = np.tril(grad_Y, -1)
+    return _sum_to_shape(grad_V, V_in.shape), _sum_to_shape(grad_tau, tau_in.shape)
+
+
+def _product_sweeps(G: np.ndarray, Y: np.ndarray, tau: np.ndarray, n: int):
+    """The three sweeps of :func:`householder_product_vjp`; returns the gradients in
+    the reflector vectors ``Y`` (full columns) and in ``tau``."""
+    m, k = Y.shape[-2:]
     project = lambda M, i: _vector_times_matrix(Y[..., i:, i], M[..., i:, :])  # noqa: E731
     times = lambda M, vector: (M @ vector[..., :, None])[..., 0]  # noqa: E731
     p, q = np.empty(tau.shape + (n,)), np.empty(tau.shape + (n,))
     grad_Y, grad_tau = np.zeros(Y.shape), np.empty(tau.shape)
-    S = _identity_columns(V.shape[:-2], m, n)
+    S = _identity_columns(Y.shape[:-2], m, n)
     for i in reversed(range(k)):
         p[..., i, :] = project(S, i)
         _apply_reflector(S, Y[..., :, i], tau[..., i], i)
@@ -1031,13 +1060,11 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
         grad_tau[..., i] = -np.sum(p[..., i, :] * q[..., i, :], axis=-1)
         grad_Y[..., :, i] = -tau[..., i, None] * times(G, p[..., i, :])
         _apply_reflector(G, Y[..., :, i], tau[..., i], i)
-    S = _identity_columns(V.shape[:-2], m, n)
+    S = _identity_columns(Y.shape[:-2], m, n)
     for i in reversed(range(k)):
         grad_Y[..., :, i] -= tau[..., i, None] * times(S, q[..., i, :])
         _apply_reflector(S, Y[..., :, i], tau[..., i], i)
-    grad_V = np.zeros(V.shape)
-    grad_V[..., :k] = np.tril(grad_Y, -1)
-    return _sum_to_shape(grad_V, V_in.shape), _sum_to_shape(grad_tau, tau_in.shape)
+    return grad_Y, grad_tau
 
 
 def householder_qr(A: Any) -> tuple[np.ndarray, np.ndarray]:

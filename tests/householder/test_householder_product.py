@@ -194,6 +194,11 @@ def test_errors_name_the_argument():
         hh.householder_product_vjp(np.ones((4, 2)), np.full((4, 2), np.inf), [1.0])
     with pytest.raises(ValueError, match="^grad must have the shape of the output"):
         hh.householder_product_vjp(np.ones((3, 2)), np.ones((4, 2)), [1.0])
+    big, tau = np.full((200, 200), 10.0), np.ones(200)  # factors of norm ~2e4: no float64 result
+    with pytest.raises(ValueError, match="^V and tau give the product too large for float64"):
+        hh.householder_product(big, tau)
+    with pytest.raises(ValueError, match="^V and tau give gradients too large for float64"):
+        hh.householder_product_vjp(np.ones((200, 200)), big, tau)
     with pytest.raises(ValueError, match="^A must have at least 2 dimensions"):
         hh.householder_qr([1.0, 2.0])
     with pytest.raises(TypeError, match="^A must hold real numbers"):
