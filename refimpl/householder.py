@@ -107,6 +107,13 @@ def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
+def _finite_gradients(*gradients: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Return the gradients, or raise if products of huge inputs overflowed float64."""
+    if not all(np.all(np.isfinite(gradient)) for gradient in gradients):
+        raise ValueError("x and grad are too large: the gradients overflow float64")
+    return gradients
+
+
 def _feature_sizes_match(first: np.ndarray, second: np.ndarray, names: str) -> None:
     if first.shape[-1] != second.shape[-1]:
         raise ValueError(f"{names} must have the same last dimension, got shapes "
@@ -345,9 +352,10 @@ def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     grad = _cotangent(grad, np.broadcast_shapes(x.shape, v.shape))
     norm = _norm(v)
     unit = v / norm
-    grad_x, grad_unit = _reflect_unit_vjp(grad, x, unit)
-    grad_v = _unit_vjp(grad_unit, unit, norm)
-    return _sum_to_shape(grad_x, x.shape), _sum_to_shape(grad_v, v.shape)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
+        grad_x, grad_unit = _reflect_unit_vjp(grad, x, unit)
+        grad_v = _unit_vjp(grad_unit, unit, norm)
+    return _finite_gradients(_sum_to_shape(grad_x, x.shape), _sum_to_shape(grad_v, v.shape))
 
 
 def reflection_matrix(v: Any) -> np.ndarray:
@@ -485,6 +493,13 @@ def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
     x, a, b, a_hat, b_hat, a_norm, b_norm = _map_inputs(x, a, b, rtol)
     check_finite(x, "x")
     grad = _cotangent(grad, np.broadcast_shapes(x.shape, a.shape, b.shape))
+    with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
+        return _finite_gradients(*_map_gradients(kind, grad, x, a, b, a_hat, b_hat,
+                                                 a_norm, b_norm))
+
+
+def _map_gradients(kind, grad, x, a, b, a_hat, b_hat, a_norm, b_norm):
+    """The chain rule of :func:`_map_vjp` on validated inputs."""
     s, sigma, then_reflect_a = _map_signs(kind, a_hat, b_hat)
     unit, v_norm, degenerate = _mirror_normal(kind, a_hat, b_hat)
     reflected = _reflect_unit(x, a_hat) if then_reflect_a else x

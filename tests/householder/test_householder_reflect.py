@@ -136,5 +136,10 @@ def test_errors_name_the_argument():
         hh.normalize_vjp(np.ones(2), np.ones(3))
     with pytest.raises(ValueError, match="^grad must have the shape of the output"):
         hh.stable_map_vjp(np.ones(2), np.ones(3), np.eye(3)[0], np.eye(3)[1])
+    huge = np.full(3, 1e308)
+    with pytest.raises(ValueError, match="^x and grad are too large"):
+        hh.reflect_vjp(huge, huge, [1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="^x and grad are too large"):
+        hh.rotation_map_vjp(huge, huge, np.eye(3)[0], np.eye(3)[1])
     with pytest.raises(ValueError, match="^v must have a non-empty last axis"):
         hh.reflect(np.ones((2, 0)), np.ones(0))
