@@ -208,15 +208,18 @@ def log_bessel_iv_vjp(grad: Any, v: Any, x: Any) -> np.ndarray:
     grad = np.broadcast_to(as_float_array(grad, "grad"), v_arr.shape)
     with np.errstate(divide="ignore", invalid="ignore"):  # v/x at x = 0 is replaced below
         slope = np.where(v_arr == 0, 0.0, v_arr / x_arr) + bessel_iv_ratio(v_arr, x_arr)
-    return _sum_to_shape(grad * slope, np.shape(x))
+    return sum_to_shape(grad * slope, np.shape(x))
 
 
-def _sum_to_shape(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``values`` over the axes that broadcasting added to an argument of ``shape``."""
+def sum_to_shape(values: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to the ``shape`` of the argument it belongs to
+    (a fresh array of exactly that shape)."""
+    values = np.asarray(values)
     extra = values.ndim - len(shape)
     values = values.sum(axis=tuple(range(extra))) if extra else values
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and values.shape[i] != 1)
-    return values.sum(axis=axes, keepdims=True) if axes else values
+    values = values.sum(axis=axes, keepdims=True) if axes else values
+    return np.broadcast_to(values, shape).copy()
 
 
 def _perron(v: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -301,7 +304,7 @@ def bessel_iv_ratio_vjp(grad: Any, v: Any, x: Any) -> np.ndarray:
     """VJP of :func:`bessel_iv_ratio` in ``x``: ``grad * R_v'(x)``, shaped like ``x``."""
     v_arr, x_arr = _bessel_args(v, x)
     grad = np.broadcast_to(as_float_array(grad, "grad"), v_arr.shape)
-    return _sum_to_shape(grad * _perron(v_arr, x_arr)[2], np.shape(x))
+    return sum_to_shape(grad * _perron(v_arr, x_arr)[2], np.shape(x))
 
 
 def log_hyp0f1(b: Any, q: Any) -> np.ndarray:

@@ -31,7 +31,8 @@ from scipy import special
 from refimpl._validation import (as_float_array, as_int, broadcast_batch, check_last_axis,
                                  check_unit_norm)
 from refimpl.vmf.bessel import (bessel_iv_ratio, bessel_iv_ratio_complement,
-                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1)
+                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1,
+                                sum_to_shape)
 
 __all__ = [
     "log_sphere_area", "log_normalizer", "log_normalizer_vjp", "mean_resultant_length",
@@ -304,19 +305,8 @@ def logpdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]
     complement = bessel_iv_ratio_complement(0.5 * d - 1.0, kappa)
     g_kappa = grad * (complement - _half_squared_distance(x, mu))
     weight = (grad * kappa)[..., None]
-    return (_reduce(weight * mu, x.shape), _reduce(weight * x, mu.shape),
-            _reduce(g_kappa, kappa.shape))
-
-
-def _reduce(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a broadcast gradient back to an argument's ``shape``."""
-    values = np.asarray(values)
-    extra = values.ndim - len(shape)
-    if extra:
-        values = values.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and values.shape[i] != 1)
-    values = values.sum(axis=axes, keepdims=True) if axes else values
-    return np.broadcast_to(values, shape).copy()
+    return (sum_to_shape(weight * mu, x.shape), sum_to_shape(weight * x, mu.shape),
+            sum_to_shape(g_kappa, kappa.shape))
 
 
 def pdf(x: Any, mu: Any, kappa: Any) -> np.ndarray:
@@ -395,5 +385,5 @@ def kl_vjp(grad: Any, mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> tuple[np.
     g_kappa1 = grad * bessel_iv_ratio_derivative(nu, kappa1) * (kappa1 - kappa2 * cosine)
     g_kappa2 = grad * (a2 - a1 * cosine)
     weight = (-grad * kappa2 * a1)[..., None]
-    return (_reduce(weight * mu2, mu1.shape), _reduce(g_kappa1, kappa1.shape),
-            _reduce(weight * mu1, mu2.shape), _reduce(g_kappa2, kappa2.shape))
+    return (sum_to_shape(weight * mu2, mu1.shape), sum_to_shape(g_kappa1, kappa1.shape),
+            sum_to_shape(weight * mu1, mu2.shape), sum_to_shape(g_kappa2, kappa2.shape))

@@ -34,7 +34,8 @@ import numpy as np
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
                                  broadcast_batch, check_choice, check_last_axis)
 from refimpl.householder import reflect, reflect_vjp
-from refimpl.vmf.distribution import _reduce, check_dimension, check_directions, check_kappa
+from refimpl.vmf.bessel import sum_to_shape
+from refimpl.vmf.distribution import check_dimension, check_directions, check_kappa
 from refimpl.vmf.marginal import (_angle_integrals, _one_minus_w_d3, mode_interval,
                                   quantile_angle, quantile_angle_kappa_derivative)
 
@@ -236,21 +237,16 @@ def reflection_normal(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return normal, is_e1
 
 
-def _householder_place(w, s, normals, mu):
-    """``x = H (w, s v/||v||)`` with ``H`` the reflection e_1 -> mu; ``normals`` (n, d-1)."""
-    n, d = w.shape[0], normals.shape[-1] + 1
-    y = np.empty((n, d))
+def _householder_place(w, s, y, mu):
+    """``x = H (w, s v/||v||)`` with ``H`` the reflection e_1 -> mu, in place in ``y``.
+
+    ``y`` is (n, d) with the Gaussian ``v`` in columns 1..d-1 (column 0 is overwritten
+    by ``w``), so the largest array is allocated once, by the normal draws.
+    """
+    tail = y[:, 1:]
+    tail *= (s / np.sqrt(np.einsum("ij,ij->i", tail, tail)))[:, None]
     y[:, 0] = w
-    norm = np.sqrt(np.einsum("ij,ij->i", normals, normals))
-    np.multiply(normals, (s / norm)[:, None], out=y[:, 1:])
-    normal, is_e1 = reflection_normal(mu)
-    x = reflect(y, normal, out=y)
-    if np.any(is_e1):  # mu = e_1: the map is the identity
-        rows = np.broadcast_to(is_e1, (n,)) if is_e1.ndim else np.full(n, bool(is_e1))
-        x[rows, 0] = w[rows]
-        np.multiply(normals[rows], (s[rows] / norm[rows])[:, None], out=normals[rows])
-        x[rows, 1:] = normals[rows] * (s[rows] / norm[rows])[:, None]
-    return x
+    return _reflect_from_e1(y, mu)
 
 
 def _project(eps: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,12 +281,42 @@ def _place(w, s, rng_or_noise, mu, tangent: str) -> np.ndarray:
     """Combine ``w`` and ``s = sqrt(1 - w^2)`` with a uniform tangent direction."""
     d = mu.shape[-1]
     if isinstance(rng_or_noise, np.random.Generator):
-        normals = rng_or_noise.standard_normal((w.shape[0], d - (tangent == "householder")))
+        if tangent == "householder" and d <= 3:
+            return _low_dimensional_place(w, s, rng_or_noise, mu)
+        normals = rng_or_noise.standard_normal((w.shape[0], d))
     else:
         normals = rng_or_noise
-    if tangent == "householder":
+    if tangent == "householder":  # uses normals[:, 1:]; column 0 is the output's w
         return _householder_place(w, s, normals, mu)
     return _projection_place(w, s, normals, mu)
+
+
+def _reflect_from_e1(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Map rows ``y`` (around e_1) by the reflection e_1 -> mu, in place; identity rows
+    where ``mu = e_1`` exactly."""
+    normal, is_e1 = reflection_normal(mu)
+    rows = np.broadcast_to(is_e1, y.shape[:1])
+    kept = y[rows] if np.any(rows) else None
+    x = reflect(y, normal, out=y)
+    if kept is not None:
+        x[rows] = kept
+    return x
+
+
+def _low_dimensional_place(w, s, rng, mu):
+    """The Householder route at d = 2 and 3, with ``v`` uniform on S^(d-2) drawn directly:
+    a random sign (d = 2) or ``(cos phi, sin phi)`` with ``phi`` uniform (d = 3), which
+    is cheaper than normalising Gaussians (TFP's ``SphericalUniform`` does the same)."""
+    n, d = w.shape[0], mu.shape[-1]
+    y = np.empty((n, d))
+    if d == 2:
+        y[:, 1] = np.where(rng.random(n) < 0.5, -s, s)
+    else:
+        phi = (2.0 * np.pi) * rng.random(n)
+        np.multiply(s, np.cos(phi), out=y[:, 1])
+        np.multiply(s, np.sin(phi), out=y[:, 2])
+    y[:, 0] = w
+    return _reflect_from_e1(y, mu)
 
 
 def sample(mu: Any, kappa: Any, size: Any = None, rng: Any = None, method: str = "auto",
@@ -378,9 +404,8 @@ def _transform_args(noise, mu, kappa, tangent):
     shape = broadcast_batch(noise=noise.shape[:-1], mu=mu.shape[:-1], kappa=kappa.shape)
     flat = lambda a, tail: np.broadcast_to(a, shape + tail).reshape((-1,) + tail)  # noqa: E731
     theta = _angles(d, flat(kappa, ()), flat(u, ()).copy(), None)
-    normals = flat(noise[..., 1 if tangent == "projection" else 2:],
-                   (d if tangent == "projection" else d - 1,)).copy()
-    if np.any(np.all(normals == 0, axis=-1)):
+    normals = flat(noise[..., 1:], (d,)).copy()  # the Householder route uses [:, 1:]
+    if np.any(np.all(normals[:, tangent == "householder":] == 0, axis=-1)):
         raise ValueError("noise[..., 1:] (the Gaussian part) must not be all zeros")
     if tangent == "projection":
         rows = flat(mu, (d,))
@@ -439,6 +464,7 @@ def _angle_kappa_derivative(theta: np.ndarray, d: int, kappa: np.ndarray) -> np.
 def _householder_vjp(g, theta, normals, rows):
     """Gradients of the Householder route in ``mu`` (ambient) and in ``theta``."""
     w, s = np.cos(theta), np.sin(theta)
+    normals = normals[:, 1:]
     direction = normals / np.sqrt(np.einsum("ij,ij->i", normals, normals))[:, None]
     y = np.concatenate([w[:, None], s[:, None] * direction], axis=1)
     normal, is_e1 = reflection_normal(rows)
@@ -489,5 +515,5 @@ def transform_vjp(grad: Any, noise: Any, mu: Any, kappa: Any,
     grad_mu, grad_theta = route(g, theta, normals, rows)
     flat_kappa = np.broadcast_to(kappa, shape).ravel()
     grad_kappa = grad_theta * _angle_kappa_derivative(theta, d, flat_kappa)
-    return (_reduce(grad_mu.reshape(shape + (d,)), mu.shape),
-            _reduce(grad_kappa.reshape(shape), kappa.shape))
+    return (sum_to_shape(grad_mu.reshape(shape + (d,)), mu.shape),
+            sum_to_shape(grad_kappa.reshape(shape), kappa.shape))
