@@ -316,8 +316,11 @@ def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor: A
     ``longrope_frequency_update`` (5.24; ``seq_len = max(position_ids) + 1``).
     Disagreements (rope_anchors.md §10.6): switching from the short to the long set
     invalidates keys cached with the short set (transformers #33129, llama.cpp #8995);
-    some ports used offsets instead of positions (llama.cpp #6849). Frequencies are
-    non-increasing whenever the chosen factors are non-decreasing.
+    some ports used offsets instead of positions (llama.cpp #6849); Hugging Face 4.4x
+    replaced ``factor`` by ``max_position_embeddings / L0`` whenever the config had
+    ``original_max_position_embeddings``, and at initialisation chose the long factors
+    whenever ``max_position_embeddings > L0``. Frequencies are non-increasing whenever
+    the chosen factors are non-decreasing.
 
     Parameters
     ----------
