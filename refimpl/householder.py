@@ -543,13 +543,17 @@ def householder_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
     Parameters
     ----------
     x : array_like, shape (..., d)
-        Vectors to map (matrix-free forms only).
+        Vectors to map.
     a, b : array_like, shape (..., d)
         Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
         the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
         ``x``, ``a`` and ``b`` broadcast.
     rtol : float, optional
         Tolerance of the unit-norm check (default 1e-10).
+    out : ndarray, optional
+        A C-contiguous float64 array of the result's shape to write into (it may be
+        ``x`` itself).
+
     Returns
     -------
     ndarray, shape ``broadcast(x, a, b)``
@@ -637,13 +641,17 @@ def rotation_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
     Parameters
     ----------
     x : array_like, shape (..., d)
-        Vectors to map (matrix-free forms only).
+        Vectors to map.
     a, b : array_like, shape (..., d)
         Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
         the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
         ``x``, ``a`` and ``b`` broadcast.
     rtol : float, optional
         Tolerance of the unit-norm check (default 1e-10).
+    out : ndarray, optional
+        A C-contiguous float64 array of the result's shape to write into (it may be
+        ``x`` itself).
+
     Returns
     -------
     ndarray, shape ``broadcast(x, a, b)``
@@ -727,13 +735,17 @@ def symmetric_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
     Parameters
     ----------
     x : array_like, shape (..., d)
-        Vectors to map (matrix-free forms only).
+        Vectors to map.
     a, b : array_like, shape (..., d)
         Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
         the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
         ``x``, ``a`` and ``b`` broadcast.
     rtol : float, optional
         Tolerance of the unit-norm check (default 1e-10).
+    out : ndarray, optional
+        A C-contiguous float64 array of the result's shape to write into (it may be
+        ``x`` itself).
+
     Returns
     -------
     ndarray, shape ``broadcast(x, a, b)``
@@ -816,13 +828,17 @@ def stable_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
     Parameters
     ----------
     x : array_like, shape (..., d)
-        Vectors to map (matrix-free forms only).
+        Vectors to map.
     a, b : array_like, shape (..., d)
         Unit vectors (``| ||a|| - 1 | <= rtol``); they are renormalised before use, so
         the map is exactly that of ``a/||a||`` and ``b/||b||``. Batch dimensions of
         ``x``, ``a`` and ``b`` broadcast.
     rtol : float, optional
         Tolerance of the unit-norm check (default 1e-10).
+    out : ndarray, optional
+        A C-contiguous float64 array of the result's shape to write into (it may be
+        ``x`` itself).
+
     Returns
     -------
     ndarray, shape ``broadcast(x, a, b)``
