@@ -640,9 +640,9 @@ def _positions(config: TransformerConfig, positions: Any, shape: tuple[int, ...]
 def rope_angles(config: TransformerConfig, positions: Any) -> np.ndarray | None:
     """RoPE angles for integer ``positions`` (..., T), shaped for ``(..., heads, T, head_dim)``.
 
-    ``angles[..., t, k] = positions[..., t] * base^(-2k / rotary_dim)`` (or
-    ``* rope_inv_freq[k]``); a head axis is
-    inserted before ``T`` when ``positions`` has batch axes. None unless
+    ``angles[..., t, k] = positions[..., t] * base^(-2k / rotary_dim)``, or
+    ``positions[..., t] * rope_inv_freq[k]`` when the config gives a table; a head axis
+    is inserted before ``T`` when ``positions`` has batch axes. None unless
     ``config.positions == "rope"``.
 
     Examples

@@ -293,6 +293,17 @@ def test_mlm_norm_has_its_own_eps():
     np.testing.assert_array_equal(same, other)
 
 
+def test_explicit_rope_frequency_table():
+    config = tiny(rope_base=100.0)
+    table = tiny(rope_inv_freq=(1.0, 0.1))      # the same numbers as base 100, head_dim 4
+    np.testing.assert_array_equal(rope_angles(table, [0, 3]), rope_angles(config, [0, 3]))
+    np.testing.assert_allclose(rope_angles(tiny(rope_inv_freq=(0.5, 2.0)), [3])[0], [1.5, 6.0])
+    with pytest.raises(ValueError, match="rope_inv_freq"):
+        tiny(rope_inv_freq=(1.0, 0.1, 0.01))
+    with pytest.raises(ValueError, match="rope_inv_freq"):
+        tiny(rope_inv_freq=(1.0, -0.1))
+
+
 def test_zero_layers_and_tied_output_is_h_times_embedding():
     config = tiny(n_layers=0, norm_position="post", bias=False)
     params = random_params(config, np.random.default_rng(8))
