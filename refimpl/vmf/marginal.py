@@ -146,7 +146,13 @@ def marginal_logpdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
 
 
 def marginal_pdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
-    """Density of ``w = <mu, x>``: ``exp`` of :func:`marginal_logpdf`."""
+    """Density of ``w = <mu, x>``: ``exp`` of :func:`marginal_logpdf`.
+
+    Examples
+    --------
+    >>> float(marginal_pdf(0.3, 3, 0.0))  # uniform on the sphere: w ~ U[-1, 1] at d = 3
+    0.5
+    """
     return np.exp(marginal_logpdf(w, d, kappa))
 
 

@@ -169,7 +169,8 @@ def _marginal_pair(d: int, kappa: np.ndarray, shape: tuple[int, ...], rng, metho
 
     A single kappa stays a scalar (no per-draw parameter arrays)."""
     n = int(np.prod(shape))
-    kappa = np.asarray(kappa.ravel()[0]) if kappa.size == 1 else np.broadcast_to(kappa, shape).ravel()
+    single = kappa.size == 1
+    kappa = np.asarray(kappa.ravel()[0]) if single else np.broadcast_to(kappa, shape).ravel()
     if method == "auto":
         method = "exact" if d <= 3 else "wood"
     if table is not None and method != "table":
@@ -226,6 +227,12 @@ def reflection_normal(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``mu_1 > 0`` (research note §7.1). Returns ``(normal, is_e1)``; where ``mu = e_1``
     exactly the normal is 0 and the map is the identity (``is_e1`` true); the normal is
     then replaced by ``e_2`` only so that it is a valid argument.
+
+    Examples
+    --------
+    >>> normal, is_e1 = reflection_normal(np.array([0.6, 0.8]))
+    >>> normal.round(12).tolist(), bool(is_e1)  # e_1 - mu, first entry 0.64/1.6
+    ([0.4, -0.8], False)
     """
     tail2 = np.einsum("...i,...i->...", mu[..., 1:], mu[..., 1:])
     first = mu[..., 0]
@@ -506,6 +513,13 @@ def transform_vjp(grad: Any, noise: Any, mu: Any, kappa: Any,
     Returns
     -------
     (grad_mu, grad_kappa) : shaped like ``mu`` and ``kappa``.
+
+    Examples
+    --------
+    >>> noise = draw_noise(4, size=3, rng=0)
+    >>> grad_mu, grad_kappa = transform_vjp(np.ones((3, 4)), noise, np.eye(4)[1], 5.0)
+    >>> grad_mu.shape, grad_kappa.shape
+    ((4,), ())
     """
     mu, kappa, shape, theta, normals, rows = _transform_args(noise, mu, kappa, tangent)
     d = mu.shape[-1]
