@@ -55,7 +55,11 @@ def _log_angle_density(theta: np.ndarray, d: int, kappa: float, constant: float)
     """``log p(theta) = constant - 2 kappa sin^2(theta/2) + (d-2) log sin theta`` on
     ``[0, pi]``, with ``constant`` from :func:`_angle_constant` (computed once per call)."""
     half = np.sin(0.5 * theta)
-    return constant - 2.0 * kappa * half * half + special.xlogy(d - 2.0, np.sin(theta))
+    log_density = constant - 2.0 * kappa * half * half
+    if d > 2:  # log(0) = -inf at theta = 0, pi is the exact limit (density 0 there)
+        with np.errstate(divide="ignore"):
+            log_density += (d - 2.0) * np.log(np.sin(theta))
+    return log_density
 
 
 def _log_area_minus_one(d: int) -> float:

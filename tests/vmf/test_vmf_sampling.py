@@ -298,3 +298,13 @@ def test_implicit_kappa_gradient_is_unbiased(d, kappa):
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("d, method", [(2, "auto"), (3, "auto"), (6, "wood"), (6, "table"),
+                                       (40, "inverse")])
+def test_sample_marginal_gives_the_same_w_as_sample(d, method):
+    """w is drawn first, so <mu, sample(...)> equals sample_marginal(...) for one seed."""
+    mu = _mu(d, 9)
+    x = vs.sample(mu, 3.0, size=50, rng=12, method=method)
+    w = vs.sample_marginal(d, 3.0, size=50, rng=12, method=method)
+    assert np.allclose(x @ mu, w, atol=1e-14)
