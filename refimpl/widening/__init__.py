@@ -35,7 +35,7 @@ from typing import Any
 from refimpl._validation import as_generator, as_int, check_choice
 from refimpl.transformer import TransformerConfig, check_params
 from refimpl.widening.depth import add_layers, identity_layer
-from refimpl.widening.heads import add_heads, grow_head_dim
+from refimpl.widening.heads import _copy_tree, add_heads, grow_head_dim
 from refimpl.widening.width import (REPETITIONS, ROPE_METHODS, SCALINGS, duplicate_heads,
                                     split_ffn, widen_hidden)
 
@@ -69,7 +69,7 @@ def _hidden_factor(config: TransformerConfig, d_model: Any) -> int:
 def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None,
           n_heads: int | None = None, head_dim: int | None = None, d_ff: int | None = None,
           n_layers: int | None = None, method: str = "duplicate_heads",
-          rope_method: str | None = None, scaling: str = "auto", noise: float = 0.0,
+          rope_method: str | None = None, scaling: str = "orthogonal", noise: float = 0.0,
           std: float = 0.02, rng: Any = None) -> tuple[dict, TransformerConfig]:
     """Grow a model to the target sizes with function-preserving moves, in this order:
 
@@ -125,6 +125,7 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     check_params(params, config)
     check_choice(method, "method", METHODS)
     generator = as_generator(rng)
+    original = params
     k = _hidden_factor(config, d_model)
     grown_heads = config.n_heads * (k if method == "duplicate_heads" else 1)
     grown_head_dim = config.head_dim * (k if method == "su" else 1)
@@ -151,4 +152,4 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     if targets["n_layers"] > config.n_layers:
         params, config = add_layers(params, config, targets["n_layers"], std=std,
                                     rng=generator)
-    return params, config
+    return (_copy_tree(params) if params is original else params), config

@@ -166,7 +166,8 @@ def grow_head_dim(params: dict, config: TransformerConfig, head_dim: int, *,
         raise ValueError("rotary_dim can only be given for a model with partial rotary "
                          f"RoPE, got rotary_dim={rotary_dim!r}")
     new_rotary = config.rotary_dim if rotary_dim is None else as_int(rotary_dim, "rotary_dim")
-    new_config = dataclasses.replace(config, head_dim=head_dim, rotary_dim=new_rotary)
+    new_config = dataclasses.replace(config, head_dim=head_dim, rotary_dim=new_rotary,
+                                     rope_inv_freq=None)
     positions, slots = _feature_positions(config, head_dim,
                                           new_config.rope_dim if rope_on else 0)
     if rope_on:

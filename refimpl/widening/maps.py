@@ -74,8 +74,8 @@ class ModelMaps:
     ``n_heads * head_dim`` axes; only ``forward`` of query and key is used), ``ffn``
     (the FFN hidden units; ``up`` columns use its forward, ``down`` rows its readout),
     ``gate_forward`` (forward of the gate columns of a gated FFN, 1: a pure copy so
-    that the activation commutes), ``mlm_forward`` (forward of the MLM dense output),
-    ``eps_factor`` (new ``norm_eps`` = old times this) and ``down_bias_forward``
+    that the activation commutes), ``mlm_forward`` (forward of the MLM dense output)
+    and ``down_bias_forward``
     (None, or an override of the FFN output bias scale: the post's verbatim table).
     """
 
@@ -86,7 +86,6 @@ class ModelMaps:
     ffn: AxisMap
     gate_forward: float
     mlm_forward: float
-    eps_factor: float
     down_bias_forward: float | None = None
 
 
@@ -108,13 +107,17 @@ def dense(weight: np.ndarray, bias: np.ndarray | None, rows: AxisMap, cols_index
           cols_forward: np.ndarray, noise: float = 0.0, rng=None):
     """``W~ = W[rows.index, cols_index] * rows.readout * cols_forward``, ``b~ = b[cols] f``.
 
-    With ``noise > 0``, zero-sum noise of standard deviation ``noise * rms(W~)`` is added
-    across each group of copied rows.
+    With ``noise > 0``, zero-sum noise of standard deviation ``noise * rms`` is added to
+    ``W[rows.index] * rows.readout`` across each group of copied rows, before the columns
+    are copied: copied output columns stay bit-for-bit copies (their states stay equal
+    to the last bit), zeroed columns stay zero.
     """
-    new = weight[np.ix_(rows.index, cols_index)] * rows.readout[:, None] * cols_forward
+    read = weight[rows.index] * rows.readout[:, None]
     if noise > 0.0:
-        new = new + _zero_sum_noise(rows, new.shape, noise, float(np.sqrt(np.mean(new**2))), rng)
-    return new, None if bias is None else bias[cols_index] * cols_forward
+        read = read + _zero_sum_noise(rows, read.shape, noise,
+                                      float(np.sqrt(np.mean(read**2))), rng)
+    return read[:, cols_index] * cols_forward, \
+        None if bias is None else bias[cols_index] * cols_forward
 
 
 def _norm(p: dict, axis: AxisMap) -> dict:

@@ -33,33 +33,34 @@ from refimpl.widening.maps import (AxisMap, ModelMaps, expand_params, identity_m
 __all__ = ["widen_hidden", "duplicate_heads", "split_ffn", "SCALINGS", "ROPE_METHODS",
            "REPETITIONS"]
 
-SCALINGS = ("auto", "orthogonal", "copy")
+SCALINGS = ("orthogonal", "copy")
 ROPE_METHODS = ("zero_offgrid", "repeat_frequencies", "pairwise")
 REPETITIONS = ("within_head", "tile")
 
 
-def _homogeneous_mlm(config: TransformerConfig) -> bool:
-    """True when the MLM head's activation commutes with positive scaling (ReLU)."""
-    return not config.mlm_head or config.activation == "relu"
-
-
-def _hidden_forward(config: TransformerConfig, k: int, scaling: str, faithful: bool) -> float:
-    """``1/sqrt k`` (Su: norm-preserving, eps/k) or ``1`` (HyperCloning: eps unchanged).
-
-    One ``norm_eps`` serves every norm, so all norm inputs must carry the same scale.
-    The MLM head's norm reads ``act(h W + b)``, a pure copy for a non-homogeneous
-    activation; then only ``scaling="copy"`` is exact (``"auto"`` picks it).
-    """
+def _hidden_forward(k: int, scaling: str) -> float:
+    """``1/sqrt k`` (Su: norm-preserving, eps/k) or ``1`` (HyperCloning: eps unchanged)."""
     check_choice(scaling, "scaling", SCALINGS)
-    if scaling == "auto":
-        scaling = "orthogonal" if faithful or _homogeneous_mlm(config) else "copy"
-    if scaling == "orthogonal" and not faithful and not _homogeneous_mlm(config):
-        raise ValueError(
-            f"scaling='orthogonal' cannot be exact with an MLM head and "
-            f"activation={config.activation!r}: the head's norm reads an unscaled copy but "
-            f"the shared norm_eps must become eps/k for every other norm; use "
-            f"scaling='copy' (or 'auto')")
     return 1.0 / np.sqrt(k) if scaling == "orthogonal" else 1.0
+
+
+def _eps_fields(config: TransformerConfig, k: int, forward: float, mlm_forward: float,
+                faithful: bool) -> dict:
+    """``norm_eps`` (and ``mlm_norm_eps``) of the widened config.
+
+    A norm whose input carries the factor ``c`` needs ``eps c^2``: ``eps / k`` under
+    Su's scaling. The MLM head's norm reads ``act(h W + b)``, a pure copy (``c = 1``)
+    unless the activation is ReLU, so its eps may have to stay while the others shrink.
+    The post's table (``faithful``) leaves every eps unchanged.
+    """
+    def factor(c: float) -> float:
+        return 1.0 if faithful or c == 1.0 else 1.0 / k
+
+    fields = {"norm_eps": config.norm_eps * factor(forward)}
+    if config.mlm_head and (config.mlm_norm_eps is not None
+                            or factor(mlm_forward) != factor(forward)):
+        fields["mlm_norm_eps"] = config.mlm_eps * factor(mlm_forward)
+    return fields
 
 
 def _ffn_map(config: TransformerConfig, d_ff: int, k: int, pattern: str) -> AxisMap:
@@ -150,7 +151,7 @@ def _factor(k: Any) -> int:
 
 
 def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
-                 rope_method: str | None = None, scaling: str = "auto",
+                 rope_method: str | None = None, scaling: str = "orthogonal",
                  faithful: bool = False, repetition: str = "within_head",
                  noise: float = 0.0, rng: Any = None) -> tuple[dict, TransformerConfig]:
     """Su's widening: ``d_model``, ``head_dim`` and ``d_ff`` times ``k``, same heads and depth.
@@ -184,11 +185,11 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         RoPE. ``"repeat_frequencies"`` sets ``rope_inv_freq = repeat(inv_freq, k)``:
         exact, non-standard table. ``"pairwise"`` (the post; default when faithful) is
         *not* exact. Head duplication (:func:`duplicate_heads`) is the third exact way.
-    scaling : {"auto", "orthogonal", "copy"}
-        ``c = 1/sqrt k`` (the post, norm-preserving) or ``c = 1`` (pure copies,
-        HyperCloning; eps unchanged, the last norm takes ``1/k`` under a tied output).
-        ``"auto"`` is orthogonal unless an MLM head with a non-ReLU activation makes it
-        impossible (see the error it raises).
+    scaling : {"orthogonal", "copy"}
+        ``c = 1/sqrt k`` (the post, norm-preserving; ``norm_eps / k``, and the MLM norm
+        keeps its eps in ``mlm_norm_eps`` when it reads a pure copy) or ``c = 1`` (pure
+        copies, HyperCloning; eps unchanged, the last norm takes ``1/k`` under a tied
+        output).
     faithful : bool
         The post's table verbatim: FFN output bias ``b/k`` (non-ReLU FFNs) and eps
         unchanged. Not function-preserving; here to measure the corrections.
@@ -225,7 +226,7 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         else check_choice(rope_method, "rope_method", ROPE_METHODS)
     check_choice(repetition, "repetition", REPETITIONS)
     noise = as_scalar(noise, "noise", nonnegative=True)
-    forward = _hidden_forward(config, k, scaling, faithful)
+    forward = _hidden_forward(k, scaling)
     query, key, within = _qk_maps(config, k, rope_method, repetition)
     value = uniform_map(config.n_heads * config.head_dim, k, "tile", forward)
     if repetition == "within_head":
@@ -237,17 +238,16 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         hidden=uniform_map(config.d_model, k, "repeat", forward), query=query, key=key,
         value=value, ffn=_ffn_map(config, config.d_ff, k, "repeat"), gate_forward=1.0,
         mlm_forward=forward if config.activation == "relu" else 1.0,
-        eps_factor=1.0 if faithful or forward == 1.0 else 1.0 / k,
         down_bias_forward=forward / np.sqrt(k) if faithful and not homogeneous_ffn else None)
     new_config = dataclasses.replace(
         config, d_model=k * config.d_model, head_dim=k * config.head_dim,
-        d_ff=k * config.d_ff, norm_eps=config.norm_eps * maps.eps_factor,
-        **_rope_fields(config, k, rope_method))
+        d_ff=k * config.d_ff, **_rope_fields(config, k, rope_method),
+        **_eps_fields(config, k, forward, maps.mlm_forward, faithful))
     return expand_params(params, config, maps, noise=noise, rng=as_generator(rng)), new_config
 
 
 def duplicate_heads(params: dict, config: TransformerConfig, k: int, *,
-                    scaling: str = "auto", noise: float = 0.0,
+                    scaling: str = "orthogonal", noise: float = 0.0,
                     rng: Any = None) -> tuple[dict, TransformerConfig]:
     """``k`` times the heads, ``d_model`` and ``d_ff``, same ``head_dim``: head ``h + jH``
     copies head ``h``.
@@ -275,18 +275,17 @@ def duplicate_heads(params: dict, config: TransformerConfig, k: int, *,
     check_params(params, config)
     k = _factor(k)
     noise = as_scalar(noise, "noise", nonnegative=True)
-    forward = _hidden_forward(config, k, scaling, False)
+    forward = _hidden_forward(k, scaling)
     width = config.n_heads * config.head_dim
     maps = ModelMaps(
         hidden=uniform_map(config.d_model, k, "tile", forward),
         query=uniform_map(width, k, "tile", 1.0), key=uniform_map(width, k, "tile", 1.0),
         value=uniform_map(width, k, "tile", forward),
         ffn=_ffn_map(config, config.d_ff, k, "tile"), gate_forward=1.0,
-        mlm_forward=forward if config.activation == "relu" else 1.0,
-        eps_factor=1.0 if forward == 1.0 else 1.0 / k)
+        mlm_forward=forward if config.activation == "relu" else 1.0)
     new_config = dataclasses.replace(
         config, d_model=k * config.d_model, n_heads=k * config.n_heads, d_ff=k * config.d_ff,
-        norm_eps=config.norm_eps * maps.eps_factor)
+        **_eps_fields(config, k, forward, maps.mlm_forward, False))
     return expand_params(params, config, maps, noise=noise, rng=as_generator(rng)), new_config
 
 
@@ -328,6 +327,6 @@ def split_ffn(params: dict, config: TransformerConfig, d_ff: int, *, noise: floa
     maps = ModelMaps(hidden=identity_map(config.d_model), query=identity_map(width),
                      key=identity_map(width), value=identity_map(width),
                      ffn=AxisMap(index, np.ones(d_ff), fractions), gate_forward=1.0,
-                     mlm_forward=1.0, eps_factor=1.0)
+                     mlm_forward=1.0)
     new_config = dataclasses.replace(config, d_ff=d_ff)
     return expand_params(params, config, maps, noise=noise, rng=generator), new_config

@@ -12,13 +12,14 @@ from hypothesis import given, strategies as st
 
 from refimpl.transformer import TransformerConfig, loss_and_grad
 from refimpl.widening import duplicate_heads, split_ffn, widen_hidden
-from widening_cases import (TOL, assert_valid, configs, equivalence_error, factors, flat,
+from widening_cases import (TOL, many_examples, assert_valid, configs, equivalence_error, factors, flat,
                             model_inputs, random_params, seeds)
 
 EXACT_ROPE = ("zero_offgrid", "repeat_frequencies")
 
 
-@given(configs(), factors, st.sampled_from(EXACT_ROPE), st.sampled_from(["auto", "copy"]),
+@many_examples
+@given(configs(), factors, st.sampled_from(EXACT_ROPE), st.sampled_from(["orthogonal", "copy"]),
        st.sampled_from([0.0, 0.3]), seeds)
 def test_widen_hidden_preserves_logits(config, k, rope_method, scaling, noise, seed):
     small = (random_params(config, seed), config)
@@ -30,7 +31,8 @@ def test_widen_hidden_preserves_logits(config, k, rope_method, scaling, noise, s
     assert equivalence_error(small, wide, model_inputs(config, seed)) <= TOL
 
 
-@given(configs(), factors, st.sampled_from(["auto", "copy"]), st.sampled_from([0.0, 0.3]),
+@many_examples
+@given(configs(), factors, st.sampled_from(["orthogonal", "copy"]), st.sampled_from([0.0, 0.3]),
        seeds)
 def test_duplicate_heads_preserves_logits(config, k, scaling, noise, seed):
     small = (random_params(config, seed), config)
@@ -41,6 +43,7 @@ def test_duplicate_heads_preserves_logits(config, k, scaling, noise, seed):
     assert equivalence_error(small, wide, model_inputs(config, seed)) <= TOL
 
 
+@many_examples
 @given(configs(), st.integers(0, 5), st.sampled_from([0.0, 0.3]), seeds)
 def test_split_ffn_preserves_logits(config, extra, noise, seed):
     small = (random_params(config, seed), config)
@@ -162,15 +165,19 @@ def test_tiling_mixes_heads(n_heads, exact):
     assert (error <= TOL) if exact else (error > 1e-3)
 
 
-def test_scaling_orthogonal_is_refused_when_it_cannot_be_exact():
-    config = TransformerConfig(**_BERT, mlm_head=True)
-    params = random_params(config, 0)
-    with pytest.raises(ValueError, match="scaling='orthogonal' cannot be exact"):
-        widen_hidden(params, config, 2, scaling="orthogonal")
-    _, auto = widen_hidden(params, config, 2)
-    assert auto.norm_eps == config.norm_eps        # "auto" picked pure copies
-    relu = TransformerConfig(**dict(_BERT, activation="relu"), mlm_head=True)
-    assert widen_hidden(random_params(relu, 0), relu, 2)[1].norm_eps == relu.norm_eps / 2
+@pytest.mark.parametrize("activation, mlm_eps", [("gelu", 1e-5), ("swiglu", 1e-5),
+                                                  ("relu", None)])
+def test_the_mlm_norm_keeps_its_eps_when_it_reads_a_pure_copy(activation, mlm_eps):
+    # The MLM dense before a non-ReLU activation is a pure copy, so its norm sees the
+    # small model's statistics and needs the old eps while every other norm needs eps/k.
+    config = TransformerConfig(**dict(_BERT, activation=activation), mlm_head=True)
+    small = (random_params(config, 0), config)
+    wide = widen_hidden(*small, 2)
+    assert (wide[1].norm_eps, wide[1].mlm_norm_eps) == (5e-6, mlm_eps)
+    assert equivalence_error(small, wide, model_inputs(config, 1)) <= TOL
+    copies = widen_hidden(*small, 2, scaling="copy")
+    assert (copies[1].norm_eps, copies[1].mlm_norm_eps) == (1e-5, None)
+    assert equivalence_error(small, copies, model_inputs(config, 1)) <= TOL
 
 
 # ---------------------------------------------------------------- symmetry

@@ -87,3 +87,10 @@ def flat(tree) -> list:
     if isinstance(tree, list):
         return [leaf for value in tree for leaf in flat(value)]
     return [tree]
+
+
+#: The equivalence properties are the point of the module and cost milliseconds per
+#: example: run them with five times the profile's examples.
+from hypothesis import settings  # noqa: E402
+
+many_examples = settings(max_examples=5 * settings.default.max_examples)
