@@ -14,6 +14,7 @@ from refimpl.selfcheck import dimension, mixers
 from refimpl.selfcheck import testing
 from refimpl.selfcheck import transformer
 from refimpl.selfcheck import vmf
+from refimpl.selfcheck import widening
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
@@ -28,6 +29,7 @@ CHECKS: list[Check] = [
     *testing.CHECKS,
     *transformer.CHECKS,
     *vmf.CHECKS,
+    *widening.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
