@@ -108,21 +108,28 @@ def _wood(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
     one_minus_x0 = m * (1.0 + m / (s + 2.0 * kappa)) / (m + s)
     log_envelope = np.log(one_minus_x0) + np.log1p(x0)
     params = np.broadcast_arrays(kappa, b, x0, one_minus_x0, log_envelope)
-    gap, rest = np.empty(n), np.empty(n)
-    pending = np.arange(n)
-    while pending.size:
-        k, bp, x0p, cp, log_c = (a if a.ndim == 0 else a[pending] for a in params)
-        g1, g2 = rng.standard_gamma(0.5 * m, size=(2, pending.size))
-        total = g1 + g2
-        z, z_bar = g1 / total, g2 / total
-        den = z_bar + bp * z
-        gap_p = 2.0 * bp * z / den
-        log_ratio = k * (cp - gap_p) + m * (np.log(cp + x0p * gap_p) - log_c)
-        accept = log_ratio >= np.log1p(-rng.random(pending.size))
-        gap[pending[accept]] = gap_p[accept]
-        rest[pending[accept]] = 2.0 * z_bar[accept] / den[accept]
+    gap, rest, accept = _wood_proposals(m, params, n, rng)  # the first round fills all
+    pending = np.flatnonzero(~accept)
+    while pending.size:  # redraw only the rejected entries
+        taken = [a if a.ndim == 0 else a[pending] for a in params]
+        gap_p, rest_p, accept = _wood_proposals(m, taken, pending.size, rng)
+        done = pending[accept]
+        gap[done], rest[done] = gap_p[accept], rest_p[accept]
         pending = pending[~accept]
     return gap, rest
+
+
+def _wood_proposals(m: float, params, size: int, rng: np.random.Generator):
+    """One round of Wood proposals: ``(1 - w, 1 + w, accepted)`` for ``size`` entries."""
+    kappa, b, x0, one_minus_x0, log_envelope = params
+    g1, g2 = rng.standard_gamma(0.5 * m, size=(2, size))
+    total = g1 + g2
+    z, z_bar = g1 / total, g2 / total
+    den = z_bar + b * z
+    gap = 2.0 * b * z / den
+    log_ratio = kappa * (one_minus_x0 - gap) + m * (np.log(one_minus_x0 + x0 * gap)
+                                                     - log_envelope)
+    return gap, 2.0 * z_bar / den, log_ratio >= np.log1p(-rng.random(size))
 
 
 def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
@@ -131,7 +138,7 @@ def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
         half = 0.5 * np.abs(rng.vonmises(0.0, kappa, size=n))
         return 2.0 * np.sin(half) ** 2, 2.0 * np.cos(half) ** 2
     if d == 3:
-        gap = _one_minus_w_d3(1.0 - rng.random(n), kappa)  # u in (0, 1]
+        gap = _one_minus_w_d3(rng.random(n), kappa)  # r = 1 - u in [0, 1)
         return gap, 2.0 - gap
     raise ValueError(f"method='exact' needs d = 2 or 3, got d={d}; use 'wood' or 'inverse'")
 
