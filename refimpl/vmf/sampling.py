@@ -8,8 +8,9 @@ orthogonal to mu, and returns ``x = w mu + sqrt(1 - w^2) nu``. The methods for `
   complements (``1 - w``, ``1 - x0``, ``z`` and ``1 - z`` from two Gamma draws) so that no
   step cancels at any kappa; the rejection loop runs over arrays (research note
   vmf_householder_testing_anchors.md §6.1);
-* ``"exact"``: the von Mises angle at d = 2 (NumPy's sampler) and the closed-form
-  inverse CDF at d = 3 in complement form (§6.2);
+* ``"exact"``: the von Mises angle at d = 2 (NumPy's sampler); at d = 3, ``1 - w`` is
+  a truncated exponential, drawn exactly by the closed-form inverse CDF in complement
+  form (§6.2) for kappa < 1 and by redrawing the values above 2 for kappa >= 1;
 * ``"inverse"``: the numerical inverse CDF of the angle, ``theta = F^{-1}(u)``;
 * ``"table"``: the vMF-VAE post's fixed-kappa inverse-CDF table, built once
   (:func:`inverse_cdf_table`) and reused; we tabulate the CDF of the angle
@@ -133,10 +134,20 @@ def _wood_proposals(m: float, params, size: int, rng: np.random.Generator):
 
 
 def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
-    """d = 2: von Mises angle (NumPy); d = 3: closed-form inverse CDF. Returns ``(1-w, 1+w)``."""
+    """d = 2: von Mises angle (NumPy). d = 3: ``1 - w`` is an exponential variable of rate
+    kappa truncated to ``[0, 2]``: drawn by redrawing the rare values above 2 when
+    kappa >= 1, by the closed-form inverse CDF otherwise. Returns ``(1 - w, 1 + w)``."""
     if d == 2:
         half = 0.5 * np.abs(rng.vonmises(0.0, kappa, size=n))
         return 2.0 * np.sin(half) ** 2, 2.0 * np.cos(half) ** 2
+    if d == 3 and np.min(kappa) >= 1.0:  # 1 - w ~ Exp(kappa) truncated to [0, 2]
+        gap = rng.standard_exponential(n) / kappa
+        pending = np.flatnonzero(gap > 2.0)  # probability e^(-2 kappa) <= 0.14
+        while pending.size:
+            taken = kappa if kappa.ndim == 0 else kappa[pending]
+            gap[pending] = rng.standard_exponential(pending.size) / taken
+            pending = pending[gap[pending] > 2.0]
+        return gap, 2.0 - gap
     if d == 3:
         gap = _one_minus_w_d3(rng.random(n), kappa)  # r = 1 - u in [0, 1)
         return gap, 2.0 - gap

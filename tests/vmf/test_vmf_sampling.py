@@ -308,3 +308,12 @@ def test_sample_marginal_gives_the_same_w_as_sample(d, method):
     x = vs.sample(mu, 3.0, size=50, rng=12, method=method)
     w = vs.sample_marginal(d, 3.0, size=50, rng=12, method=method)
     assert np.allclose(x @ mu, w, atol=1e-14)
+
+
+def test_d3_exponential_path_with_one_kappa_per_column():
+    """2 checks: at d = 3 with every kappa >= 1, 1 - w is drawn as a truncated
+    exponential (rate kappa per column); KS of each column against its CDF, n = 20000."""
+    kappas = np.array([1.0, 50.0])
+    w = vs.sample_marginal(3, kappas, size=20000, rng=21)
+    for column, kappa in enumerate(kappas):
+        assert ks_pvalue(w[:, column], lambda t: marginal_cdf(np.clip(t, -1, 1), 3, kappa)) > ALPHA
