@@ -66,7 +66,8 @@ def _softmax_into(logits: np.ndarray, mask: np.ndarray | None, axis: int) -> np.
                          "rescale q and k")
     if mask is not None:
         peak[peak == -np.inf] = 0.0  # a fully masked row: every entry is -inf
-    logits -= peak
+    with np.errstate(over="ignore"):  # a spread beyond float64 gives -inf: exp(-inf) = 0 exactly
+        logits -= peak
     np.exp(logits, out=logits)
     total = np.sum(logits, axis=axis, keepdims=True)
     if mask is not None:

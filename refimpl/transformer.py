@@ -910,7 +910,10 @@ def _cross_entropy_inputs(logits: Any, targets: Any, weights: Any):
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - np.max(logits, axis=-1, keepdims=True)
+    # A finite spread wider than the float64 range overflows to -inf here, and
+    # exp(-inf) = 0 is the exact limit, so the overflow is harmless.
+    with np.errstate(over="ignore"):
+        shifted = logits - np.max(logits, axis=-1, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
