@@ -35,7 +35,8 @@ from typing import Any
 from refimpl._validation import as_generator, as_int, check_choice
 from refimpl.transformer import TransformerConfig, check_params
 from refimpl.widening.depth import add_layers, identity_layer
-from refimpl.widening.heads import _copy_tree, add_heads, grow_head_dim
+from refimpl.widening.heads import add_heads, grow_head_dim
+from refimpl.widening.maps import copy_tree
 from refimpl.widening.width import (REPETITIONS, ROPE_METHODS, SCALINGS, duplicate_heads,
                                     split_ffn, widen_hidden)
 
@@ -120,7 +121,7 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     >>> widen(params, config, d_model=6)
     Traceback (most recent call last):
     ...
-    ValueError: d_model must grow by an integer factor (every coordinate is copied k times), got 4 -> 6
+    ValueError: d_model must grow by an integer factor ... got 4 -> 6
     """
     check_params(params, config)
     check_choice(method, "method", METHODS)
@@ -152,4 +153,4 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     if targets["n_layers"] > config.n_layers:
         params, config = add_layers(params, config, targets["n_layers"], std=std,
                                     rng=generator)
-    return (_copy_tree(params) if params is original else params), config
+    return (copy_tree(params) if params is original else params), config

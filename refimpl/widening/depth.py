@@ -30,7 +30,7 @@ import numpy as np
 
 from refimpl._validation import as_generator, as_int, as_scalar
 from refimpl.transformer import TransformerConfig, check_params, init_params
-from refimpl.widening.heads import _copy_tree
+from refimpl.widening.maps import copy_tree
 
 __all__ = ["add_layers", "identity_layer"]
 
@@ -95,7 +95,7 @@ def add_layers(params: dict, config: TransformerConfig, n_layers: int, *, at: in
     if at > config.n_layers:
         raise ValueError(f"at must lie in [0, {config.n_layers}], got {at}")
     generator = as_generator(rng)
-    new = _copy_tree(params)
+    new = copy_tree(params)
     fresh = [identity_layer(config, std=std, rng=generator)
              for _ in range(n_layers - config.n_layers)]
     new["layers"] = new["layers"][:at] + fresh + new["layers"][at:]

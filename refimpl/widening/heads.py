@@ -22,6 +22,7 @@ import numpy as np
 
 from refimpl._validation import as_generator, as_int, as_scalar
 from refimpl.transformer import TransformerConfig, check_params
+from refimpl.widening.maps import copy_tree
 from refimpl.widening.width import grown_inv_freq
 
 __all__ = ["add_heads", "grow_head_dim"]
@@ -64,7 +65,7 @@ def add_heads(params: dict, config: TransformerConfig, n_heads: int, *, std: flo
     std = as_scalar(std, "std", nonnegative=True)
     generator = as_generator(rng)
     extra = (n_heads - config.n_heads) * config.head_dim
-    new = _copy_tree(params)
+    new = copy_tree(params)
     for layer in new["layers"]:
         attn = layer["attn"]
         for name in ("q", "k", "v"):
@@ -75,15 +76,6 @@ def add_heads(params: dict, config: TransformerConfig, n_heads: int, *, std: flo
                 attn["b" + name] = np.concatenate([attn["b" + name], np.zeros(extra)])
         attn["wo"] = np.concatenate([attn["wo"], np.zeros((extra, config.d_model))])
     return new, dataclasses.replace(config, n_heads=n_heads)
-
-
-def _copy_tree(tree: Any) -> Any:
-    """A deep copy of a nested dict/list of arrays."""
-    if isinstance(tree, dict):
-        return {key: _copy_tree(value) for key, value in tree.items()}
-    if isinstance(tree, list):
-        return [_copy_tree(value) for value in tree]
-    return np.array(tree, dtype=np.float64)
 
 
 def _feature_positions(config: TransformerConfig, head_dim: int,
@@ -155,7 +147,7 @@ def grow_head_dim(params: dict, config: TransformerConfig, head_dim: int, *,
     >>> grow_head_dim(params, config, 6)
     Traceback (most recent call last):
     ...
-    ValueError: head_dim growth must keep RoPE's frequency grid: the rotary size must grow by an integer factor so that old pair p lands on slot m*p with the same frequency base^(-2p/R); got rotary_dim 4 -> 6 (head_dim 4 -> 6)
+    ValueError: head_dim growth must keep RoPE's frequency grid: ... (head_dim 4 -> 6)
     """
     check_params(params, config)
     head_dim = as_int(head_dim, "head_dim", minimum=config.head_dim)
@@ -176,7 +168,7 @@ def grow_head_dim(params: dict, config: TransformerConfig, head_dim: int, *,
     scale = (head_dim / config.head_dim) ** 0.25 if config.attention_scale else 1.0
     value_positions = np.arange(config.head_dim)
     heads, old = config.n_heads, config.head_dim
-    new = _copy_tree(params)
+    new = copy_tree(params)
     for layer in new["layers"]:
         attn = layer["attn"]
         for name, where, factor, random in (("q", positions, scale, True),

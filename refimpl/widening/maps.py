@@ -34,7 +34,8 @@ import numpy as np
 
 from refimpl.transformer import TransformerConfig
 
-__all__ = ["AxisMap", "ModelMaps", "uniform_map", "identity_map", "expand_params"]
+__all__ = ["AxisMap", "ModelMaps", "uniform_map", "identity_map", "dense", "expand_params",
+           "top_norm", "copy_tree"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,15 @@ class ModelMaps:
     gate_forward: float
     mlm_forward: float
     down_bias_forward: float | None = None
+
+
+def copy_tree(tree):
+    """A deep copy of a nested dict/list of arrays (float64)."""
+    if isinstance(tree, dict):
+        return {key: copy_tree(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [copy_tree(value) for value in tree]
+    return np.array(tree, dtype=np.float64)
 
 
 def _zero_sum_noise(rows: AxisMap, shape: tuple, noise: float, scale: float,

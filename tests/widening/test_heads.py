@@ -11,8 +11,8 @@ from hypothesis import assume, given, strategies as st
 from refimpl import rope
 from refimpl.transformer import TransformerConfig, rope_angles
 from refimpl.widening import add_heads, grow_head_dim, widen_hidden
-from widening_cases import (TOL, many_examples, assert_valid, configs, equivalence_error, model_inputs,
-                            random_params, seeds)
+from widening_cases import (TOL, assert_valid, configs, equivalence_error, many_examples,
+                            model_inputs, random_params, seeds)
 
 
 @given(configs(), st.integers(0, 3), seeds)

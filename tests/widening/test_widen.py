@@ -10,8 +10,8 @@ from hypothesis import given, strategies as st
 from refimpl.transformer import TransformerConfig
 from refimpl.widening import (add_heads, add_layers, duplicate_heads, grow_head_dim,
                               split_ffn, widen, widen_hidden)
-from widening_cases import (TOL, many_examples, assert_valid, configs, equivalence_error, factors,
-                            model_inputs, random_params, seeds)
+from widening_cases import (TOL, assert_valid, configs, equivalence_error, factors,
+                            many_examples, model_inputs, random_params, seeds)
 
 MOVES = {
     "su": lambda p, c, r: widen_hidden(p, c, 2, noise=0.2, rng=r),

@@ -12,8 +12,8 @@ from hypothesis import given, strategies as st
 
 from refimpl.transformer import TransformerConfig, loss_and_grad
 from refimpl.widening import duplicate_heads, split_ffn, widen_hidden
-from widening_cases import (TOL, many_examples, assert_valid, configs, equivalence_error, factors, flat,
-                            model_inputs, random_params, seeds)
+from widening_cases import (TOL, assert_valid, configs, equivalence_error, factors, flat,
+                            many_examples, model_inputs, random_params, seeds)
 
 EXACT_ROPE = ("zero_offgrid", "repeat_frequencies")
 
