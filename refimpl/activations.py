@@ -120,10 +120,10 @@ def _tanh_gate(x: np.ndarray) -> np.ndarray:
 def gelu_tanh(x: Any) -> np.ndarray:
     """The tanh approximation of GELU used by GPT-2.
 
-    .. math:: \tfrac{x}{2}\left(1 + \tanh u\right), \quad
-        u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)
+    .. math:: \\tfrac{x}{2}\\left(1 + \\tanh u\\right), \\quad
+        u = \\sqrt{2/\\pi}\\,(x + 0.044715\\,x^3)
 
-    computed as :math:`x\,\sigma(2u)` (the same number, without cancellation for
+    computed as :math:`x\\,\\sigma(2u)` (the same number, without cancellation for
     negative ``x``). It differs from :func:`gelu` by at most about ``5e-4``.
 
     Examples
@@ -138,10 +138,10 @@ def gelu_tanh(x: Any) -> np.ndarray:
 def gelu_tanh_vjp(grad: Any, x: Any) -> np.ndarray:
     """VJP of :func:`gelu_tanh`.
 
-    With :math:`s = \sigma(2u) = (1 + \tanh u)/2`, so that
-    :math:`1 - \tanh^2 u = 4 s (1 - s)`:
+    With :math:`s = \\sigma(2u) = (1 + \\tanh u)/2`, so that
+    :math:`1 - \\tanh^2 u = 4 s (1 - s)`:
 
-    .. math:: f'(x) = s + 2 x s (1 - s) \sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\, x^2)
+    .. math:: f'(x) = s + 2 x s (1 - s) \\sqrt{2/\\pi}\\,(1 + 3 \\cdot 0.044715\\, x^2)
 
     Examples
     --------
