@@ -40,10 +40,11 @@ def sampling_rows() -> list[tuple[str, float, str]]:
         mu = np.random.default_rng(d).standard_normal(d)
         mu /= np.linalg.norm(mu)
         rng = np.random.default_rng(0)
-        ours = median_time(lambda: sample(mu, KAPPA, size=N, rng=rng), repeat=3 if d < 1000 else 1)
-        floor = median_time(lambda: rng.standard_normal(N * d), repeat=3 if d < 1000 else 1)
+        repeat = 7 if d < 1000 else 1
+        ours = median_time(lambda: sample(mu, KAPPA, size=N, rng=rng), repeat=repeat)
+        floor = median_time(lambda: rng.standard_normal(N * d), repeat=repeat)
         frozen = stats.vonmises_fisher(mu, KAPPA)
-        peer = (median_time(lambda: frozen.rvs(N, random_state=rng), repeat=3) if d < 1000
+        peer = (median_time(lambda: frozen.rvs(N, random_state=rng), repeat=repeat) if d < 1000
                 else _once(lambda: frozen.rvs(N, random_state=rng)))
         rows.append((f"sample d={d}, n={N} / scipy vonmises_fisher.rvs", ours / peer, target))
         rows.append((f"sample d={d}, n={N} / draw n*d normals (floor)", ours / floor, "<= 2"))

@@ -28,7 +28,7 @@ from scipy import special
 
 from refimpl._validation import as_float_array, as_scalar
 from refimpl.vmf.bessel import bessel_iv_ratio_complement
-from refimpl.vmf.distribution import _log_mode_density, check_dimension, log_sphere_area
+from refimpl.vmf.distribution import _log_mode_density, check_dimension
 
 __all__ = ["marginal_logpdf", "marginal_pdf", "marginal_cdf", "marginal_quantile",
            "marginal_cdf_kappa_derivative", "angle_from_w", "quantile_angle"]
