@@ -108,17 +108,23 @@ def grown_inv_freq(config: TransformerConfig, slots: np.ndarray,
     return tuple(float(value) for value in table)
 
 
-def _qk_maps(config: TransformerConfig, k: int, rope_method: str,
-             repetition: str) -> tuple[AxisMap, AxisMap, np.ndarray]:
-    """Query and key maps of the flat ``n_heads * head_dim`` axis, and the within-head
-    index (for the value map)."""
+def _flat_index(config: TransformerConfig, k: int, rotary: int, repetition: str) -> np.ndarray:
+    """Old feature of each new feature of the flat ``n_heads * head_dim`` axis: each head
+    widened by :func:`_within_head_index`, or (``"tile"``) the flat axis tiled."""
     heads, head_dim = config.n_heads, config.head_dim
-    rotary = config.rope_dim if config.positions == "rope" else 0
-    within = _within_head_index(head_dim, rotary, config.rope_layout, k)
     if repetition == "tile":
-        index = np.tile(np.arange(heads * head_dim), k)
-    else:
-        index = (np.arange(heads)[:, None] * head_dim + within).ravel()
+        return np.tile(np.arange(heads * head_dim), k)
+    within = _within_head_index(head_dim, rotary, config.rope_layout, k)
+    return (np.arange(heads)[:, None] * head_dim + within).ravel()
+
+
+def _qk_maps(config: TransformerConfig, k: int, rope_method: str,
+             repetition: str) -> tuple[AxisMap, AxisMap]:
+    """Query and key maps of the flat axis; their products sum to ``sqrt k`` (scaled
+    attention) or 1 over the copies that meet on the same frequency."""
+    head_dim = config.head_dim
+    rotary = config.rope_dim if config.positions == "rope" else 0
+    index = _flat_index(config, k, rotary, repetition)
     c = k ** -0.25 if config.attention_scale else k ** -0.5
     q_head, k_head = np.full(k * head_dim, c), np.full(k * head_dim, c)
     if rotary and rope_method == "zero_offgrid" and repetition == "within_head":
@@ -126,8 +132,8 @@ def _qk_maps(config: TransformerConfig, k: int, rope_method: str,
         q_head[:k * rotary] *= np.sqrt(k)
         k_head[:k * rotary] = np.where(on, c * np.sqrt(k), 0.0)
     ones = np.ones(index.shape)
-    return (AxisMap(index, np.tile(q_head, heads), ones),
-            AxisMap(index, np.tile(k_head, heads), ones), within)
+    return (AxisMap(index, np.tile(q_head, config.n_heads), ones),
+            AxisMap(index, np.tile(k_head, config.n_heads), ones))
 
 
 def _rope_fields(config: TransformerConfig, k: int, rope_method: str) -> dict:
@@ -227,12 +233,10 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
     check_choice(repetition, "repetition", REPETITIONS)
     noise = as_scalar(noise, "noise", nonnegative=True)
     forward = _hidden_forward(k, scaling)
-    query, key, within = _qk_maps(config, k, rope_method, repetition)
-    value = uniform_map(config.n_heads * config.head_dim, k, "tile", forward)
-    if repetition == "within_head":
-        value = dataclasses.replace(value, index=(np.arange(config.n_heads)[:, None]
-                                                  * config.head_dim
-                                                  + np.arange(k * config.head_dim) // k).ravel())
+    query, key = _qk_maps(config, k, rope_method, repetition)
+    value_index = _flat_index(config, k, 0, repetition)   # v is not rotated
+    value = AxisMap(value_index, np.full(value_index.shape, forward),
+                    np.full(value_index.shape, 1.0 / (k * forward)))
     homogeneous_ffn = config.activation == "relu" or config.gated
     maps = ModelMaps(
         hidden=uniform_map(config.d_model, k, "repeat", forward), query=query, key=key,
