@@ -273,3 +273,37 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match=r"params\['embedding'\]"):
         widen_hidden({**params, "embedding": {}}, config, 2)
     assert dataclasses.replace(config) == widen_hidden(params, config, 1)[1]
+
+
+def _adam_steps(params: dict, config: TransformerConfig, steps: int = 3,
+                rate: float = 0.05) -> dict:
+    """A few Adam steps (beta 0.9 / 0.999) on a fixed batch; returns new parameters."""
+    rng = np.random.default_rng(11)
+    tokens, targets = (rng.integers(0, config.vocab_size, (2, 6)) for _ in range(2))
+    params, moments = copy.deepcopy(params), None
+    for step in range(1, steps + 1):
+        grads = flat(loss_and_grad(params, config, tokens, targets)[1])
+        if moments is None:
+            moments = [(np.zeros_like(g), np.zeros_like(g)) for g in grads]
+        for leaf, grad, (m, v) in zip(flat(params), grads, moments):
+            m[...] = 0.9 * m + 0.1 * grad
+            v[...] = 0.999 * v + 0.001 * grad**2
+            leaf -= rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-12)
+    return params
+
+
+def test_copies_stay_copies_under_adam_unless_noise_is_added():
+    # Adam is permutation-equivariant, so exact copies (duplicated heads) stay bit-for-bit
+    # copies of each other step after step; with zero-sum noise they drift apart. The
+    # check reads head 0 and its copy, head 2, of the query weights.
+    config = TransformerConfig(**_GPT)
+    small = (random_params(config, 0), config)
+    width = config.n_heads * config.head_dim
+    drift = {}
+    for noise in (0.0, 0.3):
+        wide, wide_config = duplicate_heads(*small, 2, noise=noise, rng=1)
+        trained = _adam_steps(wide, wide_config)
+        wq = trained["layers"][0]["attn"]["wq"]
+        drift[noise] = float(np.max(np.abs(wq[:, :width] - wq[:, width:])))
+    assert drift[0.0] < 1e-12
+    assert drift[0.3] > 1e-4
