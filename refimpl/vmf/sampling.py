@@ -187,6 +187,8 @@ def _marginal_pair(d: int, kappa: np.ndarray, shape: tuple[int, ...], rng, metho
 
     A single kappa stays a scalar (no per-draw parameter arrays)."""
     n = int(np.prod(shape))
+    if n == 0:
+        return np.empty(0), np.empty(0)
     single = kappa.size == 1
     kappa = np.asarray(kappa.ravel()[0]) if single else np.broadcast_to(kappa, shape).ravel()
     if method == "auto":

@@ -222,6 +222,8 @@ def test_shapes_and_broadcasting():
     assert vs.sample(mus, [[1.0], [2.0], [3.0]], size=(2,), rng=0).shape == (2, 3, 2, 5)
     assert vs.sample(_mu(5), 3.0, rng=0).shape == (5,)
     assert vs.sample_marginal(4, [1.0, 2.0], size=3, rng=0).shape == (3, 2)
+    assert vs.sample(_mu(3), np.ones((0,)), size=2, rng=0).shape == (2, 0, 3)
+    assert vs.sample(_mu(6), 1.0, size=0, rng=0).shape == (0, 6)
     # each batch entry follows its own kappa
     x = vs.sample(np.eye(3)[[0, 0]], [0.0, 1e6], size=2000, rng=0)
     assert abs(x[:, 0, 0].mean()) < 0.1 and x[:, 1, 0].min() > 0.99
