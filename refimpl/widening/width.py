@@ -197,8 +197,10 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         copies, HyperCloning; eps unchanged, the last norm takes ``1/k`` under a tied
         output).
     faithful : bool
-        The post's table verbatim: FFN output bias ``b/k`` (non-ReLU FFNs) and eps
-        unchanged. Not function-preserving; here to measure the corrections.
+        The post's table verbatim: FFN output bias ``b/k`` for GELU-type FFNs (ReLU
+        FFNs take the post's plain, exact rule; the post gives no table for GLU FFNs,
+        which keep the exact split), every eps unchanged, pairwise RoPE. Not
+        function-preserving; here to measure the corrections.
     repetition : {"within_head", "tile"}
         ``"tile"`` tiles the flat q/k/v axis instead (the post's counterexample): it mixes
         heads, so it is exact only with one head and no RoPE.

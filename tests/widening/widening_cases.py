@@ -90,7 +90,7 @@ def flat(tree) -> list:
 
 
 #: The equivalence properties are the point of the module and cost milliseconds per
-#: example: run them with five times the profile's examples.
+#: example: run them with ten times the profile's examples.
 from hypothesis import settings  # noqa: E402
 
-many_examples = settings(max_examples=5 * settings.default.max_examples)
+many_examples = settings(max_examples=10 * settings.default.max_examples)
