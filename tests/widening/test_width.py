@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from refimpl.transformer import TransformerConfig, loss_and_grad
-from refimpl.widening import duplicate_heads, split_ffn, widen_hidden
+from refimpl.widening import (add_heads, add_layers, duplicate_heads, grow_head_dim,
+                              split_ffn, widen, widen_hidden)
 from widening_cases import (TOL, assert_valid, configs, equivalence_error, factors, flat,
                             many_examples, model_inputs, random_params, seeds)
 
@@ -56,9 +57,15 @@ def test_split_ffn_preserves_logits(config, extra, noise, seed):
 def test_moves_do_not_modify_their_input(config, k, seed):
     params = random_params(config, seed)
     saved = copy.deepcopy(params)
-    for move in (lambda: widen_hidden(params, config, k, noise=0.1, rng=1),
-                 lambda: duplicate_heads(params, config, k, noise=0.1, rng=1),
-                 lambda: split_ffn(params, config, config.d_ff + 2, noise=0.1, rng=1)):
+    moves = [lambda: widen_hidden(params, config, k, noise=0.1, rng=1),
+             lambda: duplicate_heads(params, config, k, noise=0.1, rng=1),
+             lambda: split_ffn(params, config, config.d_ff + 2, noise=0.1, rng=1),
+             lambda: add_heads(params, config, config.n_heads + 1, rng=1),
+             lambda: grow_head_dim(params, config, 2 * config.head_dim, rng=1),
+             lambda: widen(params, config)]
+    if config.norm_position == "pre":
+        moves.append(lambda: add_layers(params, config, config.n_layers + 1, rng=1))
+    for move in moves:
         wide = move()
         assert all(np.array_equal(a, b) for a, b in zip(flat(params), flat(saved)))
         assert not any(np.shares_memory(a, b) for a in flat(wide[0]) for b in flat(params))
