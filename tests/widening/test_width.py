@@ -223,14 +223,21 @@ def test_copies_get_equal_gradients_unless_noise_is_added(fields, move):
     k, d, d_ff = 2, config.d_model, config.d_ff
     pattern = np.repeat if move == "su" else (lambda a, n: np.tile(a, n))
     rows, cols = pattern(np.arange(d), k), pattern(np.arange(d_ff), k)
+    # q/k/v columns: heads tiled, or features repeated inside each head (no RoPE pairs)
+    width = pattern(np.arange(config.n_heads * config.head_dim), k)
+    checked_attention = move == "heads" or config.positions != "rope"
     spreads = {}
     for noise in (0.0, 0.3):
         wide = widen_hidden(*small, k, rope_method="repeat_frequencies", noise=noise, rng=1) \
             if move == "su" else duplicate_heads(*small, k, noise=noise, rng=1)
         assert equivalence_error(small, wide, model_inputs(config, 2)) <= TOL
-        grads = _grads(wide, config)["layers"][0]["ffn"]
-        spreads[noise] = max(_spread_over_copies(grads[name], rows, cols)
-                             for name in grads if name.startswith("w_") and name != "w_down")
+        layer = _grads(wide, config)["layers"][0]
+        ffn, attn = layer["ffn"], layer["attn"]
+        spread = [_spread_over_copies(ffn[name], rows, cols)
+                  for name in ffn if name in ("w_up", "w_gate")]
+        if checked_attention:
+            spread += [_spread_over_copies(attn[name], rows, width) for name in ("wq", "wv")]
+        spreads[noise] = max(spread)
     assert spreads[0.0] < 1e-10
     assert spreads[0.3] > 1e-3
 
