@@ -183,7 +183,7 @@ def merge_heads(x: Any) -> np.ndarray:
     x = as_float_array(x, "x")
     check_ndim(x, "x", 3)
     tokens_first = np.swapaxes(x, -2, -3)
-    return tokens_first.reshape(tokens_first.shape[:-2] + (-1,))
+    return tokens_first.reshape(tokens_first.shape[:-2] + (x.shape[-3] * x.shape[-1],))
 
 
 def _rotate(x: np.ndarray, angles: np.ndarray | None, layout: str) -> np.ndarray:

@@ -214,6 +214,8 @@ def test_split_and_merge_heads():
     np.testing.assert_array_equal(merge_heads(heads), x)
     with pytest.raises(ValueError, match="n_heads"):
         split_heads(x, 3)
+    empty = np.zeros((0, 3, 4))                    # an empty batch round-trips too
+    assert merge_heads(split_heads(empty, 2)).shape == (0, 3, 4)
 
 
 @pytest.mark.parametrize("call, error, match", [
