@@ -80,6 +80,20 @@ def test_yarn_fixtures():
     assert np.isclose(factor, 1.138629436111989, rtol=1e-15)
 
 
+def test_yarn_clamps_at_rotary_dim_minus_one_and_separates_equal_ends():
+    """rope_anchors.md §2.2: hi is clamped to R - 1 (not P - 1); lo == hi gets hi += 0.001.
+
+    R = 8, b = 10, L0 = 4096: d(32) = 8 ln(4096 / 64 pi) / (2 ln 10) = 5.24 and
+    d(1) = 8 ln(4096 / 2 pi) / (2 ln 10) = 11.26, so (floor, ceil) = (5, 12) -> (5, 7).
+    """
+    assert yarn_correction_range(8, 10.0, 4096) == (5.0, 7.0)
+    assert yarn_correction_range(8, 10.0, 4096, truncate=False)[1] == 7.0
+    # L0 = 4 < 2 pi: both ends clamp to 0; the ramp is then 0 at k = 0 and 1 beyond.
+    assert yarn_correction_range(8, 1e4, 4) == (0.0, 0.0)
+    omega, _ = yarn_inv_freq(8, 1e4, factor=2.0, original_max_position_embeddings=4)
+    np.testing.assert_allclose(omega, [1.0, 0.05, 0.005, 0.0005], rtol=1e-15)
+
+
 def test_dynamic_and_static_ntk_fixtures():
     assert np.isclose(ntk_base(1e4, 3.0, 128), 30527.7367488067, rtol=1e-14)
     omega, factor = dynamic_inv_freq(128, 1e4, factor=2.0, max_position_embeddings=4096,
