@@ -293,7 +293,7 @@ def marginal_quantile(u: Any, d: Any, kappa: Any) -> np.ndarray:
         raise ValueError(f"u must lie in [0, 1], got a value {u[(u < 0) | (u > 1)].ravel()[0]}")
     d, kappa = check_dimension(d), as_scalar(kappa, "kappa", nonnegative=True)
     if d == 3:
-        return 1.0 - _one_minus_w_d3(1.0 - u, kappa)
+        return 1.0 - _one_minus_w_d3(u, 1.0 - u, kappa)
     return np.cos(_angle_quantile(u, d, kappa))
 
 
@@ -304,26 +304,28 @@ def quantile_angle(u: np.ndarray, d: int, kappa: float) -> np.ndarray:
     other d the Newton iteration of :func:`marginal_quantile`.
     """
     if d == 3:
-        half_gap = np.minimum(0.5 * _one_minus_w_d3(1.0 - u, kappa), 1.0)
+        half_gap = np.minimum(0.5 * _one_minus_w_d3(u, 1.0 - u, kappa), 1.0)
         return 2.0 * np.arcsin(np.sqrt(half_gap))
     return _angle_quantile(u, d, kappa)
 
 
-def _one_minus_w_d3(r: np.ndarray, kappa: Any) -> np.ndarray:
-    """``1 - F^{-1}(1 - r)`` at d = 3, cancellation-free; ``r = 1 - u``; kappa may be an array.
+def _one_minus_w_d3(u: np.ndarray, r: np.ndarray, kappa: Any) -> np.ndarray:
+    """``1 - F^{-1}(u)`` at d = 3, cancellation-free, given both ``u`` and ``r = 1 - u``
+    (each exact where it is used); kappa may be an array.
 
-    ``1 - w = -log(q)/kappa`` with ``q = 1 - r (1 - e^(-2 kappa))``: ``log1p`` of the drop
-    where ``q >= 1/2``, else ``log((1 - r) + r e^(-2 kappa))`` (both terms positive).
+    ``1 - w = -log(q)/kappa`` with ``q = u + r e^(-2 kappa) = 1 - r (1 - e^(-2 kappa))``:
+    ``log1p`` of the drop ``r (1 - e^(-2 kappa))`` where it is at most 1/2, else
+    ``log(u + r e^(-2 kappa))`` (both terms positive, and ``r > 1/2`` there).
     """
-    r, kappa = np.asarray(r, dtype=np.float64), np.asarray(kappa, dtype=np.float64)
+    u, r = np.asarray(u, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    kappa = np.asarray(kappa, dtype=np.float64)
     safe = np.where(kappa > 0, kappa, 1.0)
     drop = r * -np.expm1(-2.0 * safe)
     log_q = np.array(np.log1p(-np.minimum(drop, 0.5)))
     big = drop > 0.5
     if np.any(big):
-        r_big = r[big]
         safe_big = safe if safe.ndim == 0 else np.broadcast_to(safe, r.shape)[big]
-        log_q[big] = np.log((1.0 - r_big) + r_big * np.exp(-2.0 * safe_big))
+        log_q[big] = np.log(u[big] + r[big] * np.exp(-2.0 * safe_big))
     value = -log_q / safe
     return np.where(kappa > 0, value, 2.0 * r) if np.any(kappa == 0) else value
 

@@ -149,7 +149,8 @@ def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
             pending = pending[gap[pending] > 2.0]
         return gap, 2.0 - gap
     if d == 3:
-        gap = _one_minus_w_d3(rng.random(n), kappa)  # r = 1 - u in [0, 1)
+        r = rng.random(n)  # r = 1 - u in [0, 1); 1 - r is exact where it is used
+        gap = _one_minus_w_d3(1.0 - r, r, kappa)
         return gap, 2.0 - gap
     raise ValueError(f"method='exact' needs d = 2 or 3, got d={d}; use 'wood' or 'inverse'")
 

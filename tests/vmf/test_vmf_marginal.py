@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 from scipy import integrate, stats
 
 from refimpl.vmf import marginal as vm
@@ -101,6 +101,7 @@ def test_cdf_monotone_with_exact_ends(d, kappa):
 
 
 @given(st.floats(0, 1), st.floats(-6, 3).map(lambda e: 10.0 ** e))
+@example(u=4e-16, kappa=10.0)  # 1 - u must not be used where u is tiny
 def test_d3_quantile_closed_form_against_textbook_form(u, kappa):
     """1 - w (complement form) against w = 1 + log(u + (1-u) e^(-2 kappa))/kappa, which is
     accurate when kappa is not tiny; both in 1 - w."""
