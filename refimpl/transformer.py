@@ -476,20 +476,22 @@ def _ffn_forward(p: dict, config: TransformerConfig, x: np.ndarray):
     act = _POINTWISE[config.activation][0]
     up = _dense(x, p["w_up"], p.get("b_up"))
     gate = _dense(x, p["w_gate"], p.get("b_gate")) if config.gated else None
-    hidden = act(gate) * up if config.gated else act(up)
+    activated = act(gate) if config.gated else act(up)
+    hidden = activated * up if config.gated else activated
     return _dense(hidden, p["w_down"], p.get("b_down")), dict(x=x, up=up, gate=gate,
+                                                               activated=activated,
                                                                hidden=hidden)
 
 
 def _ffn_backward(p: dict, config: TransformerConfig, cache: dict,
                   grad: np.ndarray) -> tuple[dict, np.ndarray]:
     """Gradients of the feed-forward sublayer's parameters and of its input."""
-    act, act_vjp = _POINTWISE[config.activation]
+    act_vjp = _POINTWISE[config.activation][1]
     grads, grad_hidden = _dense_backward(cache["hidden"], p["w_down"], grad,
                                          ("w_down", "b_down"), config.bias)
     x, up, gate = cache["x"], cache["up"], cache["gate"]
     if config.gated:
-        grad_up = grad_hidden * act(gate)
+        grad_up = grad_hidden * cache["activated"]
         gate_grads, grad_x_gate = _dense_backward(x, p["w_gate"], act_vjp(grad_hidden * up, gate),
                                                   ("w_gate", "b_gate"), config.bias)
         grads.update(gate_grads)
