@@ -56,22 +56,34 @@ def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
         return False
 
 
+def _any_allowed(mask: np.ndarray | None, shape: tuple[int, ...], axis: int):
+    """Per slice along ``axis`` (kept as size 1): does it have an allowed entry?"""
+    if shape[axis] == 0 or mask is None:
+        return shape[axis] > 0
+    from_end = axis - len(shape)
+    return np.any(mask, axis=from_end, keepdims=True) if mask.ndim >= -from_end else mask
+
+
 def _softmax_into(logits: np.ndarray, mask: np.ndarray | None, axis: int) -> np.ndarray:
-    """Masked softmax of ``logits`` along ``axis``, computed in place (see :func:`softmax`)."""
+    """Masked softmax of ``logits`` along ``axis``, computed in place (see :func:`softmax`).
+
+    A slice whose peak is -inf has no allowed entry (fully masked, or no keys at all)
+    and becomes zeros, unless it has allowed entries that all overflowed to -inf.
+    """
     if mask is not None:
         np.copyto(logits, -np.inf, where=~mask)
-    peak = np.max(logits, axis=axis, keepdims=True)
-    if np.any(np.isnan(peak) | (peak == np.inf)):
-        raise ValueError("attention logits overflowed (q.k is beyond the float64 range); "
-                         "rescale q and k")
-    if mask is not None:
-        peak[peak == -np.inf] = 0.0  # a fully masked row: every entry is -inf
+    peak = np.max(logits, axis=axis, keepdims=True, initial=-np.inf)
+    empty = peak == -np.inf
+    if np.any(np.isnan(peak) | (peak == np.inf) | (empty & _any_allowed(mask, logits.shape,
+                                                                          axis))):
+        raise ValueError("attention logits overflowed (q.k + bias is beyond the float64 "
+                         "range); rescale q and k")
+    peak[empty] = 0.0  # an empty slice: every entry is -inf and stays so
     with np.errstate(over="ignore"):  # a spread beyond float64 gives -inf: exp(-inf) = 0 exactly
         logits -= peak
     np.exp(logits, out=logits)
     total = np.sum(logits, axis=axis, keepdims=True)
-    if mask is not None:
-        total[total == 0.0] = 1.0  # fully masked rows stay all zero
+    total[empty] = 1.0  # empty slices stay all zero
     logits /= total
     return logits
 

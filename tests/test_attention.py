@@ -206,6 +206,16 @@ def test_scale_switch():
                                1 / (1 + np.exp(-2.0)))
 
 
+def test_no_keys_at_all_gives_zeros():
+    # T_k = 0: every query has nothing to attend to, the fully masked convention
+    q, k, v = np.ones((2, 3)), np.ones((0, 3)), np.ones((0, 4))
+    np.testing.assert_array_equal(scaled_dot_product_attention(q, k, v), np.zeros((2, 4)))
+    grad_q, grad_k, grad_v, _ = scaled_dot_product_attention_vjp(np.ones((2, 4)), q, k, v)
+    np.testing.assert_array_equal(grad_q, np.zeros((2, 3)))
+    assert grad_k.shape == (0, 3) and grad_v.shape == (0, 4)
+    assert softmax(np.zeros((3, 0))).shape == (3, 0)
+
+
 def test_split_and_merge_heads():
     x = np.arange(24.0).reshape(2, 3, 4)
     heads = split_heads(x, 2)
@@ -233,6 +243,12 @@ def test_split_and_merge_heads():
     (lambda q, k, v: scaled_dot_product_attention(q, k, v, scale=1), TypeError, "scale"),
     (lambda q, k, v: scaled_dot_product_attention(q * 1e200, k * 1e200, v), ValueError,
      "overflowed"),
+    # every allowed logit of a row overflows to -inf: raise rather than return 0/0 = NaN
+    (lambda q, k, v: scaled_dot_product_attention(q * 1e154, -k * 1e154, v, bias=-1e308,
+                                                  scale=False), ValueError, "overflowed"),
+    (lambda q, k, v: scaled_dot_product_attention(
+        q * 1e154, -k * 1e154, v, mask=[[True, False], [True, True]], bias=[[-1e308, 0.0]],
+        scale=False), ValueError, "overflowed"),
     (lambda q, k, v: scaled_dot_product_attention_vjp(np.ones((2, 3)), q, k, v), ValueError,
      "grad"),
     (lambda q, k, v: linear_attention(q - 1e3, k - 1e3, v), ValueError, "underflowed"),
