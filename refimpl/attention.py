@@ -435,6 +435,9 @@ def _linear_attention_parts(q, k, v, angles, key_angles, layout):
         denominator = features_q @ key_sum[..., None]
     if not (np.all(np.isfinite(state)) and np.all(np.isfinite(denominator))):
         raise ValueError("linear attention overflowed: q, k or v are beyond the float64 range")
+    if k.shape[-2] == 0 and q.shape[-2] > 0:
+        raise ValueError(f"linear attention needs at least one key (its output is 0/0 "
+                         f"without), got k of shape {k.shape}")
     if np.any(denominator <= 0.0):
         raise ValueError("linear attention's denominator phi(q).sum_j phi(k_j) underflowed "
                          "to 0: q and k are too negative for the elu + 1 feature map")

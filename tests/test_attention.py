@@ -252,6 +252,7 @@ def test_split_and_merge_heads():
     (lambda q, k, v: scaled_dot_product_attention_vjp(np.ones((2, 3)), q, k, v), ValueError,
      "grad"),
     (lambda q, k, v: linear_attention(q - 1e3, k - 1e3, v), ValueError, "underflowed"),
+    (lambda q, k, v: linear_attention(q, k[:0], v[:0]), ValueError, "at least one key"),
     (lambda q, k, v: linear_attention(q, k, v, angles=np.ones((2, 2))), ValueError,
      "rotary_dim > head_dim"),
 ])
