@@ -242,6 +242,9 @@ def jl_dimension(num_points: int, distortion: float, guarantee: str = "probable"
     eps = _check_distortion(distortion)
     constant = {"probable": 24.0, "exists": 16.0}[
         check_choice(guarantee, "guarantee", ("probable", "exists"))]
+    if np.log(constant * np.log(count)) - 2.0 * np.log(eps) >= np.log(np.finfo(np.float64).max):
+        raise ValueError(f"distortion={eps} is too small: the dimension would exceed the "
+                         f"float64 range")
     return float(constant * np.log(count) / eps**2)
 
 

@@ -241,6 +241,9 @@ def test_jl_functions_reject_bad_input():
         jl_dimension(10, 1.0)
     with pytest.raises(ValueError, match="guarantee must be one of"):
         jl_dimension(10, 0.5, "always")
+    with pytest.raises(ValueError, match="distortion=1e-160 is too small"):
+        jl_dimension(10, 1e-160)                   # no inf (nor a divide-by-zero warning)
+    assert np.isfinite(jl_dimension(10, 1e-153))
     with pytest.raises(ValueError, match="num_points must be at least 2"):
         jl_failure_bound(10, 1, 0.5)
     with pytest.raises(ValueError, match="dimension must be at least 1"):
