@@ -177,7 +177,10 @@ def pair_features(u: Any, v: Any) -> np.ndarray:
     """
     u, v, _ = _pair(u, v)
     u, v = np.broadcast_arrays(u, v)
-    return np.concatenate([u, v, np.abs(u - v)], axis=-1)
+    with np.errstate(over="ignore"):  # checked below
+        features = np.concatenate([u, v, np.abs(u - v)], axis=-1)
+    _check_overflow(features, "|u - v|")
+    return features
 
 
 def pair_features_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -219,9 +222,18 @@ def _task_flags(nli: Any) -> np.ndarray:
     return flags.astype(bool)
 
 
+def _check_overflow(values: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{what} overflowed: the inputs are beyond the float64 range; "
+                         "rescale them")
+
+
 def _logits(u, v, weight) -> tuple[np.ndarray, np.ndarray]:
     features = pair_features(u, v)
-    return features, features @ weight
+    with np.errstate(over="ignore", invalid="ignore"):  # checked below
+        logits = features @ weight
+    _check_overflow(logits, "the head's logits [u, v, |u - v|] W")
+    return features, logits
 
 
 def _logits_vjp(grad_logits, u, v, weight, features) -> tuple[np.ndarray, ...]:

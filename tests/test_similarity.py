@@ -179,6 +179,13 @@ def test_classifier_rejects_bad_shapes():
         sim.pair_classifier_loss([1.0, 2.0], [0.0, 1.0], np.ones((6, 5)), "entailment")
 
 
+def test_classifier_overflow_raises_instead_of_returning_inf():
+    with pytest.raises(ValueError, match=r"\|u - v\| overflowed"):
+        sim.pair_features([1e308], [-1e308])
+    with pytest.raises(ValueError, match="logits .* overflowed"):
+        sim.pair_classifier_loss([1e200, 0.0], [0.0, 1.0], np.full((6, 5), 1e200), 0)
+
+
 # ------------------------------------------------------------------------- cosines
 
 
