@@ -936,7 +936,11 @@ def token_cross_entropy(logits: Any, targets: Any, weights: Any = None) -> float
     """
     logits, targets, weights = _cross_entropy_inputs(logits, targets, weights)
     picked = np.take_along_axis(_log_softmax(logits), targets[..., None], axis=-1)[..., 0]
-    return float(-np.sum(weights * picked) / np.sum(weights))
+    counted = weights > 0
+    if np.any(counted & (picked == -np.inf)):
+        raise ValueError("the cross-entropy overflowed: a target's logit lies more than the "
+                         "float64 range below the largest logit")
+    return float(-np.sum(weights * np.where(counted, picked, 0.0)) / np.sum(weights))
 
 
 def token_cross_entropy_vjp(grad: float, logits: Any, targets: Any,

@@ -322,6 +322,11 @@ def test_cross_entropy_closed_forms():
     expected = (3 * np.log1p(np.e) + 1 * np.log1p(np.exp(-1.0))) / 4
     assert token_cross_entropy(logits, [0, 1], [3.0, 1.0]) == pytest.approx(expected, rel=1e-14)
     assert token_cross_entropy([[1e308, -1e308]], [0]) == 0.0   # no overflow
+    # a loss beyond float64 raises; an excluded (weight 0) position cannot make it NaN
+    with pytest.raises(ValueError, match="cross-entropy overflowed"):
+        token_cross_entropy([[1e308, -1e308]], [1])
+    assert token_cross_entropy([[1e308, -1e308], [0.0, 0.0]], [1, 0], [0.0, 1.0]) == \
+        pytest.approx(np.log(2), rel=1e-15)
 
 
 @given(st.integers(0, 2**32 - 1))
