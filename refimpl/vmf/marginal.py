@@ -251,7 +251,8 @@ def _angle_quantile(u: np.ndarray, d: int, kappa: float) -> np.ndarray:
         th = theta[active]
         low_end = np.where(lower[active], th, edges[j[active]])
         high_end = np.where(lower[active], edges[j[active] + 1], th)
-        mass = base[active] + _gauss_legendre(low_end, high_end, d, kappa, constant, None)
+        partial = _gauss_legendre(low_end, high_end, d, kappa, constant, None) / total
+        mass = base[active] + partial
         residual = sign[active] * (mass - target[active])  # > 0: theta is too small
         too_small = residual > 0
         a[active] = np.where(too_small, th, a[active])

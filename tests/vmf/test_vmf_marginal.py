@@ -129,7 +129,8 @@ def test_angle_kappa_derivative_matches_explicit_d3_formula(u, kappa):
     """Research note §6.2: dw/dkappa = -log(q)/kappa^2 - 2(1-u)e^(-2k)/(kappa q),
     q = u + (1-u) e^(-2 kappa); and dtheta/dkappa = -(dw/dkappa)/sin(theta)."""
     q = u + (1 - u) * np.exp(-2 * kappa)
-    first, second = -np.log(q) / kappa ** 2, 2 * (1 - u) * np.exp(-2 * kappa) / (kappa * q)
+    log_q = np.log1p((1 - u) * np.expm1(-2 * kappa))  # log q without rounding q first
+    first, second = -log_q / kappa ** 2, 2 * (1 - u) * np.exp(-2 * kappa) / (kappa * q)
     theta = vm.quantile_angle(np.array([u]), 3, kappa)
     implicit = vm.quantile_angle_kappa_derivative(theta, 3, kappa)
     # the explicit formula cancels for small kappa: allow its own rounding error
