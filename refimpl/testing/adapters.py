@@ -67,8 +67,9 @@ def _module(framework: str) -> Any:
 def to_numpy(value: Any) -> Any:
     """Convert a framework array, or a tuple/list of them, to float64 NumPy arrays.
 
-    PyTorch tensors go through ``.detach().cpu().numpy()`` (so tensors that require
-    grad, or live on a GPU, work); JAX and NumPy arrays through ``numpy.asarray``.
+    PyTorch tensors go through ``.detach().cpu().double().numpy()`` (so tensors that
+    require grad, live on a GPU or hold bfloat16, which ``.numpy()`` refuses, work); JAX
+    and NumPy arrays through ``numpy.asarray``.
     Tuples and lists are converted element by element and keep their type.
 
     Examples
@@ -79,7 +80,7 @@ def to_numpy(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return type(value)(to_numpy(item) for item in value)
     if framework_of(value) == "torch":
-        value = value.detach().cpu().numpy()
+        value = value.detach().cpu().double().numpy()
     return np.asarray(value, dtype=np.float64)
 
 

@@ -25,11 +25,24 @@ class FakeTensor:
     def numpy(self):
         return self.array
 
+    def double(self):
+        return FakeTensor(self.array.astype(np.float64))
+
     def __mul__(self, other):
         return FakeTensor(self.array * (other.array if isinstance(other, FakeTensor) else other))
 
 
 FakeTensor.__module__ = "torch"
+
+
+class FakeBFloat16Tensor(FakeTensor):
+    """A bfloat16 tensor: torch's ``.numpy()`` refuses it (no NumPy bfloat16)."""
+
+    def numpy(self):
+        raise TypeError("Got unsupported ScalarType BFloat16")
+
+
+FakeBFloat16Tensor.__module__ = "torch"
 
 
 class FakeJaxArray(np.ndarray):
@@ -116,3 +129,8 @@ def test_check_rope_through_a_fake_torch_function(fake_frameworks):
                         framework="torch", dtype="float32", max_position=1024)
     assert report.passed, str(report)
     assert seen == {("FakeTensor", "float32", "FakeTensor")}
+
+
+def test_bfloat16_tensor_output_is_read():
+    """Users check bf16 RoPE code: its output must convert (via float64), not crash."""
+    assert to_numpy(FakeBFloat16Tensor([0.5, 2.0])).tolist() == [0.5, 2.0]
