@@ -87,8 +87,9 @@ def to_numpy(value: Any) -> Any:
 def from_numpy(array: Any, framework: str = "numpy", dtype: str | None = None) -> Any:
     """Convert a NumPy array to ``framework``'s array type, optionally casting to ``dtype``.
 
-    ``dtype`` is a name such as ``"float32"`` understood by the framework (default:
-    keep float64; integer arrays keep their integer type).
+    ``dtype`` is a name such as ``"float32"`` or ``"bfloat16"`` understood by the
+    framework, which does the cast (default: keep float64; integer arrays keep their
+    integer type).
 
     Examples
     --------
@@ -97,14 +98,14 @@ def from_numpy(array: Any, framework: str = "numpy", dtype: str | None = None) -
     """
     check_choice(framework, "framework", FRAMEWORKS)
     array = np.asarray(array)
-    if dtype is not None and array.dtype.kind == "f":
-        array = array.astype(dtype)
+    cast = dtype is not None and array.dtype.kind == "f"
     if framework == "numpy":
-        return array
-    module = _module(framework)
+        return array.astype(dtype) if cast else array
+    module = _module(framework)  # cast inside the framework: NumPy has no bfloat16
     if framework == "torch":
-        return module.from_numpy(np.ascontiguousarray(array))
-    return module.numpy.asarray(array)
+        tensor = module.from_numpy(np.ascontiguousarray(array))
+        return tensor.to(getattr(module, dtype)) if cast else tensor
+    return module.numpy.asarray(array, dtype=dtype if cast else None)
 
 
 def as_numpy_function(

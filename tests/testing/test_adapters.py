@@ -28,6 +28,11 @@ class FakeTensor:
     def double(self):
         return FakeTensor(self.array.astype(np.float64))
 
+    def to(self, dtype):
+        if dtype == "bfloat16":
+            return FakeBFloat16Tensor(self.array.astype(np.float32))
+        return FakeTensor(self.array.astype(dtype))
+
     def __mul__(self, other):
         return FakeTensor(self.array * (other.array if isinstance(other, FakeTensor) else other))
 
@@ -56,8 +61,10 @@ FakeJaxArray.__module__ = "jaxlib.xla_extension"
 def fake_frameworks(monkeypatch):
     torch = types.ModuleType("torch")
     torch.from_numpy = FakeTensor
+    torch.float32, torch.float16, torch.bfloat16 = np.float32, np.float16, "bfloat16"
     jax = types.ModuleType("jax")
-    jax.numpy = types.SimpleNamespace(asarray=lambda a: np.asarray(a).view(FakeJaxArray))
+    jax.numpy = types.SimpleNamespace(
+        asarray=lambda a, dtype=None: np.asarray(a, dtype=dtype).view(FakeJaxArray))
     monkeypatch.setitem(sys.modules, "torch", torch)
     monkeypatch.setitem(sys.modules, "jax", jax)
     return torch, jax
@@ -131,6 +138,10 @@ def test_check_rope_through_a_fake_torch_function(fake_frameworks):
     assert seen == {("FakeTensor", "float32", "FakeTensor")}
 
 
-def test_bfloat16_tensor_output_is_read():
-    """Users check bf16 RoPE code: its output must convert (via float64), not crash."""
-    assert to_numpy(FakeBFloat16Tensor([0.5, 2.0])).tolist() == [0.5, 2.0]
+def test_bfloat16_tensors_in_and_out(fake_frameworks):
+    """Users check bf16 RoPE code: the cast to bfloat16 happens in the framework (NumPy
+    has none), and bf16 outputs (which torch's ``.numpy()`` refuses) are read as float64."""
+    tensor = from_numpy(np.array([0.5, 2.0]), "torch", "bfloat16")
+    assert isinstance(tensor, FakeBFloat16Tensor)
+    assert to_numpy(tensor).tolist() == [0.5, 2.0]
+    assert from_numpy(np.array([0.5]), "jax", "float32").dtype == np.float32
