@@ -21,10 +21,15 @@ Masks are exact: where the published Keras code subtracts ``1e12`` from a logit,
 module leaves that logit out of the softmax, which gives the same numbers (``exp`` of
 ``-1e12`` is zero in every float format) without the large constant.
 
-Cosines are computed from unit vectors (:func:`refimpl.householder.normalize`, which
-divides by the largest entry before squaring), so a vector's magnitude, from tiny to
-huge, does not change its cosines; a zero vector has no direction and raises
-``ValueError``.
+Cosines are computed from unit vectors (normalised like
+:func:`refimpl.householder.normalize`: where the sum of squares would leave the float64
+range, the norm divides by the largest entry before squaring), so a vector's magnitude,
+from tiny to huge, does not change its cosines; a zero vector has no direction and
+raises ``ValueError``.
+
+Each public function validates its inputs once and normalises each vector once; the
+private functions below (``_unit_vectors``, ``_pair_cosine_backward``, ...) take
+validated arrays and do no checks.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ from refimpl._validation import (
     check_last_axis,
     check_ndim,
 )
-from refimpl.householder import normalize, normalize_vjp
 
 __all__ = [
     "BINARY_CLASSES",
@@ -87,6 +91,29 @@ def _sentence_vectors(value: Any, name: str, minimum_ndim: int = 1) -> np.ndarra
         raise ValueError(f"{name} holds a zero vector at batch index {index}; its cosine "
                          "with anything is undefined")
     return vectors
+
+
+def _unit_vectors(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``x / ||x||`` and ``||x||`` (last axis kept) of validated non-zero finite vectors.
+
+    The plain sum of squares is exact to rounding while it lies well inside the float64
+    range; otherwise every norm is recomputed after dividing by ``max |x_i|`` (non-zero
+    here), so tiny or huge entries neither underflow nor overflow. The same norm as
+    :func:`refimpl.householder.normalize`.
+    """
+    with np.errstate(over="ignore"):  # an overflowed square sends us to the scaled form
+        squares = np.einsum("...i,...i->...", x, x)[..., None]
+    if np.all((squares > 1e-280) & (squares < 1e280)):
+        norm = np.sqrt(squares)
+    else:
+        largest = np.max(np.abs(x), axis=-1, keepdims=True)
+        norm = largest * np.sqrt(np.sum(np.square(x / largest), axis=-1, keepdims=True))
+    return x / norm, norm
+
+
+def _unit_vectors_vjp(grad_unit: np.ndarray, unit: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """Chain a gradient in ``x / ||x||`` back to ``x``: ``(g - x_hat <x_hat, g>) / ||x||``."""
+    return (grad_unit - unit * np.einsum("...i,...i->...", unit, grad_unit)[..., None]) / norm
 
 
 def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -176,6 +203,11 @@ def pair_features(u: Any, v: Any) -> np.ndarray:
     array([1., 2., 3., 0., 2., 2.])
     """
     u, v, _ = _pair(u, v)
+    return _features(u, v)
+
+
+def _features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``[u, v, |u - v|]`` of validated vectors; raises if ``|u - v|`` overflows."""
     u, v = np.broadcast_arrays(u, v)
     with np.errstate(over="ignore"):  # checked below
         features = np.concatenate([u, v, np.abs(u - v)], axis=-1)
@@ -198,7 +230,12 @@ def pair_features_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.nd
     """
     u, v, d = _pair(u, v)
     shape = np.broadcast_shapes(u.shape, v.shape)
-    g = _cotangent(cotangent, shape[:-1] + (3 * d,))
+    return _features_vjp(_cotangent(cotangent, shape[:-1] + (3 * d,)), u, v)
+
+
+def _features_vjp(g: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Back through ``[u, v, |u - v|]`` (validated ``u``, ``v`` and cotangent ``g``)."""
+    d = u.shape[-1]
     sign = np.sign(u - v)
     grad_u = g[..., :d] + sign * g[..., 2 * d:]
     grad_v = g[..., d:2 * d] - sign * g[..., 2 * d:]
@@ -229,7 +266,7 @@ def _check_overflow(values: np.ndarray, what: str) -> None:
 
 
 def _logits(u, v, weight) -> tuple[np.ndarray, np.ndarray]:
-    features = pair_features(u, v)
+    features = _features(u, v)
     with np.errstate(over="ignore", invalid="ignore"):  # checked below
         logits = features @ weight
     _check_overflow(logits, "the head's logits [u, v, |u - v|] W")
@@ -240,18 +277,21 @@ def _logits_vjp(grad_logits, u, v, weight, features) -> tuple[np.ndarray, ...]:
     """Back through ``logits = [u, v, |u - v|] W``."""
     grad_weight = features.reshape(-1, features.shape[-1]).T \
         @ grad_logits.reshape(-1, _NUM_CLASSES)
-    grad_u, grad_v = pair_features_vjp(grad_logits @ weight.T, u, v)
+    grad_u, grad_v = _features_vjp(grad_logits @ weight.T, u, v)
     return grad_u, grad_v, grad_weight
 
 
-def _classifier_inputs(u, v, weight, nli):
-    """Validated inputs, with ``u`` broadcast to the full batch (the shape of ``nli`` too)."""
+def _classifier_inputs(u, v, weight, flags):
+    """Validated inputs, with ``u`` broadcast to the full batch (the shape of ``flags`` too).
+
+    ``flags`` are the validated task flags (:func:`_task_flags`); also returns the shape
+    of ``u`` before broadcasting, which its gradient must have.
+    """
     u, v, d = _pair(u, v)
     weight = _head_weight(weight, d)
-    flags = _task_flags(nli)
     batch = broadcast_batch(u=u.shape[:-1], v=v.shape[:-1], nli=flags.shape)
     allowed = np.where(flags[..., None], _NLI_COLUMNS, ~_NLI_COLUMNS)
-    return (np.broadcast_to(u, batch + (d,)), v, weight,
+    return (np.broadcast_to(u, batch + (d,)), u.shape, v, weight,
             np.broadcast_to(allowed, batch + (_NUM_CLASSES,)))
 
 
@@ -287,7 +327,7 @@ def pair_class_probabilities(u: Any, v: Any, weight: Any, nli: Any) -> np.ndarra
     array([[0.5   , 0.5   , 0.    , 0.    , 0.    ],
            [0.    , 0.    , 0.3333, 0.3333, 0.3333]])
     """
-    u, v, weight, allowed = _classifier_inputs(u, v, weight, nli)
+    u, _, v, weight, allowed = _classifier_inputs(u, v, weight, _task_flags(nli))
     return _masked_softmax(_logits(u, v, weight)[1], allowed)
 
 
@@ -306,13 +346,13 @@ def pair_class_probabilities_vjp(
     >>> bool(gw[:, 2:].any())  # an NLI column never receives gradient from a binary example
     False
     """
-    u_batch, v, weight, allowed = _classifier_inputs(u, v, weight, nli)
+    u_batch, u_shape, v, weight, allowed = _classifier_inputs(u, v, weight, _task_flags(nli))
     features, logits = _logits(u_batch, v, weight)
     probabilities = _masked_softmax(logits, allowed)
     g = _cotangent(cotangent, probabilities.shape)
     grad_logits = probabilities * (g - np.sum(g * probabilities, axis=-1, keepdims=True))
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
-    return _sum_to_shape(grad_u, np.shape(u)), grad_v, grad_weight
+    return _sum_to_shape(grad_u, u_shape), grad_v, grad_weight
 
 
 def _class_labels(labels: Any, nli: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -340,12 +380,12 @@ def _class_labels(labels: Any, nli: Any) -> tuple[np.ndarray, np.ndarray]:
 def _classifier_forward(u, v, weight, labels, nli):
     """Everything the loss and its VJP share: inputs, features, probabilities, loss."""
     ids, flags = _class_labels(labels, nli)
-    u_batch, v, weight, allowed = _classifier_inputs(u, v, weight, flags)
+    u_batch, u_shape, v, weight, allowed = _classifier_inputs(u, v, weight, flags)
     ids = np.broadcast_to(ids, allowed.shape[:-1])
     features, logits = _logits(u_batch, v, weight)
     one_hot = np.arange(_NUM_CLASSES) == ids[..., None]
     probabilities, loss = _masked_cross_entropy(logits, allowed, one_hot)
-    return u_batch, v, weight, one_hot, features, probabilities, loss
+    return u_batch, u_shape, v, weight, one_hot, features, probabilities, loss
 
 
 def pair_classifier_loss(u: Any, v: Any, weight: Any, labels: Any, nli: Any = None) -> np.ndarray:
@@ -412,12 +452,12 @@ def pair_classifier_loss_vjp(
     >>> gw[:, 1]
     array([-0.5,  0. , -0.5])
     """
-    u_batch, v, weight, one_hot, features, probabilities, loss = _classifier_forward(
+    u_batch, u_shape, v, weight, one_hot, features, probabilities, loss = _classifier_forward(
         u, v, weight, labels, nli)
     g = _cotangent(cotangent, loss.shape)
     grad_logits = g[..., None] * (probabilities - one_hot)
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
-    return _sum_to_shape(grad_u, np.shape(u)), grad_v, grad_weight
+    return _sum_to_shape(grad_u, u_shape), grad_v, grad_weight
 
 
 # ------------------------------------------------------------------------------ cosines
@@ -440,11 +480,35 @@ def pair_cosine(u: Any, v: Any) -> np.ndarray:
     >>> float(pair_cosine([1.0, 0.0], [1.0, 1.0]).round(6))
     0.707107
     """
+    u, v = _cosine_pair(u, v)
+    return _pair_cosine(_unit_vectors(u), _unit_vectors(v))
+
+
+def _cosine_pair(u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated non-zero sentence vectors of the same size with broadcasting batches."""
     u = _sentence_vectors(u, "u")
     v = _sentence_vectors(v, "v")
     check_last_axis(v, "v", size=u.shape[-1])
     broadcast_batch(u=u.shape[:-1], v=v.shape[:-1])
-    return np.sum(normalize(u) * normalize(v), axis=-1)
+    return u, v
+
+
+def _pair_cosine(u_direction, v_direction) -> np.ndarray:
+    """Cosines from the ``(unit, norm)`` pairs of :func:`_unit_vectors`."""
+    return np.sum(u_direction[0] * v_direction[0], axis=-1)
+
+
+def _pair_cosine_backward(g: np.ndarray, u_direction, v_direction):
+    """Gradients in ``u`` and ``v`` of the cosines, from their cotangent ``g``.
+
+    ``g`` has the broadcast batch shape; the unit vectors' Jacobian is the same for
+    every broadcast copy of a vector, so the copies are summed first.
+    """
+    (unit_u, norm_u), (unit_v, norm_v) = u_direction, v_direction
+    g = g[..., None]
+    grad_u = _unit_vectors_vjp(_sum_to_shape(g * unit_v, unit_u.shape), unit_u, norm_u)
+    grad_v = _unit_vectors_vjp(_sum_to_shape(g * unit_u, unit_v.shape), unit_v, norm_v)
+    return grad_u, grad_v
 
 
 def pair_cosine_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -460,13 +524,9 @@ def pair_cosine_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndar
     >>> pair_cosine_vjp(1.0, [2.0, 0.0], [0.0, 1.0])
     (array([0. , 0.5]), array([1., 0.]))
     """
-    cosine = pair_cosine(u, v)
-    g = _cotangent(cotangent, cosine.shape)[..., None]
-    u, v = as_float_array(u, "u"), as_float_array(v, "v")
-    # normalize's Jacobian is the same for every broadcast copy of a vector: sum first
-    grad_u = normalize_vjp(_sum_to_shape(g * normalize(v), u.shape), u)
-    grad_v = normalize_vjp(_sum_to_shape(g * normalize(u), v.shape), v)
-    return grad_u, grad_v
+    u, v = _cosine_pair(u, v)
+    g = _cotangent(cotangent, np.broadcast_shapes(u.shape, v.shape)[:-1])
+    return _pair_cosine_backward(g, _unit_vectors(u), _unit_vectors(v))
 
 
 def cosine_similarity_matrix(x: Any) -> np.ndarray:
@@ -490,8 +550,18 @@ def cosine_similarity_matrix(x: Any) -> np.ndarray:
     array([[1.    , 0.7071],
            [0.7071, 1.    ]])
     """
-    unit = normalize(_sentence_vectors(x, "x", minimum_ndim=2))
+    unit, _ = _unit_vectors(_sentence_vectors(x, "x", minimum_ndim=2))
+    return _cosine_matrix(unit)
+
+
+def _cosine_matrix(unit: np.ndarray) -> np.ndarray:
+    """``U U^T`` for rows of unit vectors ``U``."""
     return unit @ np.swapaxes(unit, -1, -2)
+
+
+def _cosine_matrix_backward(g: np.ndarray, unit: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """Gradient in ``x`` of ``U U^T`` (``U`` the unit rows of ``x``) from its cotangent ``g``."""
+    return _unit_vectors_vjp((g + np.swapaxes(g, -1, -2)) @ unit, unit, norm)
 
 
 def cosine_similarity_matrix_vjp(cotangent: Any, x: Any) -> np.ndarray:
@@ -508,12 +578,12 @@ def cosine_similarity_matrix_vjp(cotangent: Any, x: Any) -> np.ndarray:
            [0.5, 0. ]])
     """
     x = _sentence_vectors(x, "x", minimum_ndim=2)
-    unit = normalize(x)
     g = _cotangent(cotangent, x.shape[:-1] + (x.shape[-2],))
-    return normalize_vjp((g + np.swapaxes(g, -1, -2)) @ unit, x)
+    return _cosine_matrix_backward(g, *_unit_vectors(x))
 
 
-def _distillation_inputs(teacher, student, scale):
+def _distillation_forward(teacher, student, scale):
+    """Validated ``scale``, both sides' ``(unit, norm)`` and the cosine gap ``S_t - S_s``."""
     scale = as_scalar(scale, "scale", positive=True)
     teacher = _sentence_vectors(teacher, "teacher", minimum_ndim=2)
     student = _sentence_vectors(student, "student", minimum_ndim=2)
@@ -521,7 +591,9 @@ def _distillation_inputs(teacher, student, scale):
         raise ValueError(f"teacher and student must hold the same number of sentences "
                          f"(axis -2), got shapes {teacher.shape} and {student.shape}")
     broadcast_batch(teacher=teacher.shape[:-2], student=student.shape[:-2])
-    return teacher, student, scale
+    teacher_direction, student_direction = _unit_vectors(teacher), _unit_vectors(student)
+    gap = _cosine_matrix(teacher_direction[0]) - _cosine_matrix(student_direction[0])
+    return scale, teacher_direction, student_direction, gap
 
 
 def cosine_distillation_loss(teacher: Any, student: Any, scale: float = 100.0) -> np.ndarray:
@@ -558,8 +630,7 @@ def cosine_distillation_loss(teacher: Any, student: Any, scale: float = 100.0) -
     >>> float(cosine_distillation_loss([[1.0, 0.0], [0.0, 1.0]], [[1.0], [2.0]]))
     50.0
     """
-    teacher, student, scale = _distillation_inputs(teacher, student, scale)
-    gap = cosine_similarity_matrix(teacher) - cosine_similarity_matrix(student)
+    scale, _, _, gap = _distillation_forward(teacher, student, scale)
     return scale * np.mean(gap * gap, axis=(-2, -1))
 
 
@@ -582,30 +653,30 @@ def cosine_distillation_loss_vjp(
     array([[  0.,  50.],
            [ 25., -25.]])
     """
-    teacher, student, scale = _distillation_inputs(teacher, student, scale)
-    teacher_cosines = cosine_similarity_matrix(teacher)
-    gap = teacher_cosines - cosine_similarity_matrix(student)
+    scale, teacher_direction, student_direction, gap = _distillation_forward(
+        teacher, student, scale)
     n = gap.shape[-1]
     g = _cotangent(cotangent, gap.shape[:-2])
     grad_gap = (2.0 * scale / n**2) * g[..., None, None] * gap
-    grad_teacher = _sum_to_shape(grad_gap, teacher.shape[:-2] + (n, n))
-    grad_student = _sum_to_shape(-grad_gap, student.shape[:-2] + (n, n))
-    return (cosine_similarity_matrix_vjp(grad_teacher, teacher),
-            cosine_similarity_matrix_vjp(grad_student, student))
+    grad_teacher = _sum_to_shape(grad_gap, teacher_direction[0].shape[:-2] + (n, n))
+    grad_student = _sum_to_shape(-grad_gap, student_direction[0].shape[:-2] + (n, n))
+    return (_cosine_matrix_backward(grad_teacher, *teacher_direction),
+            _cosine_matrix_backward(grad_student, *student_direction))
 
 
 def _contrastive_forward(x, scale):
-    """Partner targets, the masked softmax over each row, and the per-row losses."""
+    """``(unit, norm)`` of ``x``, partner targets, the masked row softmax, the row losses."""
     scale = as_scalar(scale, "scale", positive=True)
     x = _sentence_vectors(x, "x", minimum_ndim=2)
     n = x.shape[-2]
     if n < 2 or n % 2:
         raise ValueError(f"x must hold an even number n >= 2 of sentences (rows 2i and "
                          f"2i+1 are partners), got n={n} in shape {x.shape}")
-    logits = scale * cosine_similarity_matrix(x)
+    direction = _unit_vectors(x)
+    logits = scale * _cosine_matrix(direction[0])
     targets = np.arange(n) == (np.arange(n) ^ 1)[:, None]  # row i's partner is i xor 1
     probabilities, row_losses = _masked_cross_entropy(logits, ~np.eye(n, dtype=bool), targets)
-    return x, scale, targets, probabilities, row_losses
+    return direction, scale, targets, probabilities, row_losses
 
 
 def in_batch_contrastive_loss(x: Any, scale: float = 20.0) -> np.ndarray:
@@ -662,20 +733,22 @@ def in_batch_contrastive_loss_vjp(cotangent: Any, x: Any, scale: float = 20.0) -
     >>> bool(np.abs(in_batch_contrastive_loss_vjp(1.0, x)).max() < 1e-6)
     True
     """
-    x, scale, targets, probabilities, row_losses = _contrastive_forward(x, scale)
-    n = x.shape[-2]
+    direction, scale, targets, probabilities, row_losses = _contrastive_forward(x, scale)
+    n = targets.shape[-1]
     g = _cotangent(cotangent, row_losses.shape[:-1])
     grad_cosines = (scale / n) * g[..., None, None] * (probabilities - targets)
-    return cosine_similarity_matrix_vjp(grad_cosines, x)
+    return _cosine_matrix_backward(grad_cosines, *direction)
 
 
 def _cosent_forward(u, v, labels, scale):
-    """Cosines, the ranked-pair mask, the softmax weights of the ranked terms, the loss."""
+    """Both sides' ``(unit, norm)``, the softmax weights of the ranked terms, the loss."""
     scale = as_scalar(scale, "scale", positive=True)
-    cosines = pair_cosine(u, v)
+    u, v = _cosine_pair(u, v)
+    u_direction, v_direction = _unit_vectors(u), _unit_vectors(v)
+    cosines = _pair_cosine(u_direction, v_direction)
     if cosines.ndim < 1:
         raise ValueError(f"u and v must hold a batch of n pairs (shape (..., n, d)), got "
-                         f"shapes {np.shape(u)} and {np.shape(v)}")
+                         f"shapes {u.shape} and {v.shape}")
     labels = as_float_array(labels, "labels")
     check_ndim(labels, "labels", 1)
     batch = broadcast_batch(pairs=cosines.shape, labels=labels.shape)
@@ -690,7 +763,7 @@ def _cosent_forward(u, v, labels, scale):
     total = np.exp(-peak) + ranked_sum
     # log1p keeps the relative accuracy of a tiny loss (all terms far below exp(0) = 1)
     loss = np.where(peak > 0, peak + np.log(total), np.log1p(ranked_sum))
-    return scale, terms / total[..., None, None], loss
+    return u_direction, v_direction, scale, terms / total[..., None, None], loss
 
 
 def cosent_loss(u: Any, v: Any, labels: Any, scale: float = 20.0) -> np.ndarray:
@@ -752,9 +825,9 @@ def cosent_loss_vjp(
     >>> bool(np.abs(grad_u).max() < 1e-16)
     True
     """
-    scale, weights, loss = _cosent_forward(u, v, labels, scale)
+    u_direction, v_direction, scale, weights, loss = _cosent_forward(u, v, labels, scale)
     g = _cotangent(cotangent, loss.shape)[..., None]
     grad_cosines = scale * g * (np.sum(weights, axis=-2) - np.sum(weights, axis=-1))
-    u, v = as_float_array(u, "u"), as_float_array(v, "v")
-    cosine_shape = np.broadcast_shapes(u.shape, v.shape)[:-1]
-    return pair_cosine_vjp(_sum_to_shape(grad_cosines, cosine_shape), u, v)
+    cosine_shape = np.broadcast_shapes(u_direction[0].shape, v_direction[0].shape)[:-1]
+    return _pair_cosine_backward(_sum_to_shape(grad_cosines, cosine_shape),
+                                 u_direction, v_direction)
