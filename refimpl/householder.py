@@ -107,10 +107,11 @@ def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def _finite_gradients(*gradients: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Return the gradients, or raise if products of huge inputs overflowed float64."""
+def _finite_gradients(*gradients: np.ndarray,
+                      cause: str = "x and grad are too large") -> tuple[np.ndarray, ...]:
+    """Return the gradients, or raise (naming ``cause``) if they overflowed float64."""
     if not all(np.all(np.isfinite(gradient)) for gradient in gradients):
-        raise ValueError("x and grad are too large: the gradients overflow float64")
+        raise ValueError(f"{cause}: the gradients overflow float64")
     return gradients
 
 
@@ -242,7 +243,9 @@ def normalize_vjp(grad: Any, x: Any) -> np.ndarray:
     grad = _cotangent(grad, x.shape)
     norm = _norm(x)
     unit = x / norm
-    return (grad - unit * _dot(unit, grad)) / norm
+    with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
+        grad_x = (grad - unit * _dot(unit, grad)) / norm
+    return _finite_gradients(grad_x, cause="grad is too large or x too small")[0]
 
 
 # ------------------------------------------------------------------------- reflections
@@ -355,7 +358,8 @@ def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
         grad_x, grad_unit = _reflect_unit_vjp(grad, x, unit)
         grad_v = _unit_vjp(grad_unit, unit, norm)
-    return _finite_gradients(_sum_to_shape(grad_x, x.shape), _sum_to_shape(grad_v, v.shape))
+    return _finite_gradients(_sum_to_shape(grad_x, x.shape), _sum_to_shape(grad_v, v.shape),
+                             cause="x and grad are too large, or v too small")
 
 
 def reflection_matrix(v: Any) -> np.ndarray:

@@ -141,5 +141,10 @@ def test_errors_name_the_argument():
         hh.reflect_vjp(huge, huge, [1.0, 1.0, 0.0])
     with pytest.raises(ValueError, match="^x and grad are too large"):
         hh.rotation_map_vjp(huge, huge, np.eye(3)[0], np.eye(3)[1])
+    # the gradient in a subnormal v (or x of normalize) is ~1/||v||, beyond float64
+    with pytest.raises(ValueError, match="^x and grad are too large, or v too small"):
+        hh.reflect_vjp([1.0, 1.0], [1.0, 2.0], [1e-320, 1e-320])
+    with pytest.raises(ValueError, match="^grad is too large or x too small"):
+        hh.normalize_vjp([1.0, 0.0], [1e-310, 1e-310])
     with pytest.raises(ValueError, match="^v must have a non-empty last axis"):
         hh.reflect(np.ones((2, 0)), np.ones(0))
