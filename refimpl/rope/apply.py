@@ -365,6 +365,12 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
     sin`` in float64. The two layouts are related by ``half(pi x) = pi interleaved(x)``
     (see :func:`refimpl.rope.layout_permutation`).
 
+    With ``basis`` every block costs two small matrix products, i.e. two BLAS calls,
+    and a multithreaded BLAS (OpenBLAS) wakes its threads for each: on a machine whose
+    cores are busy with other work this made ``basis=`` 10-80x slower than without
+    (measured on a shared 2-core machine), against about 2-3x with one BLAS thread
+    (``OPENBLAS_NUM_THREADS=1`` or ``threadpoolctl``).
+
     Examples
     --------
     >>> y = apply([1.0, 0.0, 2.0, 5.0], [np.pi / 2])
