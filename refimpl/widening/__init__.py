@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from refimpl._validation import as_generator, as_int, check_choice
+from refimpl._validation import as_generator, as_int, as_scalar, check_choice
 from refimpl.transformer import TransformerConfig, check_params
 from refimpl.widening.depth import add_layers, identity_layer
 from refimpl.widening.heads import add_heads, grow_head_dim
@@ -125,6 +125,13 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     """
     check_params(params, config)
     check_choice(method, "method", METHODS)
+    # checked here, not only by the move that uses them: a bad value must not pass
+    # silently when that move does not run
+    if rope_method is not None:
+        check_choice(rope_method, "rope_method", ROPE_METHODS)
+    check_choice(scaling, "scaling", SCALINGS)
+    noise = as_scalar(noise, "noise", nonnegative=True)
+    std = as_scalar(std, "std", nonnegative=True)
     generator = as_generator(rng)
     original = params
     k = _hidden_factor(config, d_model)

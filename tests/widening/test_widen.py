@@ -68,6 +68,11 @@ _CONFIG = TransformerConfig(vocab_size=7, d_model=4, n_heads=2, head_dim=4, d_ff
     (dict(head_dim=6), "frequency grid"),
     (dict(n_layers=0), "n_layers=0 would shrink"),
     (dict(method="bert2bert"), "method"),
+    # checked even when no move uses them
+    (dict(noise=-1.0), "noise"),
+    (dict(std=-1.0), "std"),
+    (dict(rope_method="elementwise"), "rope_method"),
+    (dict(scaling="none"), "scaling"),
 ])
 def test_impossible_targets_are_refused(targets, match):
     with pytest.raises(ValueError, match=match):
