@@ -37,6 +37,7 @@ from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
 from refimpl.masks import as_mask
 
 __all__ = ["softmax", "softmax_vjp", "split_heads", "merge_heads", "attention_logits",
+           "attention_weights", "attention_backward_from_weights",
            "scaled_dot_product_attention", "scaled_dot_product_attention_vjp",
            "linear_attention", "linear_attention_vjp"]
 
@@ -159,6 +160,15 @@ def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
+def _saved_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A saved forward quantity: a finite float64 array of exactly ``shape``."""
+    array = as_float_array(value, name)
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (from q, k and v), got "
+                         f"{array.shape}")
+    return array
+
+
 def split_heads(x: Any, n_heads: int) -> np.ndarray:
     """Reshape ``(..., T, H d)`` to ``(..., H, T, d)``; head ``h`` owns features
     ``h d .. h d + d - 1``.
@@ -232,6 +242,15 @@ def _angles(value: Any, name: str, head_dim: int) -> np.ndarray | None:
 
 def _qk_inputs(q: Any, k: Any, v: Any, angles: Any, key_angles: Any, layout: str):
     """Validate ``q (..., Tq, d)``, ``k (..., Tk, d)``, ``v (..., Tk, dv)`` and the angles."""
+    q, k, v = _qkv_inputs(q, k, v)
+    check_choice(layout, "layout", rope.LAYOUTS)
+    angles = _angles(angles, "angles", q.shape[-1])
+    key_angles = angles if key_angles is None else _angles(key_angles, "key_angles", q.shape[-1])
+    return q, k, v, angles, key_angles
+
+
+def _qkv_inputs(q: Any, k: Any, v: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate ``q (..., Tq, d)``, ``k (..., Tk, d)`` and ``v (..., Tk, dv)``."""
     q, k, v = (as_float_array(a, n) for a, n in ((q, "q"), (k, "k"), (v, "v")))
     for array, name in ((q, "q"), (k, "k"), (v, "v")):
         check_ndim(array, name, 2)
@@ -241,10 +260,7 @@ def _qk_inputs(q: Any, k: Any, v: Any, angles: Any, key_angles: Any, layout: str
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"q and k need the same head dimension and k and v the same number "
                          f"of keys, got shapes {q.shape}, {k.shape}, {v.shape}")
-    check_choice(layout, "layout", rope.LAYOUTS)
-    angles = _angles(angles, "angles", q.shape[-1])
-    key_angles = angles if key_angles is None else _angles(key_angles, "key_angles", q.shape[-1])
-    return q, k, v, angles, key_angles
+    return q, k, v
 
 
 def _scale_factor(scale: Any, head_dim: int) -> float:
@@ -312,6 +328,97 @@ def attention_logits(q: Any, k: Any, bias: Any = None, *, scale: bool = True,
     logits = (_rotate(q, angles, layout) * factor) @ np.swapaxes(_rotate(k, key_angles, layout),
                                                                  -1, -2)
     return logits if bias is None else logits + bias
+
+
+def attention_weights(q: Any, k: Any, mask: Any = None, bias: Any = None, *,
+                      scale: bool = True, angles: Any = None, key_angles: Any = None,
+                      layout: str = "interleaved") -> np.ndarray:
+    """The attention weights: the softmax of :func:`attention_logits` over the allowed keys.
+
+    .. math::
+
+        w_{ij} = \\frac{M_{ij} \\exp s_{ij}}{\\sum_l M_{il} \\exp s_{il}}, \\quad
+        s_{ij} = \\frac{(R_{m_i} q_i)^T (R_{n_j} k_j)}{\\sqrt d} + b_{ij}
+
+    :func:`scaled_dot_product_attention` is ``attention_weights(...) @ v``; a model that
+    keeps the weights for its backward pass (:func:`attention_backward_from_weights`)
+    computes them with this function. Arguments as in
+    :func:`scaled_dot_product_attention`.
+
+    Returns
+    -------
+    ndarray, shape (..., Tq, Tk)
+        Each row sums to 1 over its allowed keys; a row with no allowed key (or no keys
+        at all) is all zeros. Raises ``ValueError`` if the logits overflow.
+
+    Examples
+    --------
+    >>> attention_weights([[1.0, 0.0]], [[np.log(3.0), 0.0], [0.0, 1.0]], scale=False)
+    array([[0.75, 0.25]])
+    """
+    q, k, _, mask, bias, factor, angles, key_angles = _sdpa_inputs(
+        q, k, k, mask, bias, scale, angles, key_angles, layout)
+    return _attention_weights(_rotate(q, angles, layout), _rotate(k, key_angles, layout),
+                              mask, bias, factor)
+
+
+def attention_backward_from_weights(grad: Any, q: Any, k: Any, v: Any, weights: Any,
+                                    output: Any, *, scale: bool = True
+                                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of ``output = weights v`` in ``q``, ``k`` and ``v``, given the forward's weights.
+
+    The backward pass of softmax attention when the forward kept its weights
+    :math:`W` (:func:`attention_weights`) and output :math:`O = W V`, so nothing is
+    recomputed. With :math:`G` the upstream gradient and :math:`c = 1/\\sqrt d`
+    (or 1 with ``scale=False``):
+
+    .. math::
+
+        \\bar V = W^T G, \\quad
+        \\bar S = W \\odot (G V^T - \\operatorname{rowsum}(G \\odot O)), \\quad
+        \\bar Q = c\\, \\bar S K, \\quad \\bar K = c\\, \\bar S^T Q
+
+    The row sums :math:`\\sum_j \\bar W_{ij} W_{ij} = \\langle g_i, o_i \\rangle` come
+    from the output (FlashAttention's ``D``; Dao et al. 2022, Algorithm 2). Masked
+    entries and fully masked rows have zero weight, hence zero gradient.
+
+    Parameters
+    ----------
+    grad : array_like, shape (..., Tq, dv)
+        Upstream gradient of ``output``.
+    q, k : array_like, shapes (..., Tq, d) and (..., Tk, d)
+        Queries and keys *as they entered the logits*: already rotated when RoPE is
+        used. Chain with the RoPE VJP (:func:`refimpl.rope.apply_vjp`) to reach the
+        unrotated ones.
+    v : array_like, shape (..., Tk, dv)
+    weights : array_like, shape (..., Tq, Tk)
+        The forward's attention weights.
+    output : array_like, shape (..., Tq, dv)
+        The forward's output ``weights @ v``.
+    scale : bool
+        As in the forward: the logits were divided by ``sqrt(d)``.
+
+    Returns
+    -------
+    (grad_q, grad_k, grad_v)
+        Shaped like ``q``, ``k`` and ``v``.
+
+    Examples
+    --------
+    >>> q, k, v = np.ones((1, 2)), np.ones((3, 2)), np.eye(3, 2)
+    >>> w = attention_weights(q, k)
+    >>> gq, gk, gv = attention_backward_from_weights(np.ones((1, 2)), q, k, v, w, w @ v)
+    >>> gv  # the weights are uniform, 1/3 each
+    array([[0.33333333, 0.33333333],
+           [0.33333333, 0.33333333],
+           [0.33333333, 0.33333333]])
+    """
+    q, k, v = _qkv_inputs(q, k, v)
+    weights = _saved_array(weights, "weights", q.shape[:-1] + k.shape[-2:-1])
+    output = _saved_array(output, "output", q.shape[:-1] + v.shape[-1:])
+    grad = _cotangent(grad, output.shape)
+    return _attention_backward(grad, q, k, v, weights, output,
+                               _scale_factor(scale, q.shape[-1]))[:3]
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, bias: Any = None,

@@ -80,8 +80,8 @@ from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar
                                  check_choice, check_last_axis, check_ndim)
 from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
                                  silu, silu_vjp)
-from refimpl.attention import (_attention_backward, _attention_weights, _rotate,
-                               _rotate_vjp, merge_heads, split_heads)
+from refimpl.attention import (attention_backward_from_weights, attention_weights,
+                               merge_heads, split_heads)
 from refimpl.masks import as_mask
 from refimpl.norms import layer_norm, layer_norm_vjp, rms_norm, rms_norm_vjp
 
@@ -435,13 +435,14 @@ def _attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
     q = split_heads(_dense(x, p["wq"], p.get("bq")), heads)
     k = split_heads(_dense(x, p["wk"], p.get("bk")), heads)
     v = split_heads(_dense(x, p["wv"], p.get("bv")), heads)
-    q_rot, k_rot = _rotate(q, angles, config.rope_layout), _rotate(k, angles, config.rope_layout)
-    factor = 1.0 / np.sqrt(config.head_dim) if config.attention_scale else 1.0
-    weights = _attention_weights(q_rot, k_rot, mask, None, factor)
+    if angles is not None:
+        q = rope.apply(q, angles, layout=config.rope_layout)
+        k = rope.apply(k, angles, layout=config.rope_layout)
+    weights = attention_weights(q, k, mask, scale=config.attention_scale)
     context = weights @ v
     merged = merge_heads(context)
-    cache = dict(x=x, q=q, k=k, v=v, q_rot=q_rot, k_rot=k_rot, weights=weights,
-                 context=context, merged=merged, angles=angles, factor=factor)
+    cache = dict(x=x, q_rot=q, k_rot=k, v=v, weights=weights, context=context, merged=merged,
+                 angles=angles)
     return _dense(merged, p["wo"], p.get("bo")), cache
 
 
@@ -449,18 +450,22 @@ def _attention_backward_sublayer(p: dict, config: TransformerConfig, cache: dict
                                  grad: np.ndarray) -> tuple[dict, np.ndarray]:
     """Gradients of the attention sublayer's parameters and of its input.
 
-    Output projection, then the attention core (:func:`refimpl.attention` backward with
-    the cached weights), the RoPE VJP on q and k, and the three input projections, whose
-    input gradients add up.
+    Output projection, then the attention core
+    (:func:`refimpl.attention.attention_backward_from_weights` with the cached weights),
+    the RoPE VJP on q and k, and the three input projections, whose input gradients add
+    up. The RoPE VJP in q is the transposed rotation, ``R(phi)^T = R(-phi)``: rotating
+    the gradient back by ``-phi`` gives :func:`refimpl.rope.apply_vjp`'s gradient in q
+    (bitwise) without computing its gradient in the angles, which is not needed here.
     """
     grads, grad_merged = _dense_backward(cache["merged"], p["wo"], grad, ("wo", "bo"),
                                          config.bias)
-    grad_q_rot, grad_k_rot, grad_v, _ = _attention_backward(
+    grad_q, grad_k, grad_v = attention_backward_from_weights(
         split_heads(grad_merged, config.n_heads), cache["q_rot"], cache["k_rot"], cache["v"],
-        cache["weights"], cache["context"], cache["factor"])
-    layout, angles = config.rope_layout, cache["angles"]
-    grad_heads = {"q": _rotate_vjp(grad_q_rot, cache["q"], angles, layout),
-                  "k": _rotate_vjp(grad_k_rot, cache["k"], angles, layout), "v": grad_v}
+        cache["weights"], cache["context"], scale=config.attention_scale)
+    if cache["angles"] is not None:
+        grad_q = rope.apply(grad_q, -cache["angles"], layout=config.rope_layout)
+        grad_k = rope.apply(grad_k, -cache["angles"], layout=config.rope_layout)
+    grad_heads = {"q": grad_q, "k": grad_k, "v": grad_v}
     grad_x = 0.0
     for name, grad_head in grad_heads.items():
         weight_grads, grad_x_part = _dense_backward(

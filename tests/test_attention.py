@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from refimpl import rope
-from refimpl.attention import (attention_logits, linear_attention, linear_attention_vjp,
+from refimpl.attention import (attention_backward_from_weights, attention_logits,
+                               attention_weights, linear_attention, linear_attention_vjp,
                                merge_heads, scaled_dot_product_attention,
                                scaled_dot_product_attention_vjp, softmax, softmax_vjp,
                                split_heads)
@@ -139,6 +140,51 @@ def test_attention_vjp_check_has_power():
         check_vjp(f, unrotated, [q], rng=rng)
 
 
+@given(attention_case())
+def test_attention_weights_match_naive_reference(case):
+    # with v = I the naive reference's output rows are the weights themselves
+    _, q, k, _, mask, bias, options = case
+    identity = np.broadcast_to(np.eye(k.shape[-2]), k.shape[:-1] + (k.shape[-2],))
+    expected = naive_attention(q, k, identity, mask, bias, options["scale"], options["angles"],
+                               options["key_angles"], options["layout"])
+    np.testing.assert_allclose(attention_weights(q, k, mask, bias, **options), expected,
+                               rtol=1e-12, atol=1e-13)
+
+
+@given(attention_case(rope_allowed=False))
+def test_attention_backward_from_weights(case):
+    rng, q, k, v, mask, bias, options = case
+    scale = options["scale"]
+    f = lambda q, k, v: scaled_dot_product_attention(q, k, v, mask, bias, scale=scale)
+
+    def f_vjp(g, q, k, v):
+        weights = attention_weights(q, k, mask, bias, scale=scale)
+        return attention_backward_from_weights(g, q, k, v, weights, weights @ v, scale=scale)
+
+    check_vjp(f, f_vjp, [q, k, v], rng=rng)
+
+
+@given(seeds, layouts)
+def test_attention_backward_from_weights_chains_with_the_rope_vjp(seed, layout):
+    # the documented recipe: weights of the rotated q, k; then rope.apply_vjp to unrotate
+    rng = np.random.default_rng(seed)
+    q, k, v = rng.standard_normal((3, 6)), rng.standard_normal((4, 6)), rng.standard_normal((4, 2))
+    phi_q = rope.angles(np.arange(3) + 4, rope.inv_freq(4, 10.0))
+    phi_k = rope.angles(np.arange(4), rope.inv_freq(4, 10.0))
+    f = lambda q, k: scaled_dot_product_attention(q, k, v, angles=phi_q, key_angles=phi_k,
+                                                  layout=layout)
+
+    def f_vjp(g, q, k):
+        q_rot, k_rot = rope.apply(q, phi_q, layout=layout), rope.apply(k, phi_k, layout=layout)
+        weights = attention_weights(q_rot, k_rot)
+        grad_q, grad_k, _ = attention_backward_from_weights(g, q_rot, k_rot, v, weights,
+                                                            weights @ v)
+        return (rope.apply_vjp(grad_q, q, phi_q, layout=layout)[0],
+                rope.apply_vjp(grad_k, k, phi_k, layout=layout)[0])
+
+    check_vjp(f, f_vjp, [q, k], rng=rng)
+
+
 def test_fully_masked_rows_give_zeros_and_zero_gradients():
     rng = np.random.default_rng(1)
     q, k, v = rng.standard_normal((3, 4)), rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
@@ -251,6 +297,21 @@ def test_split_and_merge_heads():
         scale=False), ValueError, "overflowed"),
     (lambda q, k, v: scaled_dot_product_attention_vjp(np.ones((2, 3)), q, k, v), ValueError,
      "grad"),
+    (lambda q, k, v: attention_weights(q, k, mask=np.ones((2, 3), bool)), ValueError,
+     "mask of shape"),
+    (lambda q, k, v: attention_weights(q * 1e200, k * 1e200), ValueError, "overflowed"),
+    (lambda q, k, v: attention_backward_from_weights(
+        np.ones((2, 2)), q, k, v, np.ones((2, 3)), np.ones((2, 2))), ValueError, "weights"),
+    (lambda q, k, v: attention_backward_from_weights(
+        np.ones((2, 2)), q, k, v, np.ones((2, 2)), np.ones((2, 3))), ValueError, "output"),
+    (lambda q, k, v: attention_backward_from_weights(
+        np.ones((2, 3)), q, k, v, np.ones((2, 2)), np.ones((2, 2))), ValueError, "grad"),
+    (lambda q, k, v: attention_backward_from_weights(
+        np.ones((2, 2)), q, k[:, :2], v, np.ones((2, 2)), np.ones((2, 2))), ValueError,
+     "head dimension"),
+    (lambda q, k, v: attention_backward_from_weights(
+        np.ones((2, 2)), q, k, v, np.ones((2, 2)), np.ones((2, 2)), scale=1), TypeError,
+     "scale"),
     (lambda q, k, v: linear_attention(q - 1e3, k - 1e3, v), ValueError, "underflowed"),
     (lambda q, k, v: linear_attention(q, k[:0], v[:0]), ValueError, "at least one key"),
     (lambda q, k, v: linear_attention(q, k, v, angles=np.ones((2, 2))), ValueError,
