@@ -67,11 +67,19 @@ def test_d2_cdf_mpmath_values_at_large_kappa():
     assert vm.marginal_cdf(0.99, 2, 100.0) == pytest.approx(0.15782235804199468, rel=1e-12)
 
 
-@given(st.integers(2, 100000), st.floats(-1, 1))
-def test_uniform_limit_is_a_beta_law(d, w):
-    """kappa = 0: (1 + w)/2 ~ Beta((d-1)/2, (d-1)/2)."""
-    expected = stats.beta.cdf((1 + w) / 2, (d - 1) / 2, (d - 1) / 2)
-    assert vm.marginal_cdf(w, d, 0.0) == pytest.approx(expected, abs=1e-12)
+@given(st.integers(3, 100000), st.floats(0, 1))
+def test_uniform_limit_is_a_beta_law(d, t):
+    """kappa = 0: t = (1 + w)/2 ~ Beta((d-1)/2, (d-1)/2) (d >= 3; w = 2t - 1 rounds by
+    at most 1.1e-16 and the density of w is bounded there)."""
+    expected = stats.beta.cdf(t, (d - 1) / 2, (d - 1) / 2)
+    density_bound = np.sqrt(d)  # the density of w is below ~sqrt(d/(2 pi)) for d >= 3
+    assert abs(vm.marginal_cdf(2 * t - 1, d, 0.0) - expected) <= 1e-12 + density_bound * 2.3e-16
+
+
+@given(st.floats(-1, 1))
+def test_uniform_limit_at_d2_is_the_arcsine_law(w):
+    """kappa = 0, d = 2: the angle is uniform on [0, pi], so F(w) = 1 - arccos(w)/pi."""
+    assert vm.marginal_cdf(w, 2, 0.0) == pytest.approx(1 - np.arccos(w) / np.pi, abs=1e-15)
 
 
 @pytest.mark.parametrize("d, kappa", [(4, 3.0), (10, 100.0), (300, 30.0)])
