@@ -70,6 +70,7 @@ research note widening_mixers_sim.md §1 and §3.6.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -830,6 +831,13 @@ def forward(params: dict, config: TransformerConfig, tokens: Any, mask: Any = No
     (logits, cache)
         Logits of shape (..., T, vocab_size); the cache is what :func:`backward` needs.
 
+    Raises
+    ------
+    ValueError
+        For invalid tokens, masks, segments or positions, and when an activation
+        overflows float64 ("the forward pass overflowed float64"), where the overflow
+        happens, instead of a ``RuntimeWarning`` and ``inf``.
+
     Examples
     --------
     >>> from refimpl.masks import causal_mask
@@ -843,14 +851,15 @@ def forward(params: dict, config: TransformerConfig, tokens: Any, mask: Any = No
     check_params(params, config)
     tokens = _token_ids(tokens, "tokens", config.vocab_size)
     positions = _positions(config, positions, tokens.shape)
-    h, embed_cache = embed_forward(params, config, tokens, segments=segments,
-                                   positions=positions)
-    angles = rope_angles(config, positions)
-    layer_caches = []
-    for layer in params["layers"]:
-        h, layer_cache = block_forward(layer, config, h, mask, angles)
-        layer_caches.append(layer_cache)
-    logits, head_cache = head_forward(params, config, h)
+    with _overflow_raises("forward"):
+        h, embed_cache = embed_forward(params, config, tokens, segments=segments,
+                                       positions=positions)
+        angles = rope_angles(config, positions)
+        layer_caches = []
+        for layer in params["layers"]:
+            h, layer_cache = block_forward(layer, config, h, mask, angles)
+            layer_caches.append(layer_cache)
+        logits, head_cache = head_forward(params, config, h)
     return logits, dict(embedding=embed_cache, layers=layer_caches, head=head_cache)
 
 
@@ -860,7 +869,9 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
 
     Runs :func:`head_backward`, :func:`block_backward` for each layer from the top, and
     :func:`embed_backward`; with a tied output the token embedding's gradient is the sum
-    of its input (lookup) and output (``h E^T``) shares.
+    of its input (lookup) and output (``h E^T``) shares. A gradient beyond the float64
+    range raises ``ValueError`` ("the backward pass overflowed float64") where it
+    overflows, instead of a ``RuntimeWarning`` and ``inf``.
 
     Examples
     --------
@@ -877,17 +888,36 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
     if grad_logits.shape != logits_shape:
         raise ValueError(f"grad_logits must have the logits' shape {logits_shape}, got "
                          f"{grad_logits.shape}")
-    head_grads, grad = head_backward(params, config, cache["head"], grad_logits)
-    layer_grads = []
-    for layer, layer_cache in zip(reversed(params["layers"]), reversed(cache["layers"])):
-        grads_layer, grad = block_backward(layer, config, layer_cache, grad)
-        layer_grads.append(grads_layer)
-    grads = embed_backward(params, config, cache["embedding"], grad)
-    if config.tie_output:
-        grads["embedding"]["tokens"] += head_grads.pop("embedding")["tokens"]
+    with _overflow_raises("backward"):
+        head_grads, grad = head_backward(params, config, cache["head"], grad_logits)
+        layer_grads = []
+        for layer, layer_cache in zip(reversed(params["layers"]), reversed(cache["layers"])):
+            grads_layer, grad = block_backward(layer, config, layer_cache, grad)
+            layer_grads.append(grads_layer)
+        grads = embed_backward(params, config, cache["embedding"], grad)
+        if config.tie_output:
+            grads["embedding"]["tokens"] += head_grads.pop("embedding")["tokens"]
     grads.update(head_grads)
     grads["layers"] = layer_grads[::-1]
     return _ordered_like(grads, params)
+
+
+@contextlib.contextmanager
+def _overflow_raises(direction: str):
+    """Turn a float64 overflow in the ``direction`` pass into a ``ValueError``.
+
+    The overflow (or the ``inf - inf`` it leads to) is caught where it happens, with
+    ``np.errstate(over="raise", invalid="raise")``; code that overflows on purpose
+    (a softmax's ``exp(-inf) = 0``) keeps its own local ``errstate``, which takes
+    precedence.
+    """
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            yield
+    except FloatingPointError as error:
+        raise ValueError(f"the {direction} pass overflowed float64 ({error}): the "
+                         "parameters, inputs or gradients are too large; rescale them"
+                         ) from None
 
 
 def _ordered_like(grads: Any, params: Any) -> Any:
@@ -976,6 +1006,13 @@ def loss_and_grad(params: dict, config: TransformerConfig, tokens: Any, targets:
     Returns
     -------
     (loss, grads) with ``grads`` shaped like ``params``.
+
+    Raises
+    ------
+    ValueError
+        When the forward or the backward pass overflows float64 (see :func:`forward`,
+        :func:`backward`), e.g. for parameters around ``1e150``, whose true gradients
+        exceed the float64 range.
 
     Examples
     --------

@@ -201,6 +201,32 @@ def test_loss_and_grad_matches_finite_differences_of_the_loss(seed):
     check_vjp(loss, loss_vjp, [lookup(params, path)], rng=rng)
 
 
+@pytest.mark.parametrize("options", [CONFIGS[0], CONFIGS[3]])
+def test_gradients_beyond_float64_raise_a_value_error(options):
+    # Weights of size s give attention-weight gradients growing like ~s^3 (at s = 1e100
+    # the largest is already ~1e285), so at s = 1e150 the true gradients exceed float64
+    # while the forward pass is still finite. No RuntimeWarning (an error in this suite).
+    config = tiny(**options)
+    params = init_params(config, rng=0, std=1e150)
+    tokens = [[1, 2, 3]]
+    logits, cache = forward(params, config, tokens, causal_mask(3))
+    assert np.all(np.isfinite(logits))
+    with pytest.raises(ValueError, match="backward pass overflowed float64"):
+        loss_and_grad(params, config, tokens, [[2, 3, 4]], mask=causal_mask(3))
+    with pytest.raises(ValueError, match="backward pass overflowed float64"):
+        backward(params, config, cache, np.ones_like(logits))
+
+
+@pytest.mark.parametrize("options", [CONFIGS[1], CONFIGS[2]])
+def test_activations_beyond_float64_raise_a_value_error(options):
+    # a gated FFN multiplies two s-sized projections: act(x W_gate) * (x W_up) W_down
+    # is ~s^3 and overflows float64 already in the forward pass at s = 1e150
+    config = tiny(**options)
+    params = init_params(config, rng=0, std=1e150)
+    with pytest.raises(ValueError, match="forward pass overflowed float64"):
+        loss_and_grad(params, config, [[1, 2, 3]], [[2, 3, 4]], mask=causal_mask(3))
+
+
 # ---------------------------------------------------------------- properties
 
 
