@@ -489,6 +489,20 @@ def _angle_kappa_derivative(theta: np.ndarray, d: int, kappa: np.ndarray) -> np.
     return out
 
 
+def _rotation_at_e1_vjp(g, y):
+    """mu-gradient at ``mu = e_1`` of ``x = R_mu y``, ``R_mu`` the minimal rotation e_1 -> mu.
+
+    The reflection has no limit at e_1 (its derivative grows like ``1/||mu - e_1||``), so
+    we differentiate the smooth family that equals the identity used there. To first
+    order ``R_(e_1 + delta) y = y + w delta - <delta, y_(2:)> e_1`` (``delta`` orthogonal
+    to e_1, ``w = y_1``): the gradient is ``w g - g_1 (0, y_(2:))``, the path through
+    ``w mu`` plus the tilt that keeps the tangent part orthogonal to mu.
+    """
+    grad = y[:, :1] * g
+    grad[:, 1:] -= g[:, :1] * y[:, 1:]
+    return grad
+
+
 def _householder_vjp(g, theta, normals, rows):
     """Gradients of the Householder route in ``mu`` (ambient) and in ``theta``."""
     w, s = np.cos(theta), np.sin(theta)
@@ -497,8 +511,8 @@ def _householder_vjp(g, theta, normals, rows):
     y = np.concatenate([w[:, None], s[:, None] * direction], axis=1)
     normal, is_e1 = reflection_normal(rows)
     grad_y, grad_normal = reflect_vjp(g, y, normal)
-    grad_y = np.where(is_e1[:, None], g, grad_y)  # mu = e_1: identity, no mu gradient
-    grad_mu = np.where(is_e1[:, None], 0.0, -grad_normal)
+    grad_y = np.where(is_e1[:, None], g, grad_y)  # mu = e_1: the map is the identity
+    grad_mu = np.where(is_e1[:, None], _rotation_at_e1_vjp(g, y), -grad_normal)
     grad_theta = -s * grad_y[:, 0] + w * np.einsum("ij,ij->i", grad_y[:, 1:], direction)
     return grad_mu, grad_theta
 
@@ -524,8 +538,11 @@ def transform_vjp(grad: Any, noise: Any, mu: Any, kappa: Any,
     * mu: the path through ``w mu`` and the tangent direction (projection or
       reflection). It is the ambient gradient of the formula in which mu enters as
       written (``e_1 - mu`` for the reflection normal); only its tangent component is
-      meaningful. At ``mu = e_1`` exactly the reflection route is the identity and
-      returns 0 there (the reflection has no limit at e_1).
+      meaningful. At ``mu = e_1`` exactly the reflection route uses the identity; the
+      reflection has no limit there (its mu-gradient grows like ``1/||mu - e_1||``), so
+      the gradient returned is that of the minimal rotation e_1 -> mu, the smooth
+      family equal to the identity at e_1:
+      ``w g - g_1 (0, x_(2:))`` (the pathwise estimate stays unbiased).
     * kappa: the implicit reparameterization gradient of the angle,
       ``d theta/d kappa = (dF/d kappa)/p(theta)`` (see
       :func:`refimpl.vmf.marginal.quantile_angle_kappa_derivative`), so that

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, strategies as st
 from scipy import stats
 
-from refimpl.gradcheck import check_vjp
-from refimpl.householder import normalize, normalize_vjp
+from refimpl.gradcheck import check_vjp, numerical_vjp
+from refimpl.householder import normalize, normalize_vjp, rotation_map
 from refimpl.vmf import sampling as vs
 from refimpl.vmf.bessel import bessel_iv_ratio_complement
 from refimpl.vmf.distribution import mean_resultant_length, mean_resultant_length_derivative
@@ -319,3 +319,38 @@ def test_d3_exponential_path_with_one_kappa_per_column():
     w = vs.sample_marginal(3, kappas, size=20000, rng=21)
     for column, kappa in enumerate(kappas):
         assert ks_pvalue(w[:, column], lambda t: marginal_cdf(np.clip(t, -1, 1), 3, kappa)) > ALPHA
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+@pytest.mark.parametrize("d", [2, 3, 6])
+def test_householder_transform_vjp_near_e1(d, sign):
+    """mu within 1e-3 of +-e_1, where the reflection's mu-gradient is of order 1e3
+    (it grows like 1/||mu - e_1||); a smaller step resolves it."""
+    noise = vs.draw_noise(d, size=3, rng=d)
+    tilt = np.random.default_rng(3).standard_normal(d)
+    tilt[0] = 0.0
+    m = sign * np.eye(d)[0] + 1e-3 * tilt
+
+    def f(m):
+        return vs.transform(noise, normalize(m), 2.0)
+
+    def f_vjp(g, m):
+        return normalize_vjp(vs.transform_vjp(g, noise, normalize(m), 2.0)[0], m)
+
+    check_vjp(f, f_vjp, [m], rng=0, eps=1e-8)
+
+
+@pytest.mark.parametrize("d", [2, 3, 6])
+def test_householder_transform_vjp_at_e1_is_that_of_the_rotation(d):
+    """At mu = e_1 exactly the reflection (no limit there) is replaced by the identity;
+    its gradient is that of the minimal rotation e_1 -> mu applied to the same point,
+    a smooth family equal to the identity at e_1 (finite differences of rotation_map).
+    The w mu path alone would give w g, and the former zero gradient is wrong too."""
+    e1 = np.eye(d)[0]
+    noise = vs.draw_noise(d, size=4, rng=d)
+    g = np.random.default_rng(d).standard_normal((4, d))
+    y = vs.transform(noise, e1, 2.0)
+    expected = numerical_vjp(lambda m: rotation_map(y, e1, normalize(m)), [e1], g)[0]
+    grad_mu = normalize_vjp(vs.transform_vjp(g, noise, e1, 2.0)[0], e1)
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(grad_mu, expected, atol=1e-8)
