@@ -668,6 +668,17 @@ def greedy_decode(params: dict, config: UniVAEConfig, z: Any, *, start_id: int,
     the whole prefix and appends the most likely next token (the lowest id on a tie),
     until ``end_id`` is produced or the target holds ``maxlen`` tokens.
 
+    Parameters
+    ----------
+    start_id : int
+        The ``[CLS]`` id opening both halves. It must differ from ``config.pad_id``:
+        position 0 may not be padding (its key would be hidden from every query), and
+        :func:`forward` raises ``ValueError`` if it is.
+    end_id : int
+        The ``[SEP]`` id that ends the sentence.
+    maxlen : int
+        Length of each half, at least 2.
+
     Returns
     -------
     ndarray of int

@@ -438,3 +438,10 @@ def test_greedy_decoding_stops_at_the_end_token_or_maxlen(favourite, expected):
 def test_greedy_decoding_rejects_a_batch_of_codes():
     with pytest.raises(ValueError, match="one code"):
         uv.greedy_decode(PARAMS, CONFIG, np.ones((2, 6)), start_id=CLS, end_id=SEP, maxlen=4)
+
+
+def test_greedy_decoding_rejects_a_start_id_equal_to_pad_id():
+    # the docstring's contract: position 0 (start_id) may not be padding
+    z = uv.sample_prior(CONFIG, rng=0)
+    with pytest.raises(ValueError, match="must not be padding"):
+        uv.greedy_decode(PARAMS, CONFIG, z, start_id=PAD, end_id=SEP, maxlen=4)
