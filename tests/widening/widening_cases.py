@@ -19,7 +19,9 @@ def _well_conditioned(config: TransformerConfig) -> bool:
     """False for LayerNorm over one feature: it maps every input to its bias (the input
     is centred to exactly 0), so the wide model's copies, equal only to round-off,
     feed LayerNorms at zero variance, which amplify round-off by ``1/sqrt(eps)`` per
-    norm, compounding over the layers (docs/widening.md, "Limits")."""
+    norm, compounding over the layers (docs/widening.md, "Limits"). Leaving them out
+    costs no power: the last norm before the logits outputs its bias, so such a model's
+    logits are the same for every input and no wrong rule inside it could show."""
     return not (config.norm == "layernorm" and config.d_model == 1)
 
 
