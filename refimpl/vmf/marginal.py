@@ -316,7 +316,9 @@ def _one_minus_w_d3(u: np.ndarray, r: np.ndarray, kappa: Any) -> np.ndarray:
 
     ``1 - w = -log(q)/kappa`` with ``q = u + r e^(-2 kappa) = 1 - r (1 - e^(-2 kappa))``:
     ``log1p`` of the drop ``r (1 - e^(-2 kappa))`` where it is at most 1/2, else
-    ``log(u + r e^(-2 kappa))`` (both terms positive, and ``r > 1/2`` there).
+    ``log(u + r e^(-2 kappa))`` (``r > 1/2`` there), taken as ``logaddexp(log u,
+    log r - 2 kappa)`` so that ``u = 0`` gives ``1 - w = 2`` even where ``e^(-2 kappa)``
+    underflows.
     """
     u, r = np.asarray(u, dtype=np.float64), np.asarray(r, dtype=np.float64)
     kappa = np.asarray(kappa, dtype=np.float64)
@@ -326,7 +328,9 @@ def _one_minus_w_d3(u: np.ndarray, r: np.ndarray, kappa: Any) -> np.ndarray:
     big = drop > 0.5
     if np.any(big):
         safe_big = safe if safe.ndim == 0 else np.broadcast_to(safe, r.shape)[big]
-        log_q[big] = np.log(u[big] + r[big] * np.exp(-2.0 * safe_big))
+        small_u = u[big]
+        log_u = np.log(small_u, out=np.full(small_u.shape, -np.inf), where=small_u > 0)
+        log_q[big] = np.logaddexp(log_u, np.log(r[big]) - 2.0 * safe_big)
     value = -log_q / safe
     return np.where(kappa > 0, value, 2.0 * r) if np.any(kappa == 0) else value
 

@@ -118,6 +118,15 @@ def test_d3_quantile_closed_form_against_textbook_form(u, kappa):
     assert ours == pytest.approx(textbook, rel=1e-9, abs=1e-12 * max(1, 1 / kappa) * 1e-3)
 
 
+@pytest.mark.parametrize("d", [2, 3, 7])
+@pytest.mark.parametrize("kappa", [0.0, 1.0, 400.0, 1e4, 1e10])
+def test_quantile_ends_are_exact(d, kappa):
+    """u = 0 gives w = -1 (theta = pi) and u = 1 gives w = 1, also where e^(-2 kappa)
+    underflows (the d = 3 closed form took log(0) there and returned -inf)."""
+    assert vm.marginal_quantile([0.0, 1.0], d, kappa).tolist() == [-1.0, 1.0]
+    assert vm.quantile_angle(np.array([0.0, 1.0]), d, kappa).tolist() == [np.pi, 0.0]
+
+
 def test_d3_quantile_tiny_kappa_is_uniform():
     u = np.linspace(0, 1, 11)
     assert np.allclose(vm.marginal_quantile(u, 3, 1e-15), 2 * u - 1, atol=1e-14)
