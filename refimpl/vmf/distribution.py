@@ -342,22 +342,31 @@ def logpdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]
             sum_to_shape(g_kappa, kappa.shape))
 
 
+_LOG_FLOAT64_MAX = float(np.log(np.finfo(np.float64).max))
+
+
 def pdf(x: Any, mu: Any, kappa: Any) -> np.ndarray:
     r"""Density ``f(x) = C_d(kappa) exp(kappa <mu, x>)``; ``exp`` of :func:`logpdf`.
 
     It can exceed 1 (it is a density), and underflows to 0 far from the mode at large
-    kappa or d; use :func:`logpdf` there.
+    kappa or d; use :func:`logpdf` there. Where it exceeds float64 (near the mode at
+    large d, e.g. the uniform density ``1/|S^(d-1)|`` at d = 1e5) it raises ValueError.
 
     Examples
     --------
     >>> float(pdf([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], 0.0) * 4 * np.pi)  # uniform
     1.0
     """
-    return np.exp(logpdf(x, mu, kappa))
+    log_density = logpdf(x, mu, kappa)
+    if np.any(log_density > _LOG_FLOAT64_MAX):
+        raise ValueError(f"pdf exceeds float64 (log density up to {np.max(log_density):.6g}); "
+                         "use logpdf")
+    return np.exp(log_density)
 
 
 def pdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]:
-    """VJP of :func:`pdf`: ``f(x)`` times the gradients of :func:`logpdf`.
+    """VJP of :func:`pdf`: ``f(x)`` times the gradients of :func:`logpdf`; raises
+    ValueError where the density or a gradient exceeds float64.
 
     Examples
     --------
@@ -365,7 +374,11 @@ def pdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]:
     >>> float(pdf_vjp(1.0, mu, mu, 0.0)[2] * 2 * np.pi)  # d/dk of f(mu) at k = 0: A = 0
     1.0
     """
-    return logpdf_vjp(as_float_array(grad, "grad") * pdf(x, mu, kappa), x, mu, kappa)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow (inf * 0) is reported below
+        gradients = logpdf_vjp(as_float_array(grad, "grad") * pdf(x, mu, kappa), x, mu, kappa)
+    if not all(np.all(np.isfinite(g)) for g in gradients):
+        raise ValueError("pdf_vjp: the gradient of the density exceeds float64; use logpdf_vjp")
+    return gradients
 
 
 def kl(mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> np.ndarray:

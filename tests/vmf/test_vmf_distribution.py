@@ -258,7 +258,22 @@ def test_kl_and_logpdf_vjps(d, k1, k2):
     (lambda: vd.logpdf(np.eye(3)[:2], np.eye(3), 1.0), ValueError, "shapes"),
     (lambda: vd.kl(np.eye(2), 1.0, [0.0, 1.0], [1.0, 2.0, 3.0]), ValueError, "kappa2"),
     (lambda: vd.logpdf([1.0], [1.0], 1.0), ValueError, "x"),
+    (lambda: vd.pdf(np.eye(2000)[0], np.eye(2000)[0], 0.0), ValueError, "pdf exceeds float64"),
+    (lambda: vd.pdf_vjp(1.0, np.eye(2000)[0], np.eye(2000)[0], 0.0), ValueError, "pdf"),
 ])
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_pdf_vjp_raises_where_only_the_gradient_overflows():
+    """d = 410, kappa = 1e6 at log density 705: the density (~1e306) is finite, its
+    gradient in x (kappa times the density) is not."""
+    d, kappa = 410, 1e6
+    mu = np.eye(d)[0]
+    w = 1 - (float(vd.logpdf(mu, mu, kappa)) - 705) / kappa
+    x = np.zeros(d)
+    x[:2] = w, np.sqrt(1 - w * w)
+    assert np.isfinite(vd.pdf(x, mu, kappa))
+    with pytest.raises(ValueError, match="gradient"):
+        vd.pdf_vjp(1.0, x, mu, kappa)
