@@ -582,8 +582,7 @@ def cosine_similarity_matrix_vjp(cotangent: Any, x: Any) -> np.ndarray:
     return _cosine_matrix_backward(g, *_unit_vectors(x))
 
 
-def _distillation_forward(teacher, student, scale):
-    """Validated ``scale``, both sides' ``(unit, norm)`` and the cosine gap ``S_t - S_s``."""
+def _distillation_inputs(teacher, student, scale):
     scale = as_scalar(scale, "scale", positive=True)
     teacher = _sentence_vectors(teacher, "teacher", minimum_ndim=2)
     student = _sentence_vectors(student, "student", minimum_ndim=2)
@@ -591,9 +590,7 @@ def _distillation_forward(teacher, student, scale):
         raise ValueError(f"teacher and student must hold the same number of sentences "
                          f"(axis -2), got shapes {teacher.shape} and {student.shape}")
     broadcast_batch(teacher=teacher.shape[:-2], student=student.shape[:-2])
-    teacher_direction, student_direction = _unit_vectors(teacher), _unit_vectors(student)
-    gap = _cosine_matrix(teacher_direction[0]) - _cosine_matrix(student_direction[0])
-    return scale, teacher_direction, student_direction, gap
+    return teacher, student, scale
 
 
 def cosine_distillation_loss(teacher: Any, student: Any, scale: float = 100.0) -> np.ndarray:
@@ -630,7 +627,9 @@ def cosine_distillation_loss(teacher: Any, student: Any, scale: float = 100.0) -
     >>> float(cosine_distillation_loss([[1.0, 0.0], [0.0, 1.0]], [[1.0], [2.0]]))
     50.0
     """
-    scale, _, _, gap = _distillation_forward(teacher, student, scale)
+    teacher, student, scale = _distillation_inputs(teacher, student, scale)
+    # one side's unit vectors at a time: their memory is reused for the other side's
+    gap = _cosine_matrix(_unit_vectors(teacher)[0]) - _cosine_matrix(_unit_vectors(student)[0])
     return scale * np.mean(gap * gap, axis=(-2, -1))
 
 
@@ -653,13 +652,14 @@ def cosine_distillation_loss_vjp(
     array([[  0.,  50.],
            [ 25., -25.]])
     """
-    scale, teacher_direction, student_direction, gap = _distillation_forward(
-        teacher, student, scale)
+    teacher, student, scale = _distillation_inputs(teacher, student, scale)
+    teacher_direction, student_direction = _unit_vectors(teacher), _unit_vectors(student)
+    gap = _cosine_matrix(teacher_direction[0]) - _cosine_matrix(student_direction[0])
     n = gap.shape[-1]
     g = _cotangent(cotangent, gap.shape[:-2])
     grad_gap = (2.0 * scale / n**2) * g[..., None, None] * gap
-    grad_teacher = _sum_to_shape(grad_gap, teacher_direction[0].shape[:-2] + (n, n))
-    grad_student = _sum_to_shape(-grad_gap, student_direction[0].shape[:-2] + (n, n))
+    grad_teacher = _sum_to_shape(grad_gap, teacher.shape[:-2] + (n, n))
+    grad_student = _sum_to_shape(-grad_gap, student.shape[:-2] + (n, n))
     return (_cosine_matrix_backward(grad_teacher, *teacher_direction),
             _cosine_matrix_backward(grad_student, *student_direction))
 
