@@ -44,7 +44,7 @@ METHOD_GRID = [(d, k, m) for d in (2, 3, 7, 200) for k in (0.5, 50.0)
 
 @pytest.mark.parametrize("d, kappa, method", METHOD_GRID)
 def test_ks_every_method_against_exact_cdf(d, kappa, method):
-    """20 checks; same power as above (n = 20000; inverse n = 5000, critical D ~ 0.044)."""
+    """28 checks; same power as above (n = 20000; inverse n = 5000, critical D ~ 0.044)."""
     n = 5000 if method == "inverse" else 20000
     w = vs.sample_marginal(d, kappa, size=n, rng=11 + d, method=method)
     assert ks_pvalue(w, lambda t: marginal_cdf(np.clip(t, -1, 1), d, kappa)) > ALPHA
