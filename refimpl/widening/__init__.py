@@ -18,8 +18,9 @@ modified.
 * :func:`add_layers` -- identity blocks (pre-LN only; post-LN raises, see
   :mod:`refimpl.widening.depth`).
 * :func:`widen` -- composes them to reach a target config; ``noise > 0`` adds
-  function-preserving zero-sum noise across copies so that the copies' gradients differ
-  (exact copies get identical gradients and stay identical under SGD and Adam).
+  function-preserving zero-sum noise across copies (and reciprocal random scales on the
+  q/k features of :func:`widen_hidden`) so that the copies' gradients differ (exact
+  copies get identical gradients and stay identical under SGD and Adam).
 
 The copying moves share one rule (:mod:`refimpl.widening.maps`): a new coordinate
 copies an old one times ``forward``, weight rows reading it are scaled by ``readout``,
@@ -91,7 +92,8 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
         Passed to :func:`widen_hidden` / :func:`duplicate_heads`.
     noise : float
         Relative standard deviation of the function-preserving zero-sum noise on rows
-        that read copies (moves 1 and 2), to break the copies' symmetry.
+        that read copies (moves 1 and 2; with ``method="su"`` also the log standard
+        deviation of reciprocal q/k scales), to break the copies' symmetry.
     std : float
         Standard deviation of the new random weights of moves 3 to 5.
     rng : None, int or numpy.random.Generator

@@ -23,7 +23,10 @@ readout = split fractions), Su's "repeat and divide by sqrt k" (forward = readou
 
 Symmetry breaking: adding ``delta_j`` to the rows that read the copies of ``i`` keeps
 the function when ``sum_j forward_j delta_j = 0``; :func:`dense` adds such zero-sum
-noise (HyperCloning's ``+eps / -eps`` for two copies) when ``noise > 0``.
+noise (HyperCloning's ``+eps / -eps`` for two copies) when ``noise > 0``. Copies read
+only through a product with other copies (q and k) need more: their maps may carry
+unequal ``forward`` factors as long as the products keep their sum
+(:func:`refimpl.widening.width.widen_hidden`).
 """
 
 from __future__ import annotations

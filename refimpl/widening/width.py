@@ -118,10 +118,34 @@ def _flat_index(config: TransformerConfig, k: int, rotary: int, repetition: str)
     return (np.arange(heads)[:, None] * head_dim + within).ravel()
 
 
-def _qk_maps(config: TransformerConfig, k: int, rope_method: str,
-             repetition: str) -> tuple[AxisMap, AxisMap]:
+def _reciprocal_scales(config: TransformerConfig, k: int, noise: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Random factors ``s = exp(noise z)`` for the ``n_heads * k * head_dim`` features of
+    the widened q/k axis, one per rotary pair (its two features share it) and one per
+    unrotated feature.
+
+    Multiplying query feature ``j`` by ``s_j`` and key feature ``j`` by ``1 / s_j``
+    leaves every term ``q_j k_j`` of the score unchanged, and under RoPE
+    ``(s q_p)^T R (k_p / s) = q_p^T R k_p`` because a scalar commutes with the rotation
+    of pair ``p``; it holds for every ``rope_method`` and repetition. It breaks the
+    symmetry of the q/k copies: the gradient of a query copy is built from its key
+    copy (``dL/dq_j = dL/dscore k_j``) and vice versa, so unequal factors give unequal
+    gradients to both (zero-sum noise on q alone would leave wq's gradients equal).
+    """
+    rotary = k * (config.rope_dim if config.positions == "rope" else 0)
+    pairs = rng.standard_normal((config.n_heads, rotary // 2))
+    paired = np.repeat(pairs, 2, axis=1) if config.rope_layout == "interleaved" \
+        else np.tile(pairs, 2)
+    rest = rng.standard_normal((config.n_heads, k * config.head_dim - rotary))
+    return np.exp(noise * np.concatenate([paired, rest], axis=1)).ravel()
+
+
+def _qk_maps(config: TransformerConfig, k: int, rope_method: str, repetition: str,
+             scales: np.ndarray | float = 1.0) -> tuple[AxisMap, AxisMap]:
     """Query and key maps of the flat axis; their products sum to ``sqrt k`` (scaled
-    attention) or 1 over the copies that meet on the same frequency."""
+    attention) or 1 over the copies that meet on the same frequency. Query feature
+    ``j`` is multiplied by ``scales[j]``, key feature ``j`` divided by it
+    (:func:`_reciprocal_scales`)."""
     head_dim = config.head_dim
     rotary = config.rope_dim if config.positions == "rope" else 0
     index = _flat_index(config, k, rotary, repetition)
@@ -132,8 +156,8 @@ def _qk_maps(config: TransformerConfig, k: int, rope_method: str,
         q_head[:k * rotary] *= np.sqrt(k)
         k_head[:k * rotary] = np.where(on, c * np.sqrt(k), 0.0)
     ones = np.ones(index.shape)
-    return (AxisMap(index, np.tile(q_head, config.n_heads), ones),
-            AxisMap(index, np.tile(k_head, config.n_heads), ones))
+    return (AxisMap(index, np.tile(q_head, config.n_heads) * scales, ones),
+            AxisMap(index, np.tile(k_head, config.n_heads) / scales, ones))
 
 
 def _rope_fields(config: TransformerConfig, k: int, rope_method: str) -> dict:
@@ -206,7 +230,9 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         heads, so it is exact only with one head and no RoPE.
     noise : float
         Relative standard deviation of function-preserving zero-sum noise on the rows
-        that read copies (symmetry breaking; see :func:`refimpl.widening.maps.dense`).
+        that read copies (see :func:`refimpl.widening.maps.dense`), and log standard
+        deviation of reciprocal random factors on the q and k features (q times ``s``,
+        k divided by ``s``, one ``s`` per rotary pair): symmetry breaking.
     rng : None, int or numpy.random.Generator
         Source of the noise.
 
@@ -234,8 +260,10 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         else check_choice(rope_method, "rope_method", ROPE_METHODS)
     check_choice(repetition, "repetition", REPETITIONS)
     noise = as_scalar(noise, "noise", nonnegative=True)
+    generator = as_generator(rng)
     forward = _hidden_forward(k, scaling)
-    query, key = _qk_maps(config, k, rope_method, repetition)
+    scales = _reciprocal_scales(config, k, noise, generator) if noise > 0.0 else 1.0
+    query, key = _qk_maps(config, k, rope_method, repetition, scales)
     value_index = _flat_index(config, k, 0, repetition)   # v is not rotated
     value = AxisMap(value_index, np.full(value_index.shape, forward),
                     np.full(value_index.shape, 1.0 / (k * forward)))
@@ -249,7 +277,7 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         config, d_model=k * config.d_model, head_dim=k * config.head_dim,
         d_ff=k * config.d_ff, **_rope_fields(config, k, rope_method),
         **_eps_fields(config, k, forward, maps.mlm_forward, faithful))
-    return expand_params(params, config, maps, noise=noise, rng=as_generator(rng)), new_config
+    return expand_params(params, config, maps, noise=noise, rng=generator), new_config
 
 
 def duplicate_heads(params: dict, config: TransformerConfig, k: int, *,
