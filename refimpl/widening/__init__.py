@@ -88,7 +88,11 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     d_model, n_heads, head_dim, d_ff, n_layers : int, optional
         Targets; None keeps what the earlier moves give.
     method : {"duplicate_heads", "su"}
-    rope_method, scaling : str
+    rope_method : str, optional
+        Passed to :func:`widen_hidden`; only with ``method="su"`` (head duplication
+        leaves RoPE untouched, so a ``rope_method`` there raises instead of being
+        ignored). Like ``scaling``, it has no effect when ``d_model`` does not grow.
+    scaling : str
         Passed to :func:`widen_hidden` / :func:`duplicate_heads`.
     noise : float
         Relative standard deviation of the function-preserving zero-sum noise on rows
@@ -103,7 +107,8 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     ValueError
         A target smaller than what the earlier moves give (shrinking), a ``d_model`` that
         is not an integer multiple, a ``head_dim`` that breaks RoPE's frequency grid,
-        ``n_layers`` growth of a post-LN model.
+        ``n_layers`` growth of a post-LN model, a ``rope_method`` with
+        ``method="duplicate_heads"``.
 
     Examples
     --------
@@ -131,6 +136,11 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
     # silently when that move does not run
     if rope_method is not None:
         check_choice(rope_method, "rope_method", ROPE_METHODS)
+        if method != "su":
+            raise ValueError(
+                f"rope_method={rope_method!r} applies only to method='su' (widen_hidden); "
+                f"method={method!r} (duplicate_heads) keeps the head size and RoPE as they "
+                f"are and would ignore it")
     check_choice(scaling, "scaling", SCALINGS)
     noise = as_scalar(noise, "noise", nonnegative=True)
     std = as_scalar(std, "std", nonnegative=True)

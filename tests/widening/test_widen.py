@@ -79,6 +79,19 @@ def test_impossible_targets_are_refused(targets, match):
         widen(random_params(_CONFIG, 0), _CONFIG, **targets)
 
 
+@pytest.mark.parametrize("rope_method", ["zero_offgrid", "repeat_frequencies", "pairwise"])
+def test_rope_method_is_refused_where_it_would_be_ignored(rope_method):
+    # Head duplication keeps RoPE as it is and never reads rope_method: passing one must
+    # not look as if it had been applied.
+    params = random_params(_CONFIG, 0)
+    with pytest.raises(ValueError, match="rope_method.*method='su'.*duplicate_heads"):
+        widen(params, _CONFIG, d_model=8, rope_method=rope_method)
+    with pytest.raises(ValueError, match="rope_method"):
+        widen(params, _CONFIG, method="duplicate_heads", rope_method=rope_method)
+    wide = widen(params, _CONFIG, d_model=8, method="su", rope_method=rope_method)
+    assert wide[1].head_dim == 2 * _CONFIG.head_dim
+
+
 def test_post_ln_depth_is_refused_before_any_work():
     config = dataclasses.replace(_CONFIG, norm_position="post")
     with pytest.raises(ValueError, match="norm_position='pre'"):
