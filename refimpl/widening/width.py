@@ -224,7 +224,8 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         The post's table verbatim: FFN output bias ``b/k`` for GELU-type FFNs (ReLU
         FFNs take the post's plain, exact rule; the post gives no table for GLU FFNs,
         which keep the exact split), every eps unchanged, pairwise RoPE. Not
-        function-preserving; here to measure the corrections.
+        function-preserving; here to measure the corrections. Only with
+        ``scaling="orthogonal"`` (the post's map); ``scaling="copy"`` raises.
     repetition : {"within_head", "tile"}
         ``"tile"`` tiles the flat q/k/v axis instead (the post's counterexample): it mixes
         heads, so it is exact only with one head and no RoPE.
@@ -262,6 +263,10 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
     noise = as_scalar(noise, "noise", nonnegative=True)
     generator = as_generator(rng)
     forward = _hidden_forward(k, scaling)
+    if faithful and scaling != "orthogonal":
+        raise ValueError(
+            f"faithful=True is the post's table, written for its 1/sqrt k map "
+            f"(scaling='orthogonal'); it has no meaning with scaling={scaling!r}")
     scales = _reciprocal_scales(config, k, noise, generator) if noise > 0.0 else 1.0
     query, key = _qk_maps(config, k, rope_method, repetition, scales)
     value_index = _flat_index(config, k, 0, repetition)   # v is not rotated

@@ -382,6 +382,18 @@ def test_bad_arguments_are_named():
     assert dataclasses.replace(config) == widen_hidden(params, config, 1)[1]
 
 
+def test_faithful_table_with_pure_copies_is_refused():
+    # The post's table is written for Su's 1/sqrt k map; with pure copies (c = 1) its
+    # b/k-versus-b/sqrt k bias rule and unchanged eps have no meaning.
+    config = TransformerConfig(**_BERT)
+    params = random_params(config, 0)
+    with pytest.raises(ValueError, match="faithful=True.*scaling='copy'"):
+        widen_hidden(params, config, 2, faithful=True, scaling="copy")
+    with pytest.raises(ValueError, match="scaling"):    # a bad value is still named
+        widen_hidden(params, config, 2, faithful=True, scaling="none")
+    assert widen_hidden(params, config, 2, faithful=True, scaling="orthogonal")[1].d_model == 8
+
+
 def _adam_steps(params: dict, config: TransformerConfig, steps: int = 3,
                 rate: float = 0.05) -> dict:
     """A few Adam steps (beta 0.9 / 0.999) on a fixed batch; returns new parameters."""
