@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import as_float_array, broadcast_batch
 
 __all__ = ["log_bessel_ive", "log_bessel_iv", "log_bessel_iv_vjp", "bessel_iv_ratio",
@@ -215,17 +216,6 @@ def log_bessel_iv_vjp(grad: Any, v: Any, x: Any) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):  # v/x at x = 0 is replaced below
         slope = np.where(v_arr == 0, 0.0, v_arr / x_arr) + bessel_iv_ratio(v_arr, x_arr)
     return sum_to_shape(grad * slope, np.shape(x))
-
-
-def sum_to_shape(values: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a broadcast gradient back to the ``shape`` of the argument it belongs to
-    (a fresh array of exactly that shape)."""
-    values = np.asarray(values)
-    extra = values.ndim - len(shape)
-    values = values.sum(axis=tuple(range(extra))) if extra else values
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and values.shape[i] != 1)
-    values = values.sum(axis=axes, keepdims=True) if axes else values
-    return np.broadcast_to(values, shape).copy()
 
 
 def _perron(v: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, ...]:

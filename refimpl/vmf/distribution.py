@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (as_float_array, as_int, broadcast_batch, check_last_axis,
                                  check_unit_norm)
 from refimpl.vmf.bessel import (bessel_iv_ratio, bessel_iv_ratio_complement,
-                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1,
-                                sum_to_shape)
+                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1)
 
 __all__ = [
     "log_sphere_area", "log_normalizer", "log_normalizer_vjp", "mean_resultant_length",

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
                                  broadcast_batch, check_choice, check_last_axis)
 from refimpl.householder import reflect, reflect_vjp
-from refimpl.vmf.bessel import sum_to_shape
 from refimpl.vmf.distribution import check_dimension, check_directions, check_kappa
 from refimpl.vmf.marginal import (_angle_integrals, _one_minus_w_d3, mode_interval,
                                   quantile_angle, quantile_angle_kappa_derivative)
