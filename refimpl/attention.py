@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from refimpl import rope
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
 from refimpl.masks import as_mask
 
@@ -219,13 +220,6 @@ def _rotate_vjp(grad: np.ndarray, x: np.ndarray, angles: np.ndarray | None,
     return grad if angles is None else rope.apply_vjp(grad, x, angles, layout=layout)[0]
 
 
-def _sum_to_shape(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``array`` over the axes that broadcasting added or stretched from ``shape``."""
-    lead = array.ndim - len(shape)
-    if lead:
-        array = array.sum(axis=tuple(range(lead)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and array.shape[i] != 1)
-    return array.sum(axis=stretched, keepdims=True) if stretched else array
 
 
 def _angles(value: Any, name: str, head_dim: int) -> np.ndarray | None:
@@ -518,7 +512,7 @@ def scaled_dot_product_attention_vjp(grad: Any, q: Any, k: Any, v: Any, mask: An
     weights = _attention_weights(q_rot, k_rot, mask, bias, factor)
     grad_q, grad_k, grad_v, grad_logits = _attention_backward(
         grad, q_rot, k_rot, v, weights, weights @ v, factor)
-    grad_bias = None if bias is None else _sum_to_shape(grad_logits, bias.shape)
+    grad_bias = None if bias is None else sum_to_shape(grad_logits, bias.shape)
     return (_rotate_vjp(grad_q, q, angles, layout), _rotate_vjp(grad_k, k, key_angles, layout),
             grad_v, grad_bias)
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas
 
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (
     UNIT_NORM_RTOL,
     _describe,
@@ -76,13 +77,6 @@ def _dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.einsum("...i,...i->...", x, y)[..., None]
 
 
-def _sum_to_shape(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a broadcast gradient back down to the shape of the argument it belongs to."""
-    extra = array.ndim - len(shape)
-    if extra:
-        array = array.sum(axis=tuple(range(extra)))
-    kept = tuple(i for i, n in enumerate(shape) if n == 1 and array.shape[i] != 1)
-    return array.sum(axis=kept, keepdims=True) if kept else array
 
 
 def _nonzero_vectors(x: Any, name: str) -> np.ndarray:
@@ -358,7 +352,7 @@ def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
         grad_x, grad_unit = _reflect_unit_vjp(grad, x, unit)
         grad_v = _unit_vjp(grad_unit, unit, norm)
-    return _finite_gradients(_sum_to_shape(grad_x, x.shape), _sum_to_shape(grad_v, v.shape),
+    return _finite_gradients(sum_to_shape(grad_x, x.shape), sum_to_shape(grad_v, v.shape),
                              cause="x and grad are too large, or v too small")
 
 
@@ -514,9 +508,9 @@ def _map_gradients(kind, grad, x, a, b, a_hat, b_hat, a_norm, b_norm):
     if then_reflect_a:
         grad_x, grad_a_unit = _reflect_unit_vjp(grad_x, x, a_hat)
         grad_a_hat = grad_a_hat + grad_a_unit
-    return (_sum_to_shape(grad_x, x.shape),
-            _sum_to_shape(_unit_vjp(grad_a_hat, a_hat, a_norm), a.shape),
-            _sum_to_shape(_unit_vjp(grad_b_hat, b_hat, b_norm), b.shape))
+    return (sum_to_shape(grad_x, x.shape),
+            sum_to_shape(_unit_vjp(grad_a_hat, a_hat, a_norm), a.shape),
+            sum_to_shape(_unit_vjp(grad_b_hat, b_hat, b_norm), b.shape))
 
 
 def householder_map(x: Any, a: Any, b: Any, *, rtol: float = UNIT_NORM_RTOL,
@@ -1075,7 +1069,7 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
     _check_no_overflow(grad_tau, "gradients")
     grad_V = np.zeros(V.shape)
     grad_V[..., :k] = np.tril(grad_Y, -1)
-    return _sum_to_shape(grad_V, V_in.shape), _sum_to_shape(grad_tau, tau_in.shape)
+    return sum_to_shape(grad_V, V_in.shape), sum_to_shape(grad_tau, tau_in.shape)
 
 
 def _product_sweeps(G: np.ndarray, Y: np.ndarray, tau: np.ndarray, n: int):

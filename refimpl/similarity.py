@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (
     as_float_array,
     as_scalar,
@@ -116,12 +117,6 @@ def _unit_vectors_vjp(grad_unit: np.ndarray, unit: np.ndarray, norm: np.ndarray)
     return (grad_unit - unit * np.einsum("...i,...i->...", unit, grad_unit)[..., None]) / norm
 
 
-def _sum_to_shape(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Undo NumPy broadcasting: sum ``grad`` over the axes that ``shape`` broadcast along."""
-    grad = np.sum(grad, axis=tuple(range(grad.ndim - len(shape))))
-    stretched = tuple(axis for axis, size in enumerate(shape)
-                      if size == 1 and grad.shape[axis] != 1)
-    return np.sum(grad, axis=stretched, keepdims=True) if stretched else grad
 
 
 def _masked_softmax(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -239,7 +234,7 @@ def _features_vjp(g: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarr
     sign = np.sign(u - v)
     grad_u = g[..., :d] + sign * g[..., 2 * d:]
     grad_v = g[..., d:2 * d] - sign * g[..., 2 * d:]
-    return _sum_to_shape(grad_u, u.shape), _sum_to_shape(grad_v, v.shape)
+    return sum_to_shape(grad_u, u.shape), sum_to_shape(grad_v, v.shape)
 
 
 def _head_weight(weight: Any, d: int) -> np.ndarray:
@@ -352,7 +347,7 @@ def pair_class_probabilities_vjp(
     g = _cotangent(cotangent, probabilities.shape)
     grad_logits = probabilities * (g - np.sum(g * probabilities, axis=-1, keepdims=True))
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
-    return _sum_to_shape(grad_u, u_shape), grad_v, grad_weight
+    return sum_to_shape(grad_u, u_shape), grad_v, grad_weight
 
 
 def _class_labels(labels: Any, nli: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -457,7 +452,7 @@ def pair_classifier_loss_vjp(
     g = _cotangent(cotangent, loss.shape)
     grad_logits = g[..., None] * (probabilities - one_hot)
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
-    return _sum_to_shape(grad_u, u_shape), grad_v, grad_weight
+    return sum_to_shape(grad_u, u_shape), grad_v, grad_weight
 
 
 # ------------------------------------------------------------------------------ cosines
@@ -506,8 +501,8 @@ def _pair_cosine_backward(g: np.ndarray, u_direction, v_direction):
     """
     (unit_u, norm_u), (unit_v, norm_v) = u_direction, v_direction
     g = g[..., None]
-    grad_u = _unit_vectors_vjp(_sum_to_shape(g * unit_v, unit_u.shape), unit_u, norm_u)
-    grad_v = _unit_vectors_vjp(_sum_to_shape(g * unit_u, unit_v.shape), unit_v, norm_v)
+    grad_u = _unit_vectors_vjp(sum_to_shape(g * unit_v, unit_u.shape), unit_u, norm_u)
+    grad_v = _unit_vectors_vjp(sum_to_shape(g * unit_u, unit_v.shape), unit_v, norm_v)
     return grad_u, grad_v
 
 
@@ -658,8 +653,8 @@ def cosine_distillation_loss_vjp(
     n = gap.shape[-1]
     g = _cotangent(cotangent, gap.shape[:-2])
     grad_gap = (2.0 * scale / n**2) * g[..., None, None] * gap
-    grad_teacher = _sum_to_shape(grad_gap, teacher.shape[:-2] + (n, n))
-    grad_student = _sum_to_shape(-grad_gap, student.shape[:-2] + (n, n))
+    grad_teacher = sum_to_shape(grad_gap, teacher.shape[:-2] + (n, n))
+    grad_student = sum_to_shape(-grad_gap, student.shape[:-2] + (n, n))
     return (_cosine_matrix_backward(grad_teacher, *teacher_direction),
             _cosine_matrix_backward(grad_student, *student_direction))
 
@@ -829,5 +824,5 @@ def cosent_loss_vjp(
     g = _cotangent(cotangent, loss.shape)[..., None]
     grad_cosines = scale * g * (np.sum(weights, axis=-2) - np.sum(weights, axis=-1))
     cosine_shape = np.broadcast_shapes(u_direction[0].shape, v_direction[0].shape)[:-1]
-    return _pair_cosine_backward(_sum_to_shape(grad_cosines, cosine_shape),
+    return _pair_cosine_backward(sum_to_shape(grad_cosines, cosine_shape),
                                  u_direction, v_direction)

@@ -21,6 +21,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (
     as_int,
     as_float_array,
@@ -86,17 +87,6 @@ def angles(positions: ArrayLike, inv_freq: ArrayLike) -> np.ndarray:
     return positions[..., None] * inv_freq
 
 
-def _sum_to_shape(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``array`` over the axes that broadcasting added or stretched to reach it."""
-    lead = array.ndim - len(shape)
-    if lead and math.prod(array.shape[:lead]) == 1:
-        array = array.reshape(array.shape[lead:])  # nothing to sum: a view, no copy
-    elif lead:
-        array = array.sum(axis=tuple(range(lead)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and array.shape[i] != 1)
-    if stretched:
-        array = array.sum(axis=stretched, keepdims=True)
-    return array
 
 
 def _outer_sum(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -127,8 +117,8 @@ def angles_vjp(grad: ArrayLike, positions: ArrayLike, inv_freq: ArrayLike
     inv_freq = as_float_array(inv_freq, "inv_freq")
     grad = as_float_array(grad, "grad")
     grad = np.broadcast_to(grad, np.broadcast_shapes(grad.shape, angles(positions, inv_freq).shape))
-    grad_positions = _sum_to_shape(np.sum(grad * inv_freq, axis=-1), positions.shape)
-    grad_inv_freq = _sum_to_shape(positions[..., None] * grad, inv_freq.shape)
+    grad_positions = sum_to_shape(np.sum(grad * inv_freq, axis=-1), positions.shape)
+    grad_inv_freq = sum_to_shape(positions[..., None] * grad, inv_freq.shape)
     return grad_positions, grad_inv_freq
 
 
@@ -467,10 +457,10 @@ def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str =
             grad_block, x_block, tuple(_cut(p, *block) for p in phasors), layout, basis,
             _cut(rows_grad_x, *block))
         target = _cut(angle_rows, *block)
-        target += _sum_to_shape(angle_part, target.shape)
+        target += sum_to_shape(angle_part, target.shape)
         if basis is not None:
             grad_basis += basis_part
-    grad_x = _sum_to_shape(grad_x, x.shape)
+    grad_x = sum_to_shape(grad_x, x.shape)
     return (grad_x, grad_angles) if basis is None else (grad_x, grad_angles, grad_basis)
 
 

@@ -31,7 +31,7 @@ from refimpl._validation import (
     check_last_axis,
     check_ndim,
 )
-from refimpl.rope.apply import _sum_to_shape
+from refimpl._broadcasting import sum_to_shape
 from refimpl.rope.frequencies import inv_freq
 
 __all__ = [
@@ -103,8 +103,8 @@ def nd_angles_vjp(grad, positions, frequencies) -> tuple[np.ndarray, np.ndarray]
     grad = np.broadcast_to(grad, broadcast_batch(grad=grad.shape, angles=shape))
     grad_positions = np.sum(grad[..., None, :] * frequencies, axis=-1)
     grad_frequencies = positions[..., :, None] * grad[..., None, :]
-    return (_sum_to_shape(grad_positions, positions.shape),
-            _sum_to_shape(grad_frequencies, frequencies.shape))
+    return (sum_to_shape(grad_positions, positions.shape),
+            sum_to_shape(grad_frequencies, frequencies.shape))
 
 
 def frequencies_from_axis_map(axis_of_pair, inv_freq_of_pair, n_axes: int) -> np.ndarray:

@@ -1,0 +1,42 @@
+"""Undoing NumPy broadcasting in backward passes.
+
+When a forward pass broadcasts an argument of shape ``s`` up to a larger shape, the
+chain rule sums the upstream gradient over every axis that broadcasting added in front
+or stretched from length 1. :func:`sum_to_shape` does that sum, so that every VJP in
+refimpl returns a gradient of exactly its argument's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def sum_to_shape(array: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back to ``shape``.
+
+    .. math:: g_s[i] = \\sum_{j \\,:\\, j \\text{ broadcasts from } i} g[j]
+
+    Leading axes that broadcasting added are summed away (reshaped away, without a
+    copy, when they all have length 1); axes where ``shape`` has length 1 and the
+    gradient does not are summed with ``keepdims``. A gradient of the same shape is
+    returned as is.
+
+    Examples
+    --------
+    >>> sum_to_shape(np.ones((2, 3, 4)), (1, 4))
+    array([[6., 6., 6., 6.]])
+    """
+    array = np.asarray(array)
+    shape = tuple(shape)
+    lead = array.ndim - len(shape)
+    if lead > 0 and math.prod(array.shape[:lead]) == 1:
+        array = array.reshape(array.shape[lead:])
+    elif lead > 0:
+        array = array.sum(axis=tuple(range(lead)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and array.shape[i] != 1)
+    if stretched:
+        array = array.sum(axis=stretched, keepdims=True)
+    return array
