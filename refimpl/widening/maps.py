@@ -104,16 +104,16 @@ def copy_tree(tree):
 
 def _zero_sum_noise(rows: AxisMap, shape: tuple, noise: float, scale: float,
                     rng: np.random.Generator) -> np.ndarray:
-    """Gaussian noise minus its mean over each copy group (rows copying the same old row).
-
-    Every readout axis here has one ``forward`` per group, so a zero sum over the group
-    is a zero ``forward``-weighted sum: the function is unchanged.
+    """Gaussian noise minus its ``forward``-weighted mean over each copy group (rows
+    copying the same old row): ``sum_j forward_j delta_j = 0`` over the group, so the
+    function is unchanged (the plain mean when the group has one ``forward``).
     """
     draw = rng.standard_normal(shape)
+    column = (-1,) + (1,) * (len(shape) - 1)
     sums = np.zeros((int(rows.index.max()) + 1,) + shape[1:])
-    np.add.at(sums, rows.index, draw)
-    counts = np.bincount(rows.index).reshape((-1,) + (1,) * (len(shape) - 1))
-    return noise * scale * (draw - (sums / counts)[rows.index])
+    np.add.at(sums, rows.index, rows.forward.reshape(column) * draw)
+    totals = np.bincount(rows.index, rows.forward).reshape(column)
+    return noise * scale * (draw - (sums / totals)[rows.index])
 
 
 def dense(weight: np.ndarray, bias: np.ndarray | None, rows: AxisMap, cols_index: np.ndarray,
@@ -176,17 +176,33 @@ def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMa
             "ffn_norm": _norm(p["ffn_norm"], out_norm), "ffn": new_ffn}
 
 
+def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float, rng) -> AxisMap:
+    """Map of the top norm's output, the state the logits read.
+
+    Tied output: its forward is the hidden readout, so that ``h~ E~^T = h E^T`` (Su's
+    1/sqrt k cancels itself; pure copies need a ``1/k`` there, as in HyperCloning).
+    Untied: the hidden map; with ``noise > 0`` and copies, copy ``j`` times
+    ``s_j = exp(noise z_j)`` and its output row divided by ``s_j`` (each term
+    ``y_j W_j`` unchanged). The output rows read exact copies of the top state, so
+    without the factors their gradients would be equal.
+    """
+    if config.tie_output:
+        return AxisMap(hidden.index, hidden.readout, hidden.forward)
+    if noise == 0.0 or np.unique(hidden.index).size == hidden.index.size:
+        return hidden
+    scales = np.exp(noise * rng.standard_normal(hidden.index.shape))
+    return AxisMap(hidden.index, hidden.forward * scales, hidden.readout / scales)
+
+
 def expand_params(params: dict, config: TransformerConfig, maps: ModelMaps, *,
                   noise: float = 0.0, rng=None) -> dict:
     """Every parameter of ``params`` under ``maps`` (a new tree; ``params`` is not changed).
 
-    The logits' input is mapped by ``top``: with an untied output the hidden map itself
-    (``W_out`` rows read with its readout); with a tied output the top norm's forward is
-    the hidden readout, so that ``h~ E~^T = h E^T`` (Su's 1/sqrt k cancels itself;
-    pure copies need a ``1/k`` there, as in HyperCloning).
+    The top norm (the last before the logits) is mapped by :func:`_top_map`; its output
+    is read only by the output matrix (tied or not).
     """
     h = maps.hidden
-    top = AxisMap(h.index, h.readout, h.forward) if config.tie_output else h
+    top = _top_map(h, config, noise, rng)
     top_path = top_norm(config)
     new = {"embedding": {name: table[:, h.index] * h.forward
                          for name, table in params["embedding"].items()}}

@@ -273,12 +273,12 @@ def _spread_over_copies(grad: np.ndarray, rows, cols) -> float:
 
 def _top_path(config: TransformerConfig) -> set:
     """Parameters whose first gradient comes only from the path between the last
-    residual state and the logits; they keep equal gradients at the first step even with
-    noise (docs/widening.md, "Symmetry breaking"): a tied output reads the top copies
-    through the embedding's exact copies; an untied output matrix reads the exact copies
-    of the top state."""
+    residual state and the logits through a tied output, which reads them through the
+    embedding's exact copies: they keep equal gradients at the first step even with
+    noise (docs/widening.md, "Symmetry breaking"). None with an untied output (its rows
+    and the top norm's copies carry reciprocal factors)."""
     if not config.tie_output:
-        return {"output.w"}
+        return set()
     last = f"layers.{config.n_layers - 1}"
     top = {f"{last}.ffn.w_down", f"{last}.ffn.b_down"}
     if config.mlm_head:
