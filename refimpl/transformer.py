@@ -193,6 +193,10 @@ class TransformerConfig:
     mlm_norm_eps: float | None = None
 
     def __post_init__(self) -> None:
+        if self.rope_inv_freq is not None:  # stored as a tuple: the config stays hashable
+            table = as_float_array(self.rope_inv_freq, "rope_inv_freq")
+            object.__setattr__(self, "rope_inv_freq", tuple(float(f) for f in table.ravel())
+                               if table.ndim == 1 else self.rope_inv_freq)
         self.validate()
 
     def validate(self) -> None:
@@ -212,6 +216,12 @@ class TransformerConfig:
         as_scalar(self.rope_base, "rope_base", greater_than=1.0)
         for name in ("attention_scale", "bias", "tie_output", "mlm_head"):
             _check_flag(getattr(self, name), name)
+        if self.rope_inv_freq is not None:
+            table = as_float_array(self.rope_inv_freq, "rope_inv_freq")
+            if self.positions != "rope" or table.ndim != 1 or not np.all(table > 0):
+                raise ValueError(f"rope_inv_freq must be a 1-D table of positive frequencies "
+                                 f"and needs positions='rope', got {self.rope_inv_freq!r} "
+                                 f"with positions={self.positions!r}")
         if self.positions == "rope":
             self._validate_rope()
 
@@ -223,12 +233,9 @@ class TransformerConfig:
         if rotary_dim % 2 or rotary_dim > self.head_dim:
             raise ValueError(f"rotary_dim must be even and at most head_dim={self.head_dim}, "
                              f"got rotary_dim={rotary_dim}")
-        if self.rope_inv_freq is not None:
-            table = np.asarray(self.rope_inv_freq, dtype=np.float64)
-            if table.shape != (rotary_dim // 2,) or not np.all(np.isfinite(table)) \
-                    or not np.all(table > 0):
-                raise ValueError(f"rope_inv_freq must hold {rotary_dim // 2} positive finite "
-                                 f"frequencies (rotary_dim // 2), got {self.rope_inv_freq!r}")
+        if self.rope_inv_freq is not None and len(self.rope_inv_freq) != rotary_dim // 2:
+            raise ValueError(f"rope_inv_freq must hold {rotary_dim // 2} frequencies "
+                             f"(rotary_dim // 2), got {len(self.rope_inv_freq)}")
 
     @property
     def rope_dim(self) -> int:

@@ -330,6 +330,19 @@ def test_explicit_rope_frequency_table():
         tiny(rope_inv_freq=(1.0, -0.1))
 
 
+def test_rope_inv_freq_is_validated_always_and_stored_as_a_tuple():
+    config = tiny(rope_inv_freq=np.array([1.0, 0.1]))
+    assert config.rope_inv_freq == (1.0, 0.1) and hash(config) == hash(tiny(rope_inv_freq=[1, 0.1]))
+    with pytest.raises(TypeError, match="rope_inv_freq must hold real numbers"):
+        tiny(rope_inv_freq=("a", "b"))
+    with pytest.raises(ValueError, match="rope_inv_freq must be finite"):
+        tiny(rope_inv_freq=(1.0, np.nan))
+    with pytest.raises(ValueError, match="rope_inv_freq .* needs positions='rope'"):
+        tiny(positions="learned", rope_inv_freq=(1.0, 0.1))
+    with pytest.raises(ValueError, match="rope_inv_freq must be a 1-D table"):
+        tiny(rope_inv_freq=[[1.0, 0.1]])
+
+
 def test_zero_layers_and_tied_output_is_h_times_embedding():
     config = tiny(n_layers=0, norm_position="post", bias=False)
     params = random_params(config, np.random.default_rng(8))
