@@ -40,3 +40,17 @@ def sum_to_shape(array: Any, shape: tuple[int, ...]) -> np.ndarray:
     if stretched:
         array = array.sum(axis=stretched, keepdims=True)
     return array
+
+
+def broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when ``shape`` broadcasts to ``target`` without enlarging it.
+
+    Examples
+    --------
+    >>> broadcasts_to((1, 4), (3, 4)), broadcasts_to((2, 4), (3, 4)), broadcasts_to((3, 4), (4,))
+    (True, False, False)
+    """
+    try:
+        return np.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
+    except ValueError:
+        return False

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from refimpl import rope
-from refimpl._broadcasting import sum_to_shape
+from refimpl._broadcasting import broadcasts_to, sum_to_shape
 from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
 from refimpl.masks import as_mask
 
@@ -48,14 +48,6 @@ def _axis(x: np.ndarray, axis: Any) -> int:
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis must index an axis of x with shape {x.shape}, got axis={axis}")
     return axis % x.ndim
-
-
-def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    """True when ``shape`` broadcasts to ``target`` without enlarging it."""
-    try:
-        return np.broadcast_shapes(shape, target) == tuple(target)
-    except ValueError:
-        return False
 
 
 def _any_allowed(mask: np.ndarray | None, shape: tuple[int, ...], axis: int):
@@ -297,7 +289,7 @@ def _sdpa_inputs(q, k, v, mask, bias, scale, angles, key_angles, layout):
     mask = None if mask is None else as_mask(mask, logits_shape)
     if bias is not None:
         bias = as_float_array(bias, "bias")
-        if not _broadcasts_to(bias.shape, logits_shape):
+        if not broadcasts_to(bias.shape, logits_shape):
             raise ValueError(f"bias must broadcast to the logits shape {logits_shape}, "
                              f"got shape {bias.shape}")
     return q, k, v, mask, bias, _scale_factor(scale, q.shape[-1]), angles, key_angles

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from refimpl._broadcasting import broadcasts_to
 from refimpl._validation import as_int, check_ndim
 
 __all__ = ["as_mask", "bidirectional_mask", "causal_mask", "padding_mask", "unilm_mask",
@@ -56,11 +57,7 @@ def as_mask(mask: Any, shape: tuple[int, ...], name: str = "mask") -> np.ndarray
     if array.dtype.kind != "b":
         raise TypeError(f"{name} must be a boolean array (true = may attend), got dtype "
                         f"{array.dtype}")
-    try:
-        fits = np.broadcast_shapes(array.shape, shape) == tuple(shape)
-    except ValueError:
-        fits = False
-    if not fits:
+    if not broadcasts_to(array.shape, shape):
         raise ValueError(f"{name} of shape {array.shape} does not broadcast to the "
                          f"(query, key) shape {tuple(shape)}")
     return array

@@ -77,6 +77,7 @@ from typing import Any
 import numpy as np
 
 from refimpl import rope
+from refimpl._broadcasting import broadcasts_to
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
                                  check_choice, check_last_axis, check_ndim)
 from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
@@ -642,11 +643,7 @@ def _positions(config: TransformerConfig, positions: Any, shape: tuple[int, ...]
         return np.arange(shape[-1])
     limit = config.max_positions if config.positions == "learned" else np.iinfo(np.int32).max
     positions = _token_ids(positions, "positions", limit)
-    try:
-        fits = np.broadcast_shapes(positions.shape, shape) == tuple(shape)
-    except ValueError:
-        fits = False
-    if not fits:
+    if not broadcasts_to(positions.shape, shape):
         raise ValueError(f"positions of shape {positions.shape} must broadcast to the "
                          f"tokens' shape {shape}")
     return positions
