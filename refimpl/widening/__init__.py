@@ -96,8 +96,8 @@ def widen(params: dict, config: TransformerConfig, *, d_model: int | None = None
         Passed to :func:`widen_hidden` / :func:`duplicate_heads`.
     noise : float
         Relative standard deviation of the function-preserving zero-sum noise on rows
-        that read copies (moves 1 and 2; with ``method="su"`` also the log standard
-        deviation of reciprocal q/k scales), to break the copies' symmetry.
+        that read copies (moves 1 and 2), and size of the reciprocal random factors
+        on q/k features and untied output rows, to break the copies' symmetry.
     std : float
         Standard deviation of the new random weights of moves 3 to 5.
     rng : None, int or numpy.random.Generator

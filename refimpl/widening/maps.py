@@ -38,7 +38,7 @@ import numpy as np
 from refimpl.transformer import TransformerConfig
 
 __all__ = ["AxisMap", "ModelMaps", "uniform_map", "identity_map", "dense", "expand_params",
-           "top_norm", "copy_tree"]
+           "top_norm", "copy_tree", "reciprocal_factors"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,13 +176,26 @@ def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMa
             "ffn_norm": _norm(p["ffn_norm"], out_norm), "ffn": new_ffn}
 
 
+def reciprocal_factors(shape, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """Random positive factors ``s = (1 + noise |z|)^{sign z}``, ``z ~ N(0, 1)``.
+
+    For a pair of axes whose product is what matters (a copy and the row that reads
+    it, a query and a key feature), ``x s`` and ``y / s`` keep ``x y``; ``s`` and ``1/s``
+    are equally likely, ``|log s| ~ noise |z|`` for small noise, and no draw overflows
+    for any finite noise that the zero-sum noise itself survives.
+    """
+    z = rng.standard_normal(shape)
+    magnitude = 1.0 + noise * np.abs(z)
+    return np.where(z < 0.0, 1.0 / magnitude, magnitude)
+
+
 def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float, rng) -> AxisMap:
     """Map of the top norm's output, the state the logits read.
 
     Tied output: its forward is the hidden readout, so that ``h~ E~^T = h E^T`` (Su's
     1/sqrt k cancels itself; pure copies need a ``1/k`` there, as in HyperCloning).
     Untied: the hidden map; with ``noise > 0`` and copies, copy ``j`` times
-    ``s_j = exp(noise z_j)`` and its output row divided by ``s_j`` (each term
+    ``s_j`` (:func:`reciprocal_factors`) and its output row divided by ``s_j`` (each term
     ``y_j W_j`` unchanged). The output rows read exact copies of the top state, so
     without the factors their gradients would be equal.
     """
@@ -190,7 +203,7 @@ def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float, rng) -> A
         return AxisMap(hidden.index, hidden.readout, hidden.forward)
     if noise == 0.0 or np.unique(hidden.index).size == hidden.index.size:
         return hidden
-    scales = np.exp(noise * rng.standard_normal(hidden.index.shape))
+    scales = reciprocal_factors(hidden.index.shape, noise, rng)
     return AxisMap(hidden.index, hidden.forward * scales, hidden.readout / scales)
 
 

@@ -28,7 +28,7 @@ from refimpl import rope
 from refimpl._validation import as_generator, as_int, as_scalar, check_choice
 from refimpl.transformer import TransformerConfig, check_params
 from refimpl.widening.maps import (AxisMap, ModelMaps, expand_params, identity_map,
-                                   uniform_map)
+                                   reciprocal_factors, uniform_map)
 
 __all__ = ["widen_hidden", "duplicate_heads", "split_ffn", "SCALINGS", "ROPE_METHODS",
            "REPETITIONS"]
@@ -120,9 +120,9 @@ def _flat_index(config: TransformerConfig, k: int, rotary: int, repetition: str)
 
 def _reciprocal_scales(config: TransformerConfig, k: int, noise: float,
                        rng: np.random.Generator) -> np.ndarray:
-    """Random factors ``s = exp(noise z)`` for the ``n_heads * k * head_dim`` features of
-    the widened q/k axis, one per rotary pair (its two features share it) and one per
-    unrotated feature.
+    """Random factors ``s`` (:func:`refimpl.widening.maps.reciprocal_factors`) for the
+    ``n_heads * k * head_dim`` features of the widened q/k axis, one per rotary pair (its
+    two features share it) and one per unrotated feature.
 
     Multiplying query feature ``j`` by ``s_j`` and key feature ``j`` by ``1 / s_j``
     leaves every term ``q_j k_j`` of the score unchanged, and under RoPE
@@ -133,11 +133,11 @@ def _reciprocal_scales(config: TransformerConfig, k: int, noise: float,
     gradients to both (zero-sum noise on q alone would leave wq's gradients equal).
     """
     rotary = k * (config.rope_dim if config.positions == "rope" else 0)
-    pairs = rng.standard_normal((config.n_heads, rotary // 2))
+    pairs = reciprocal_factors((config.n_heads, rotary // 2), noise, rng)
     paired = np.repeat(pairs, 2, axis=1) if config.rope_layout == "interleaved" \
         else np.tile(pairs, 2)
-    rest = rng.standard_normal((config.n_heads, k * config.head_dim - rotary))
-    return np.exp(noise * np.concatenate([paired, rest], axis=1)).ravel()
+    rest = reciprocal_factors((config.n_heads, k * config.head_dim - rotary), noise, rng)
+    return np.concatenate([paired, rest], axis=1).ravel()
 
 
 def _qk_maps(config: TransformerConfig, k: int, rope_method: str, repetition: str,
@@ -231,9 +231,10 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         heads, so it is exact only with one head and no RoPE.
     noise : float
         Relative standard deviation of function-preserving zero-sum noise on the rows
-        that read copies (see :func:`refimpl.widening.maps.dense`), and log standard
-        deviation of reciprocal random factors on the q and k features (q times ``s``,
-        k divided by ``s``, one ``s`` per rotary pair): symmetry breaking.
+        that read copies (see :func:`refimpl.widening.maps.dense`), and size of
+        reciprocal random factors on the q and k features (q times ``s``, k divided by
+        ``s``, one ``s`` per rotary pair,
+        :func:`refimpl.widening.maps.reciprocal_factors`): symmetry breaking.
     rng : None, int or numpy.random.Generator
         Source of the noise.
 
@@ -267,7 +268,7 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         raise ValueError(
             f"faithful=True is the post's table, written for its 1/sqrt k map "
             f"(scaling='orthogonal'); it has no meaning with scaling={scaling!r}")
-    scales = _reciprocal_scales(config, k, noise, generator) if noise > 0.0 else 1.0
+    scales = _reciprocal_scales(config, k, noise, generator) if noise > 0.0 and k > 1 else 1.0
     query, key = _qk_maps(config, k, rope_method, repetition, scales)
     value_index = _flat_index(config, k, 0, repetition)   # v is not rotated
     value = AxisMap(value_index, np.full(value_index.shape, forward),

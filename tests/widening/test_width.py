@@ -287,6 +287,18 @@ def _top_path(config: TransformerConfig) -> set:
     return top | {f"{norm}.gain", f"{norm}.bias"}
 
 
+@pytest.mark.parametrize("move", [widen_hidden, duplicate_heads])
+def test_large_noise_stays_finite(move):
+    # Huge noise is a user's choice, not an overflow: every widened parameter stays
+    # finite (an exp(noise z) factor overflowed, with a RuntimeWarning, from noise ~300),
+    # and the function is kept up to the round-off of cancelling noise of that size.
+    config = TransformerConfig(**dict(_ROPE, tie_output=False))
+    small = (random_params(config, 0), config)
+    wide = move(*small, 2, noise=1e3, rng=3)
+    assert all(np.all(np.isfinite(leaf)) for leaf in flat(wide[0]))
+    assert equivalence_error(small, wide, model_inputs(config, 1)) <= 1e-6
+
+
 def _grads(wide, config: TransformerConfig):
     rng = np.random.default_rng(5)
     tokens = rng.integers(0, config.vocab_size, (2, 6))
