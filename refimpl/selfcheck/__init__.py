@@ -5,31 +5,35 @@ a plain ``CHECKS`` list); :data:`CHECKS` below is their concatenation, in the or
 table prints them.
 """
 
-from refimpl.selfcheck import gradcheck
-from refimpl.selfcheck import householder
-from refimpl.selfcheck import similarity, univae
-from refimpl.selfcheck import rope
-from refimpl.selfcheck import rope_nd
-from refimpl.selfcheck import dimension, mixers
-from refimpl.selfcheck import testing
-from refimpl.selfcheck import transformer
-from refimpl.selfcheck import vmf
-from refimpl.selfcheck import widening
+from refimpl.selfcheck import (
+    gradcheck,
+    householder,
+    rope,
+    rope_nd,
+    vmf,
+    transformer,
+    widening,
+    univae,
+    similarity,
+    mixers,
+    dimension,
+    testing,
+)
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
     *householder.CHECKS,
-    *similarity.CHECKS,
-    *univae.CHECKS,
     *rope.CHECKS,
     *rope_nd.CHECKS,
+    *vmf.CHECKS,
+    *transformer.CHECKS,
+    *widening.CHECKS,
+    *univae.CHECKS,
+    *similarity.CHECKS,
     *mixers.CHECKS,
     *dimension.CHECKS,
     *testing.CHECKS,
-    *transformer.CHECKS,
-    *vmf.CHECKS,
-    *widening.CHECKS,
 ]
 
 __all__ = ["CHECKS", "Check", "CheckResult", "run_checks"]
