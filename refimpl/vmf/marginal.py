@@ -295,7 +295,7 @@ def marginal_quantile(u: Any, d: Any, kappa: Any) -> np.ndarray:
     d, kappa = check_dimension(d), as_scalar(kappa, "kappa", nonnegative=True)
     if d == 3:
         return 1.0 - _one_minus_w_d3(u, 1.0 - u, kappa)
-    return np.cos(_angle_quantile(u, d, kappa))
+    return np.cos(_angle_quantile(u.ravel(), d, kappa)).reshape(u.shape)
 
 
 def quantile_angle(u: np.ndarray, d: int, kappa: float) -> np.ndarray:

@@ -127,6 +127,16 @@ def test_quantile_ends_are_exact(d, kappa):
     assert vm.quantile_angle(np.array([0.0, 1.0]), d, kappa).tolist() == [np.pi, 0.0]
 
 
+@pytest.mark.parametrize("d", [2, 3, 6])
+def test_quantile_keeps_the_shape_of_u(d):
+    """A scalar u gives a 0-d result (it raised IndexError for d != 3), a 2-D u a 2-D one."""
+    u = np.array([[0.1, 0.5], [0.9, 0.3]])
+    w = vm.marginal_quantile(u, d, 4.0)
+    assert w.shape == (2, 2)
+    assert vm.marginal_quantile(0.5, d, 4.0).shape == ()
+    assert float(vm.marginal_quantile(0.5, d, 4.0)) == w[0, 1]
+
+
 def test_d3_quantile_tiny_kappa_is_uniform():
     u = np.linspace(0, 1, 11)
     assert np.allclose(vm.marginal_quantile(u, 3, 1e-15), 2 * u - 1, atol=1e-14)
