@@ -561,7 +561,12 @@ def transform_vjp(grad: Any, noise: Any, mu: Any, kappa: Any,
     """
     mu, kappa, shape, theta, normals, rows = _transform_args(noise, mu, kappa, tangent)
     d = mu.shape[-1]
-    g = np.broadcast_to(as_float_array(grad, "grad"), shape + (d,)).reshape(-1, d)
+    grad = as_float_array(grad, "grad")
+    try:
+        g = np.broadcast_to(grad, shape + (d,)).reshape(-1, d)
+    except ValueError:
+        raise ValueError(f"grad must broadcast to the output shape {shape + (d,)}, "
+                         f"got shape {grad.shape}") from None
     rows = np.ascontiguousarray(rows)
     route = _householder_vjp if tangent == "householder" else _projection_vjp
     grad_mu, grad_theta = route(g, theta, normals, rows)

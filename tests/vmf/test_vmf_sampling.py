@@ -294,6 +294,8 @@ def test_implicit_kappa_gradient_is_unbiased(d, kappa):
     (lambda: vs.sample_marginal(1, 1.0), ValueError, "d"),
     (lambda: vs.transform(np.zeros((2, 3)), [1.0, 0.0], 1.0), ValueError, "noise"),
     (lambda: vs.transform(np.full(3, 2.0), [1.0, 0.0], 1.0), ValueError, "noise"),
+    (lambda: vs.transform_vjp(np.ones((3, 2)), np.full((2, 3), 0.5), [1.0, 0.0], 1.0),
+     ValueError, "grad"),
     (lambda: vs.sample([1.0, 0.0], 1.0, method="wood", table=vs.inverse_cdf_table(2, 1.0)),
      ValueError, "table"),
 ])
