@@ -89,8 +89,9 @@ _NOT_RELU = [config for config in _CONFIGS if config.activation != "relu"]
 CHECKS = [
     Check("widening: Su hidden x2, zero off-grid keys",
           _move_row(lambda p, c, rng: widen_hidden(p, c, 2))),
-    Check("widening: Su hidden x3, repeated frequencies",
-          _move_row(lambda p, c, rng: widen_hidden(p, c, 3, rope_method="repeat_frequencies"))),
+    Check("widening: Su hidden x3, repeated freqs (+ noise)",
+          _move_row(lambda p, c, rng: widen_hidden(p, c, 3, rope_method="repeat_frequencies",
+                                                   noise=0.3, rng=rng))),
     Check("widening: head duplication x2 (+ noise)",
           _move_row(lambda p, c, rng: duplicate_heads(p, c, 2, noise=0.3, rng=rng))),
     Check("widening: Net2Net FFN split",
