@@ -234,7 +234,9 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         that read copies (see :func:`refimpl.widening.maps.dense`), and size of
         reciprocal random factors on the q and k features (q times ``s``, k divided by
         ``s``, one ``s`` per rotary pair,
-        :func:`refimpl.widening.maps.reciprocal_factors`): symmetry breaking.
+        :func:`refimpl.widening.maps.reciprocal_factors`) and, with an untied output,
+        between the top norm's copies and the output rows: symmetry breaking
+        (docs/widening.md).
     rng : None, int or numpy.random.Generator
         Source of the noise.
 
