@@ -32,7 +32,8 @@ from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (as_float_array, as_int, broadcast_batch, check_last_axis,
                                  check_unit_norm)
 from refimpl.vmf.bessel import (bessel_iv_ratio, bessel_iv_ratio_complement,
-                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1)
+                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1,
+                                _cotangent)
 
 __all__ = [
     "log_sphere_area", "log_normalizer", "log_normalizer_vjp", "mean_resultant_length",
@@ -138,7 +139,8 @@ def log_normalizer_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     >>> bool(np.isclose(log_normalizer_vjp(1.0, 3, k), -(1 / np.tanh(k) - 1 / k)))
     True
     """
-    return -as_float_array(grad, "grad") * mean_resultant_length(d, kappa)
+    kappa = check_kappa(kappa)
+    return -_cotangent(grad, kappa.shape) * mean_resultant_length(d, kappa)
 
 
 def mean_resultant_length(d: Any, kappa: Any) -> np.ndarray:
@@ -190,7 +192,8 @@ def mean_resultant_length_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     >>> float(mean_resultant_length_vjp(1.0, 4, 0.0))  # A_d'(0) = 1/d
     0.25
     """
-    return as_float_array(grad, "grad") * mean_resultant_length_derivative(d, kappa)
+    kappa = check_kappa(kappa)
+    return _cotangent(grad, kappa.shape) * mean_resultant_length_derivative(d, kappa)
 
 
 def entropy(d: Any, kappa: Any) -> np.ndarray:
@@ -221,7 +224,7 @@ def entropy_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     (-0.0, True)
     """
     kappa = check_kappa(kappa)
-    return -as_float_array(grad, "grad") * kappa * mean_resultant_length_derivative(d, kappa)
+    return -_cotangent(grad, kappa.shape) * kappa * mean_resultant_length_derivative(d, kappa)
 
 
 def kl_to_uniform(d: Any, kappa: Any) -> np.ndarray:
@@ -262,7 +265,7 @@ def kl_to_uniform_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     True
     """
     kappa = check_kappa(kappa)
-    return as_float_array(grad, "grad") * kappa * mean_resultant_length_derivative(d, kappa)
+    return _cotangent(grad, kappa.shape) * kappa * mean_resultant_length_derivative(d, kappa)
 
 
 def _density_args(x: Any, mu: Any, kappa: Any, x_name: str = "x", mu_name: str = "mu"):
@@ -333,7 +336,7 @@ def logpdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]
     (True, [0.0, 0.0, 2.0])
     """
     x, mu, kappa, shape = _density_args(x, mu, kappa)
-    grad = np.broadcast_to(as_float_array(grad, "grad"), shape)
+    grad = _cotangent(grad, shape)
     d = x.shape[-1]
     complement = bessel_iv_ratio_complement(0.5 * d - 1.0, kappa)
     g_kappa = grad * (complement - _half_squared_distance(x, mu))
@@ -437,7 +440,7 @@ def kl_vjp(grad: Any, mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> tuple[np.
     [0.0, 0.0]
     """
     mu1, mu2, kappa1, kappa2, shape = _kl_args(mu1, kappa1, mu2, kappa2)
-    grad = np.broadcast_to(as_float_array(grad, "grad"), shape)
+    grad = _cotangent(grad, shape)
     nu = 0.5 * mu1.shape[-1] - 1.0
     a1, a2 = bessel_iv_ratio(nu, kappa1), bessel_iv_ratio(nu, kappa2)
     cosine = 1.0 - _half_squared_distance(mu1, mu2)

@@ -147,6 +147,8 @@ def test_broadcasting():
     (lambda: bessel.bessel_iv_ratio(1.0, np.nan), "x"),
     (lambda: bessel.bessel_iv_ratio([1.0, 2.0], [1.0, 2.0, 3.0]), "v"),
     (lambda: bessel.log_hyp0f1(1.0, 9.0), "q"),
+    (lambda: bessel.log_bessel_iv_vjp(np.ones(4), 1.0, [1.0, 2.0]), "grad"),
+    (lambda: bessel.bessel_iv_ratio_vjp(np.ones((2, 2)), 1.0, [1.0, 2.0]), "grad"),
 ])
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):

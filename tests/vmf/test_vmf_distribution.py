@@ -258,6 +258,10 @@ def test_kl_and_logpdf_vjps(d, k1, k2):
     (lambda: vd.logpdf(np.eye(3)[:2], np.eye(3), 1.0), ValueError, "shapes"),
     (lambda: vd.kl(np.eye(2), 1.0, [0.0, 1.0], [1.0, 2.0, 3.0]), ValueError, "kappa2"),
     (lambda: vd.logpdf([1.0], [1.0], 1.0), ValueError, "x"),
+    # a cotangent larger than the output used to give a gradient larger than kappa
+    (lambda: vd.log_normalizer_vjp(np.ones((2, 2)), 3, [1.0, 2.0]), ValueError, "grad"),
+    (lambda: vd.entropy_vjp(np.ones(3), 3, [1.0, 2.0]), ValueError, "grad"),
+    (lambda: vd.logpdf_vjp(np.ones(5), np.eye(3), [1.0, 0.0, 0.0], 1.0), ValueError, "grad"),
     (lambda: vd.pdf(np.eye(2000)[0], np.eye(2000)[0], 0.0), ValueError, "pdf exceeds float64"),
     (lambda: vd.pdf_vjp(1.0, np.eye(2000)[0], np.eye(2000)[0], 0.0), ValueError, "pdf"),
 ])
