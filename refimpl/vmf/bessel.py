@@ -114,13 +114,18 @@ def _log_ive_hankel(v: np.ndarray, x: np.ndarray) -> np.ndarray:
     return -0.5 * np.log(2 * np.pi * x) + np.log(total)
 
 
+#: Largest order or argument accepted: the region tests and the continued fraction
+#: square their arguments, which overflows float64 beyond about 1.3e154.
+ARGUMENT_MAX = 1e100
+
+
 def _bessel_args(v: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``v >= 0`` and ``x >= 0`` (finite) and broadcast them."""
+    """Validate ``0 <= v, x <= ARGUMENT_MAX`` (finite) and broadcast them."""
     v, x = as_float_array(v, "v"), as_float_array(x, "x")
-    if np.any(v < 0):
-        raise ValueError(f"v (the order) must be non-negative, got min(v)={v.min()}")
-    if np.any(x < 0):
-        raise ValueError(f"x must be non-negative, got min(x)={x.min()}")
+    for name, value in (("v (the order)", v), ("x", x)):
+        if np.any(value < 0) or np.any(value > ARGUMENT_MAX):
+            raise ValueError(f"{name} must lie in [0, {ARGUMENT_MAX:g}], got values in "
+                             f"[{value.min():g}, {value.max():g}]")
     shape = broadcast_batch(v=v.shape, x=x.shape)
     return np.broadcast_to(v, shape), np.broadcast_to(x, shape)
 

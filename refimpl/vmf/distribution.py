@@ -31,7 +31,7 @@ from scipy import special
 from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (as_float_array, as_int, broadcast_batch, check_last_axis,
                                  check_unit_norm)
-from refimpl.vmf.bessel import (bessel_iv_ratio, bessel_iv_ratio_complement,
+from refimpl.vmf.bessel import (ARGUMENT_MAX, bessel_iv_ratio, bessel_iv_ratio_complement,
                                 bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1,
                                 _cotangent)
 
@@ -49,10 +49,16 @@ def check_dimension(d: Any) -> int:
 
 
 def check_kappa(kappa: Any) -> np.ndarray:
-    """Validate the concentration: a finite, non-negative float64 array."""
+    """Validate the concentration: a float64 array with ``0 <= kappa <= 1e100``.
+
+    The upper bound (``bessel.ARGUMENT_MAX``) is far past any useful concentration (the
+    issue's range is ``kappa <= 1e10``); beyond about 1e154 the stable formulas would
+    square kappa and overflow, so larger values are refused rather than turned into inf.
+    """
     kappa = as_float_array(kappa, "kappa")
-    if np.any(kappa < 0):
-        raise ValueError(f"kappa must be non-negative, got min(kappa)={kappa.min()}")
+    if np.any(kappa < 0) or np.any(kappa > ARGUMENT_MAX):
+        raise ValueError(f"kappa must lie in [0, {ARGUMENT_MAX:g}], got values in "
+                         f"[{kappa.min():g}, {kappa.max():g}]")
     return kappa
 
 

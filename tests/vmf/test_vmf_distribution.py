@@ -10,7 +10,8 @@ from scipy import special, stats
 from refimpl.gradcheck import check_vjp
 from refimpl.householder import normalize, normalize_vjp
 from refimpl.vmf import distribution as vd
-from refimpl.vmf.bessel import bessel_iv_ratio_complement
+from refimpl.vmf import sample
+from refimpl.vmf.bessel import bessel_iv_ratio_complement, log_bessel_iv
 from vmf_bessel_fixture import DISTRIBUTION_FIXTURE
 
 dims = st.one_of(st.sampled_from([2, 3, 4, 5, 1000, 100000]), st.integers(2, 100000))
@@ -281,3 +282,21 @@ def test_pdf_vjp_raises_where_only_the_gradient_overflows():
     assert np.isfinite(vd.pdf(x, mu, kappa))
     with pytest.raises(ValueError, match="gradient"):
         vd.pdf_vjp(1.0, x, mu, kappa)
+
+
+@pytest.mark.parametrize("d", [2, 3, 10, 1000])
+def test_finite_up_to_the_documented_kappa_bound_and_refused_beyond(d):
+    """kappa up to 1e100 gives finite values (RuntimeWarnings are errors in tests);
+    beyond it, where the stable forms would square kappa and overflow, a ValueError."""
+    for kappa in (1e10, 1e50, 1e100):
+        values = [vd.log_normalizer(d, kappa), vd.mean_resultant_length(d, kappa),
+                  vd.entropy(d, kappa), vd.kl_to_uniform(d, kappa)]
+        assert np.all(np.isfinite(values))
+        mu = np.eye(d)[0]
+        z = sample(mu, kappa, size=4, rng=0)
+        assert np.all(np.isfinite(z)) and np.all(np.isfinite(vd.logpdf(z, mu, kappa)))
+    for function in (lambda k: vd.log_normalizer(d, k), lambda k: sample(np.eye(d)[0], k, rng=0)):
+        with pytest.raises(ValueError, match=r"kappa must lie in \[0, 1e\+100\]"):
+            function(2e154)
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1e\+100\]"):
+        log_bessel_iv(d / 2 - 1, 1e101)
