@@ -467,7 +467,8 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, bias:
 def scaled_dot_product_attention_vjp(grad: Any, q: Any, k: Any, v: Any, mask: Any = None,
                                      bias: Any = None, *, scale: bool = True,
                                      angles: Any = None, key_angles: Any = None,
-                                     layout: str = "interleaved"):
+                                     layout: str = "interleaved"
+                                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """VJP of :func:`scaled_dot_product_attention` in ``q``, ``k``, ``v`` and ``bias``.
 
     With :math:`G` the upstream gradient, :math:`W` the attention weights and
@@ -589,7 +590,8 @@ def linear_attention(q: Any, k: Any, v: Any, *, angles: Any = None, key_angles: 
 
 
 def linear_attention_vjp(grad: Any, q: Any, k: Any, v: Any, *, angles: Any = None,
-                         key_angles: Any = None, layout: str = "interleaved"):
+                         key_angles: Any = None, layout: str = "interleaved"
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """VJP of :func:`linear_attention` in ``q``, ``k`` and ``v``.
 
     With :math:`A = R\\phi(Q)`, :math:`B = R\\phi(K)`, :math:`S = B^T V`,

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.linalg
 
 from refimpl._validation import (
@@ -47,8 +48,8 @@ def _pair_indices(n_pairs: int, layout: str) -> tuple[np.ndarray, np.ndarray]:
     return (2 * j, 2 * j + 1) if layout == "interleaved" else (j, j + n_pairs)
 
 
-def generators(frequencies, layout: str = "interleaved", *, dim: int | None = None,
-               basis=None) -> np.ndarray:
+def generators(frequencies: ArrayLike, layout: str = "interleaved", *, dim: int | None = None,
+               basis: ArrayLike | None = None) -> np.ndarray:
     """The skew-symmetric, commuting generators of N-D RoPE with frequency matrix ``F``.
 
     .. math::
@@ -100,7 +101,7 @@ def generators(frequencies, layout: str = "interleaved", *, dim: int | None = No
     return A
 
 
-def rotation_from_generators(positions, A) -> np.ndarray:
+def rotation_from_generators(positions: ArrayLike, A: ArrayLike) -> np.ndarray:
     """``R(p) = expm(sum_k p_k A_k)`` by ``scipy.linalg.expm`` (Pade, scaling and squaring).
 
     .. math:: R(p) = \\exp\\Big(\\sum_{k=0}^{n-1} p_k A_k\\Big)
@@ -149,7 +150,7 @@ def _check_family(A) -> np.ndarray:
     return A
 
 
-def canonical_form(A, *, rtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+def canonical_form(A: ArrayLike, *, rtol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
     """Simultaneous block-diagonalisation of commuting skew generators: ``A -> (Q, F)``.
 
     .. math:: A_k = Q \\, \\operatorname{blockdiag}_j(F_{kj} J) \\, Q^T,
@@ -287,7 +288,7 @@ def _grid_separation(frequencies: np.ndarray, grid_shape: tuple[int, ...]) -> fl
     return float(np.sqrt(np.min(np.sum(8 * np.sin(half_angles) ** 2, axis=1))))
 
 
-def validate_generators(A, grid_shape=None, *, rtol: float = 1e-9,
+def validate_generators(A: ArrayLike, grid_shape: tuple[int, ...] | None = None, *, rtol: float = 1e-9,
                         min_separation: float = 1e-6) -> GeneratorReport:
     """Check whether generators ``A_k`` define a valid N-D RoPE ``R(p) = expm(sum p_k A_k)``.
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from refimpl._validation import as_float_array, as_int, as_scalar, check_choice
 
@@ -129,7 +130,7 @@ def pixel_grid(shape: Sequence[int], *, axis_order: str = "ij") -> np.ndarray:
     return _grid([np.linspace(-1.0, 1.0, size) for size in shape], axis_order)
 
 
-def with_prefix_tokens(positions, n_prefix: int = 1, *, where: str = "first") -> np.ndarray:
+def with_prefix_tokens(positions: ArrayLike, n_prefix: int = 1, *, where: str = "first") -> np.ndarray:
     """Add ``n_prefix`` tokens (CLS, registers) at the origin, where RoPE is the identity.
 
     Because N-D angles are linear in the position, ``p = 0`` gives angle 0 in every

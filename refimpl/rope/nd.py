@@ -18,9 +18,10 @@ equivalent generator form ``expm(sum_k p_k A_k)`` lives in
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from refimpl._validation import (
     as_float_array,
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-def nd_angles(positions, frequencies) -> np.ndarray:
+def nd_angles(positions: ArrayLike, frequencies: ArrayLike) -> np.ndarray:
     """Angles of N-D RoPE, ``angles = positions @ frequencies``, in float64.
 
     .. math:: \\varphi_{\\ldots j} = \\sum_{k=0}^{n-1} p_{\\ldots k} F_{\\ldots kj}
@@ -74,7 +75,7 @@ def nd_angles(positions, frequencies) -> np.ndarray:
     return np.sum(positions[..., :, None] * frequencies, axis=-2)
 
 
-def nd_angles_vjp(grad, positions, frequencies) -> tuple[np.ndarray, np.ndarray]:
+def nd_angles_vjp(grad: ArrayLike, positions: ArrayLike, frequencies: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`nd_angles` in ``positions`` and ``frequencies``.
 
     For a learnable ``F`` (RoPE-Mixed) the second output is the training gradient:
@@ -107,7 +108,7 @@ def nd_angles_vjp(grad, positions, frequencies) -> tuple[np.ndarray, np.ndarray]
             sum_to_shape(grad_frequencies, frequencies.shape))
 
 
-def frequencies_from_axis_map(axis_of_pair, inv_freq_of_pair, n_axes: int) -> np.ndarray:
+def frequencies_from_axis_map(axis_of_pair: ArrayLike, inv_freq_of_pair: ArrayLike, n_axes: int) -> np.ndarray:
     """``F`` for schemes where each pair follows one axis: ``F[axis[j], j] = omega_j``.
 
     .. math:: F_{kj} = \\omega_j \\, [\\, k = a_j \\,]
@@ -237,7 +238,7 @@ def axis_interleaved_frequencies(rotary_dim: int, n_axes: int = 2,
 
 
 def mixed_frequencies(rotary_dim: int, n_heads: int = 1, *, temperature: float = 10.0,
-                      rng=None) -> np.ndarray:
+                      rng: Any = None) -> np.ndarray:
     """RoPE-Mixed initialisation (Heo et al. 2024): one random direction per head.
 
     With magnitudes ``mu_i = T^(-4i/D)`` for ``i < D/4`` and an angle

@@ -32,6 +32,7 @@ unequal ``forward`` factors as long as the products keep their sum
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ class ModelMaps:
     down_bias_forward: float | None = None
 
 
-def copy_tree(tree):
+def copy_tree(tree: Any) -> Any:
     """A deep copy of a nested dict/list of arrays (float64)."""
     if isinstance(tree, dict):
         return {key: copy_tree(value) for key, value in tree.items()}
@@ -117,7 +118,8 @@ def _zero_sum_noise(rows: AxisMap, shape: tuple, noise: float, scale: float,
 
 
 def dense(weight: np.ndarray, bias: np.ndarray | None, rows: AxisMap, cols_index: np.ndarray,
-          cols_forward: np.ndarray, noise: float = 0.0, rng=None):
+          cols_forward: np.ndarray, noise: float = 0.0, rng: Any = None
+          ) -> tuple[np.ndarray, np.ndarray | None]:
     """``W~ = W[rows.index, cols_index] * rows.readout * cols_forward``, ``b~ = b[cols] f``.
 
     With ``noise > 0``, zero-sum noise of standard deviation ``noise * rms`` is added to
@@ -176,7 +178,7 @@ def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMa
             "ffn_norm": _norm(p["ffn_norm"], out_norm), "ffn": new_ffn}
 
 
-def reciprocal_factors(shape, noise: float, rng: np.random.Generator) -> np.ndarray:
+def reciprocal_factors(shape: tuple[int, ...], noise: float, rng: np.random.Generator) -> np.ndarray:
     """Random positive factors ``s = (1 + noise |z|)^{sign z}``, ``z ~ N(0, 1)``.
 
     For a pair of axes whose product is what matters (a copy and the row that reads
@@ -208,7 +210,7 @@ def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float, rng) -> A
 
 
 def expand_params(params: dict, config: TransformerConfig, maps: ModelMaps, *,
-                  noise: float = 0.0, rng=None) -> dict:
+                  noise: float = 0.0, rng: Any = None) -> dict:
     """Every parameter of ``params`` under ``maps`` (a new tree; ``params`` is not changed).
 
     The top norm (the last before the logits) is mapped by :func:`_top_map`; its output
