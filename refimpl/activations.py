@@ -114,7 +114,7 @@ def _tanh_gate(x: np.ndarray) -> np.ndarray:
     ``|x| <= 40``, beyond which the gate is exactly 0 or 1 in float64.
     """
     z = np.clip(x, -_SATURATION, _SATURATION)
-    return expit(2.0 * _TANH_SCALE * (z + _TANH_CUBIC * z**3))
+    return expit(2.0 * _TANH_SCALE * (z + _TANH_CUBIC * (z * z * z)))  # z**3 calls pow(): 40x slower
 
 
 def gelu_tanh(x: Any) -> np.ndarray:
