@@ -91,8 +91,13 @@ def gelu(x: Any) -> np.ndarray:
     >>> gelu([0.0, 1.0]).round(6)  # 1 * Phi(1) = 0.841345
     array([0.      , 0.841345])
     """
-    x = as_float_array(x, "x")
-    return x * ndtr(x)
+    return _gelu_forward(as_float_array(x, "x"))[0]
+
+
+def _gelu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``gelu(x) = x Phi(x)`` and ``Phi(x)``, which :func:`_gelu_backward` reuses."""
+    cdf = ndtr(x)
+    return x * cdf, cdf
 
 
 def gelu_vjp(grad: Any, x: Any) -> np.ndarray:
@@ -104,7 +109,12 @@ def gelu_vjp(grad: Any, x: Any) -> np.ndarray:
     array([0.5])
     """
     grad, x = _input_and_grad(grad, x)
-    return grad * (ndtr(x) + x * _normal_pdf(x))
+    return _gelu_backward(grad, x, ndtr(x))
+
+
+def _gelu_backward(grad: np.ndarray, x: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """``grad * (Phi(x) + x phi(x))`` given ``cdf = Phi(x)`` (a model keeps it from its forward)."""
+    return grad * (cdf + x * _normal_pdf(x))
 
 
 def _tanh_gate(x: np.ndarray) -> np.ndarray:

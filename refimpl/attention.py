@@ -180,6 +180,11 @@ def split_heads(x: Any, n_heads: int) -> np.ndarray:
     if x.shape[-1] % n_heads:
         raise ValueError(f"x's last dimension {x.shape[-1]} is not divisible by "
                          f"n_heads={n_heads}")
+    return _split_heads(x, n_heads)
+
+
+def _split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:
+    """:func:`split_heads` of validated arguments."""
     heads = x.reshape(x.shape[:-1] + (n_heads, x.shape[-1] // n_heads))
     return np.swapaxes(heads, -2, -3)
 
@@ -197,6 +202,11 @@ def merge_heads(x: Any) -> np.ndarray:
     """
     x = as_float_array(x, "x")
     check_ndim(x, "x", 3)
+    return _merge_heads(x)
+
+
+def _merge_heads(x: np.ndarray) -> np.ndarray:
+    """:func:`merge_heads` of a validated array."""
     tokens_first = np.swapaxes(x, -2, -3)
     return tokens_first.reshape(tokens_first.shape[:-2] + (x.shape[-3] * x.shape[-1],))
 

@@ -125,7 +125,11 @@ def layer_norm(x: Any, gain: Any, bias: Any, eps: float = 1e-5) -> np.ndarray:
     >>> layer_norm([[1.0, 3.0]], [1.0, 1.0], [0.0, 0.0], eps=1e-12).round(6)
     array([[-1.,  1.]])
     """
-    x, gain, bias, eps = _inputs(x, gain, bias, eps)
+    return _layer_norm(*_inputs(x, gain, bias, eps))
+
+
+def _layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    """:func:`layer_norm` of validated arguments."""
     x_hat, _ = _standardize(x, eps)
     return gain * x_hat + bias
 
@@ -157,7 +161,12 @@ def layer_norm_vjp(grad: Any, x: Any, gain: Any, bias: Any,
     (array([[0., 0.]]), array([1., 1.]))
     """
     x, gain, bias, eps = _inputs(x, gain, bias, eps)
-    grad = _cotangent(grad, x)
+    return _layer_norm_backward(_cotangent(grad, x), x, gain, eps)
+
+
+def _layer_norm_backward(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
+                         eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`layer_norm_vjp` of validated arguments."""
     x_hat, inv_std = _standardize(x, eps)
     g = grad * gain
     grad_x = inv_std * (g - np.mean(g, axis=-1, keepdims=True)
@@ -194,6 +203,11 @@ def rms_norm(x: Any, gain: Any, eps: float = 1e-6) -> np.ndarray:
     array([[ 1., -2.]])
     """
     x, gain, _, eps = _inputs(x, gain, None, eps)
+    return _rms_norm(x, gain, eps)
+
+
+def _rms_norm(x: np.ndarray, gain: np.ndarray, eps: float) -> np.ndarray:
+    """:func:`rms_norm` of validated arguments."""
     x_hat, _ = _rms_normalize(x, eps)
     return gain * x_hat
 
@@ -222,7 +236,12 @@ def rms_norm_vjp(grad: Any, x: Any, gain: Any,
     array([[0., 0.]])
     """
     x, gain, _, eps = _inputs(x, gain, None, eps)
-    grad = _cotangent(grad, x)
+    return _rms_norm_backward(_cotangent(grad, x), x, gain, eps)
+
+
+def _rms_norm_backward(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
+                       eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rms_norm_vjp` of validated arguments."""
     x_hat, inv_rms = _rms_normalize(x, eps)
     g = grad * gain
     grad_x = inv_rms * (g - x_hat * np.mean(g * x_hat, axis=-1, keepdims=True))

@@ -80,12 +80,12 @@ from refimpl import rope
 from refimpl._broadcasting import broadcasts_to
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
                                  check_choice, check_last_axis, check_ndim)
-from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
-                                 silu, silu_vjp)
-from refimpl.attention import (attention_backward_from_weights, attention_weights,
-                               merge_heads, split_heads)
+from refimpl.activations import (_gelu_backward, _gelu_forward, gelu_tanh, gelu_tanh_vjp,
+                                 relu, relu_vjp, silu, silu_vjp)
+from refimpl.attention import (_attention_backward, _attention_weights, _merge_heads,
+                               _scale_factor, _split_heads)
 from refimpl.masks import as_mask
-from refimpl.norms import layer_norm, layer_norm_vjp, rms_norm, rms_norm_vjp
+from refimpl.norms import _layer_norm, _layer_norm_backward, _rms_norm, _rms_norm_backward
 
 __all__ = ["TransformerConfig", "param_shapes", "init_params", "check_params",
            "rope_angles", "embed_forward", "embed_backward", "block_forward",
@@ -97,10 +97,10 @@ NORM_POSITIONS = ("pre", "post")
 ACTIVATIONS = ("relu", "gelu", "gelu_tanh", "geglu", "swiglu")
 POSITIONS = ("rope", "learned", "none")
 
-#: Pointwise function and VJP behind each activation name (the gated ones use theirs
-#: on the gate branch; the MLM head uses the pointwise one).
-_POINTWISE = {"relu": (relu, relu_vjp), "gelu": (gelu, gelu_vjp),
-              "gelu_tanh": (gelu_tanh, gelu_tanh_vjp), "geglu": (gelu, gelu_vjp),
+#: Pointwise function and VJP behind each activation name but the GELU ones (the gated
+#: ones use theirs on the gate branch; the MLM head uses the pointwise one). Exact GELU
+#: goes through :func:`_activate`, which keeps ``Phi(x)`` for the backward pass.
+_POINTWISE = {"relu": (relu, relu_vjp), "gelu_tanh": (gelu_tanh, gelu_tanh_vjp),
               "swiglu": (silu, silu_vjp)}
 
 
@@ -394,14 +394,18 @@ def _check_tree(tree: Any, shapes: Any, path: str) -> None:
 
 # ---------------------------------------------------------------- building blocks
 
+# The blocks call the unvalidated cores (``_layer_norm``, ``_attention_weights``, ...)
+# of the public functions: every array here was made by the model from arguments that
+# the public entry points have already checked, so checking it again would only cost time.
+
 
 def _norm(p: dict, config: TransformerConfig, x: np.ndarray, eps: float | None = None
           ) -> np.ndarray:
     """LayerNorm or RMSNorm of ``x`` with the parameters ``p`` (``eps`` default: norm_eps)."""
     eps = config.norm_eps if eps is None else eps
     if config.norm == "layernorm":
-        return layer_norm(x, p["gain"], p["bias"], eps)
-    return rms_norm(x, p["gain"], eps)
+        return _layer_norm(x, p["gain"], p["bias"], eps)
+    return _rms_norm(x, p["gain"], eps)
 
 
 def _norm_backward(p: dict, config: TransformerConfig, x: np.ndarray, grad: np.ndarray,
@@ -409,10 +413,25 @@ def _norm_backward(p: dict, config: TransformerConfig, x: np.ndarray, grad: np.n
     """``({"gain": ..., "bias": ...}, grad_x)`` of :func:`_norm` at input ``x``."""
     eps = config.norm_eps if eps is None else eps
     if config.norm == "layernorm":
-        grad_x, grad_gain, grad_bias = layer_norm_vjp(grad, x, p["gain"], p["bias"], eps)
+        grad_x, grad_gain, grad_bias = _layer_norm_backward(grad, x, p["gain"], eps)
         return {"gain": grad_gain, "bias": grad_bias}, grad_x
-    grad_x, grad_gain = rms_norm_vjp(grad, x, p["gain"], eps)
+    grad_x, grad_gain = _rms_norm_backward(grad, x, p["gain"], eps)
     return {"gain": grad_gain}, grad_x
+
+
+def _activate(config: TransformerConfig, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``act(x)`` and what its backward reuses: ``Phi(x)`` for gelu and geglu, else None."""
+    if config.activation in ("gelu", "geglu"):
+        return _gelu_forward(x)
+    return _POINTWISE[config.activation][0](x), None
+
+
+def _activate_backward(config: TransformerConfig, grad: np.ndarray, x: np.ndarray,
+                       cdf: np.ndarray | None) -> np.ndarray:
+    """``grad * act'(x)``; ``cdf`` is the second output of :func:`_activate` at ``x``."""
+    if config.activation in ("gelu", "geglu"):
+        return _gelu_backward(grad, x, cdf)
+    return _POINTWISE[config.activation][1](grad, x)
 
 
 def _dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -441,15 +460,16 @@ def _attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
     output ``merge_heads(c) W_o + b_o``, with RoPE ``R`` when ``angles`` is given.
     """
     heads = config.n_heads
-    q = split_heads(_dense(x, p["wq"], p.get("bq")), heads)
-    k = split_heads(_dense(x, p["wk"], p.get("bk")), heads)
-    v = split_heads(_dense(x, p["wv"], p.get("bv")), heads)
+    q = _split_heads(_dense(x, p["wq"], p.get("bq")), heads)
+    k = _split_heads(_dense(x, p["wk"], p.get("bk")), heads)
+    v = _split_heads(_dense(x, p["wv"], p.get("bv")), heads)
     if angles is not None:
         q = rope.apply(q, angles, layout=config.rope_layout)
         k = rope.apply(k, angles, layout=config.rope_layout)
-    weights = attention_weights(q, k, mask, scale=config.attention_scale)
+    weights = _attention_weights(q, k, mask, None, _scale_factor(config.attention_scale,
+                                                                config.head_dim))
     context = weights @ v
-    merged = merge_heads(context)
+    merged = _merge_heads(context)
     cache = dict(x=x, q_rot=q, k_rot=k, v=v, weights=weights, context=context, merged=merged,
                  angles=angles)
     return _dense(merged, p["wo"], p.get("bo")), cache
@@ -459,8 +479,8 @@ def _attention_backward_sublayer(p: dict, config: TransformerConfig, cache: dict
                                  grad: np.ndarray) -> tuple[dict, np.ndarray]:
     """Gradients of the attention sublayer's parameters and of its input.
 
-    Output projection, then the attention core
-    (:func:`refimpl.attention.attention_backward_from_weights` with the cached weights),
+    Output projection, then the attention core (the unvalidated core of
+    :func:`refimpl.attention.attention_backward_from_weights`, with the cached weights),
     the RoPE VJP on q and k, and the three input projections, whose input gradients add
     up. The RoPE VJP in q is the transposed rotation, ``R(phi)^T = R(-phi)``: rotating
     the gradient back by ``-phi`` gives :func:`refimpl.rope.apply_vjp`'s gradient in q
@@ -468,9 +488,10 @@ def _attention_backward_sublayer(p: dict, config: TransformerConfig, cache: dict
     """
     grads, grad_merged = _dense_backward(cache["merged"], p["wo"], grad, ("wo", "bo"),
                                          config.bias)
-    grad_q, grad_k, grad_v = attention_backward_from_weights(
-        split_heads(grad_merged, config.n_heads), cache["q_rot"], cache["k_rot"], cache["v"],
-        cache["weights"], cache["context"], scale=config.attention_scale)
+    grad_q, grad_k, grad_v, _ = _attention_backward(
+        _split_heads(grad_merged, config.n_heads), cache["q_rot"], cache["k_rot"], cache["v"],
+        cache["weights"], cache["context"],
+        _scale_factor(config.attention_scale, config.head_dim))
     if cache["angles"] is not None:
         grad_q = rope.apply(grad_q, -cache["angles"], layout=config.rope_layout)
         grad_k = rope.apply(grad_k, -cache["angles"], layout=config.rope_layout)
@@ -478,7 +499,7 @@ def _attention_backward_sublayer(p: dict, config: TransformerConfig, cache: dict
     grad_x = 0.0
     for name, grad_head in grad_heads.items():
         weight_grads, grad_x_part = _dense_backward(
-            cache["x"], p["w" + name], merge_heads(grad_head), ("w" + name, "b" + name),
+            cache["x"], p["w" + name], _merge_heads(grad_head), ("w" + name, "b" + name),
             config.bias)
         grads.update(weight_grads)
         grad_x = grad_x + grad_x_part
@@ -487,30 +508,29 @@ def _attention_backward_sublayer(p: dict, config: TransformerConfig, cache: dict
 
 def _ffn_forward(p: dict, config: TransformerConfig, x: np.ndarray):
     """Feed-forward sublayer ``act(x W_up) W_down`` or gated; returns output and cache."""
-    act = _POINTWISE[config.activation][0]
     up = _dense(x, p["w_up"], p.get("b_up"))
     gate = _dense(x, p["w_gate"], p.get("b_gate")) if config.gated else None
-    activated = act(gate) if config.gated else act(up)
+    activated, cdf = _activate(config, gate if config.gated else up)
     hidden = activated * up if config.gated else activated
     return _dense(hidden, p["w_down"], p.get("b_down")), dict(x=x, up=up, gate=gate,
-                                                               activated=activated,
+                                                               activated=activated, cdf=cdf,
                                                                hidden=hidden)
 
 
 def _ffn_backward(p: dict, config: TransformerConfig, cache: dict,
                   grad: np.ndarray) -> tuple[dict, np.ndarray]:
     """Gradients of the feed-forward sublayer's parameters and of its input."""
-    act_vjp = _POINTWISE[config.activation][1]
     grads, grad_hidden = _dense_backward(cache["hidden"], p["w_down"], grad,
                                          ("w_down", "b_down"), config.bias)
-    x, up, gate = cache["x"], cache["up"], cache["gate"]
+    x, up, gate, cdf = cache["x"], cache["up"], cache["gate"], cache["cdf"]
     if config.gated:
         grad_up = grad_hidden * cache["activated"]
-        gate_grads, grad_x_gate = _dense_backward(x, p["w_gate"], act_vjp(grad_hidden * up, gate),
+        grad_gate = _activate_backward(config, grad_hidden * up, gate, cdf)
+        gate_grads, grad_x_gate = _dense_backward(x, p["w_gate"], grad_gate,
                                                   ("w_gate", "b_gate"), config.bias)
         grads.update(gate_grads)
     else:
-        grad_up = act_vjp(grad_hidden, up)
+        grad_up = _activate_backward(config, grad_hidden, up, cdf)
     up_grads, grad_x = _dense_backward(x, p["w_up"], grad_up, ("w_up", "b_up"), config.bias)
     grads.update(up_grads)
     return grads, (grad_x + grad_x_gate) if config.gated else grad_x
@@ -533,6 +553,14 @@ def _layer_mask(mask: Any, h: np.ndarray) -> np.ndarray | None:
         return None
     length = h.shape[-2]
     return np.expand_dims(as_mask(mask, h.shape[:-1] + (length,)), -3)
+
+
+def _cotangent(grad: Any, name: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """An upstream gradient: a finite float64 array of ``what``'s ``shape``, or raise."""
+    grad = as_float_array(grad, name)
+    if grad.shape != shape:
+        raise ValueError(f"{name} must have {what} shape {shape}, got {grad.shape}")
+    return grad
 
 
 def block_forward(params_layer: dict, config: TransformerConfig, h: np.ndarray,
@@ -595,7 +623,13 @@ def block_backward(params_layer: dict, config: TransformerConfig, cache: dict,
         Gradients with the keys of ``params_layer`` (not necessarily in its order), and
         of the layer input.
     """
-    p = params_layer
+    grad = _cotangent(grad, "grad", cache["ffn_norm_in"].shape, "the layer output's")
+    return _block_backward(params_layer, config, cache, grad)
+
+
+def _block_backward(p: dict, config: TransformerConfig, cache: dict,
+                    grad: np.ndarray) -> tuple[dict, np.ndarray]:
+    """:func:`block_backward` of a validated ``grad``."""
     grads = {}
     if config.norm_position == "pre":
         grads["ffn"], grad_ffn_in = _ffn_backward(p["ffn"], config, cache["ffn"], grad)
@@ -731,6 +765,7 @@ def _scatter_rows(ids: np.ndarray, grad: np.ndarray, rows: int) -> np.ndarray:
 def embed_backward(params: dict, config: TransformerConfig, cache: dict,
                    grad: np.ndarray) -> dict:
     """Gradients of ``params["embedding"]`` (and ``"embedding_norm"``) of :func:`embed_forward`."""
+    grad = _cotangent(grad, "grad", cache["summed"].shape, "the embeddings'")
     grads = {}
     if config.norm_position == "post":
         grads["embedding_norm"], grad = _norm_backward(params["embedding_norm"], config,
@@ -770,7 +805,7 @@ def head_forward(params: dict, config: TransformerConfig,
     if config.mlm_head:
         mlm = params["mlm"]
         cache["mlm_pre"] = _dense(h, mlm["w"], mlm.get("b"))
-        cache["mlm_act"] = _POINTWISE[config.activation][0](cache["mlm_pre"])
+        cache["mlm_act"], cache["mlm_cdf"] = _activate(config, cache["mlm_pre"])
         h = _norm(mlm["norm"], config, cache["mlm_act"], config.mlm_eps)
     cache["top"] = h
     return _dense(h, _output_matrix(params, config), params["output"].get("b")), cache
@@ -787,8 +822,10 @@ def head_backward(params: dict, config: TransformerConfig, cache: dict,
         tied output it also holds ``{"embedding": {"tokens": ...}}``, the output's share
         of the token-embedding gradient.
     """
-    grads = {}
     top = cache["top"]
+    grad_logits = _cotangent(grad_logits, "grad_logits", top.shape[:-1] + (config.vocab_size,),
+                             "the logits'")
+    grads = {}
     matrix_grads, grad = _dense_backward(top, _output_matrix(params, config), grad_logits,
                                          ("w", "b"), config.bias)
     if config.tie_output:
@@ -798,7 +835,7 @@ def head_backward(params: dict, config: TransformerConfig, cache: dict,
         mlm = params["mlm"]
         norm_grads, grad = _norm_backward(mlm["norm"], config, cache["mlm_act"], grad,
                                           config.mlm_eps)
-        grad = _POINTWISE[config.activation][1](grad, cache["mlm_pre"])
+        grad = _activate_backward(config, grad, cache["mlm_pre"], cache["mlm_cdf"])
         grads["mlm"], grad = _dense_backward(cache["final"], mlm["w"], grad, ("w", "b"),
                                              config.bias)
         grads["mlm"]["norm"] = norm_grads
@@ -887,16 +924,11 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
     >>> grads["layers"][0]["attn"]["wq"].shape
     (8, 8)
     """
-    grad_logits = np.asarray(grad_logits, dtype=np.float64)
-    logits_shape = cache["head"]["top"].shape[:-1] + (config.vocab_size,)
-    if grad_logits.shape != logits_shape:
-        raise ValueError(f"grad_logits must have the logits' shape {logits_shape}, got "
-                         f"{grad_logits.shape}")
     with _overflow_raises("backward"):
         head_grads, grad = head_backward(params, config, cache["head"], grad_logits)
         layer_grads = []
         for layer, layer_cache in zip(reversed(params["layers"]), reversed(cache["layers"])):
-            grads_layer, grad = block_backward(layer, config, layer_cache, grad)
+            grads_layer, grad = _block_backward(layer, config, layer_cache, grad)
             layer_grads.append(grads_layer)
         grads = embed_backward(params, config, cache["embedding"], grad)
         if config.tie_output:
