@@ -79,7 +79,7 @@ import numpy as np
 from refimpl import rope
 from refimpl._broadcasting import broadcasts_to
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
-                                 check_choice, check_last_axis, check_ndim)
+                                 check_choice, check_finite, check_last_axis, check_ndim)
 from refimpl.activations import (_gelu_backward, _gelu_forward, gelu_tanh, gelu_tanh_vjp,
                                  relu, relu_vjp, silu, silu_vjp)
 from refimpl.attention import (_attention_backward, _attention_weights, _merge_heads,
@@ -353,7 +353,8 @@ def init_params(config: TransformerConfig, rng: Any = None, *, std: float = 0.02
 
 
 def check_params(params: Any, config: TransformerConfig) -> None:
-    """Raise ``ValueError`` unless ``params`` has exactly the tree and shapes of ``config``.
+    """Raise ``ValueError`` unless ``params`` has exactly the tree and shapes of ``config``
+    and every entry is finite (``TypeError`` for an entry that is not a float64 array).
 
     Examples
     --------
@@ -390,6 +391,7 @@ def _check_tree(tree: Any, shapes: Any, path: str) -> None:
         if not (isinstance(tree, np.ndarray) and tree.dtype == np.float64):
             raise TypeError(f"{path} must be a float64 NumPy array, got {type(tree).__name__}"
                             f" of dtype {np.asarray(tree).dtype}")
+        check_finite(tree, path)
 
 
 # ---------------------------------------------------------------- building blocks

@@ -462,3 +462,11 @@ def test_bad_inputs():
         head_forward(params, config, np.full((2, 6), np.nan))
     with pytest.raises(ValueError, match="angles must be None"):
         block_forward(params["layers"][0], config, np.zeros((2, 6)), angles=np.zeros((2, 2)))
+
+
+def test_non_finite_parameter_is_rejected_by_name():
+    config = tiny()
+    params = random_params(config, np.random.default_rng(3))
+    params["layers"][0]["ffn"]["w_up"][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"params\['layers'\]\[0\]\['ffn'\]\['w_up'\] must be finite"):
+        forward(params, config, [1, 2])
