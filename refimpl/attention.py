@@ -277,15 +277,20 @@ def _attention_weights(q_rot: np.ndarray, k_rot: np.ndarray, mask: np.ndarray | 
 
 
 def _attention_backward(grad: np.ndarray, q_rot: np.ndarray, k_rot: np.ndarray,
-                        v: np.ndarray, weights: np.ndarray, output: np.ndarray, factor: float):
+                        v: np.ndarray, weights: np.ndarray, factor: float):
     """Gradients of ``output = weights v`` in the rotated q and k, v and the logits.
 
-    Uses :math:`\\sum_j (\\partial L/\\partial W_{ij}) W_{ij} = \\langle g_i, o_i \\rangle`
-    (the row sums of the softmax backward come from the output, FlashAttention's ``D``).
+    The softmax backward is :math:`dS_{ij} = W_{ij} (dW_{ij} - \\sum_l W_{il} dW_{il})`
+    with :math:`dW = g v^T`. The row sum is taken over the same computed ``dW``, not
+    from the output as :math:`\\langle g_i, o_i \\rangle` (FlashAttention's ``D``,
+    equal in exact arithmetic): where a row of ``W`` is one-hot (a saturated softmax),
+    ``dS`` is then exactly zero, as its true value is, while the ``D`` form leaves the
+    round-off of two different sums of size ``|g| |v|``, which ``k`` and ``q`` then
+    amplify (to a spurious overflow at weights of size 1e150).
     """
     grad_v = np.swapaxes(weights, -1, -2) @ grad
     grad_logits = grad @ np.swapaxes(v, -1, -2)
-    grad_logits -= np.sum(grad * output, axis=-1, keepdims=True)
+    grad_logits -= np.sum(weights * grad_logits, axis=-1, keepdims=True)
     grad_logits *= weights
     grad_q = (grad_logits @ k_rot) * factor
     grad_k = (np.swapaxes(grad_logits, -1, -2) @ q_rot) * factor
@@ -413,8 +418,7 @@ def attention_backward_from_weights(grad: Any, q: Any, k: Any, v: Any, weights: 
     weights = _saved_array(weights, "weights", q.shape[:-1] + k.shape[-2:-1])
     output = _saved_array(output, "output", q.shape[:-1] + v.shape[-1:])
     grad = _cotangent(grad, output.shape)
-    return _attention_backward(grad, q, k, v, weights, output,
-                               _scale_factor(scale, q.shape[-1]))[:3]
+    return _attention_backward(grad, q, k, v, weights, _scale_factor(scale, q.shape[-1]))[:3]
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, bias: Any = None,
@@ -514,7 +518,7 @@ def scaled_dot_product_attention_vjp(grad: Any, q: Any, k: Any, v: Any, mask: An
     q_rot, k_rot = _rotate(q, angles, layout), _rotate(k, key_angles, layout)
     weights = _attention_weights(q_rot, k_rot, mask, bias, factor)
     grad_q, grad_k, grad_v, grad_logits = _attention_backward(
-        grad, q_rot, k_rot, v, weights, weights @ v, factor)
+        grad, q_rot, k_rot, v, weights, factor)
     grad_bias = None if bias is None else sum_to_shape(grad_logits, bias.shape)
     return (_rotate_vjp(grad_q, q, angles, layout), _rotate_vjp(grad_k, k, key_angles, layout),
             grad_v, grad_bias)

@@ -472,7 +472,7 @@ def _attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
                                                                 config.head_dim))
     context = weights @ v
     merged = _merge_heads(context)
-    cache = dict(x=x, q_rot=q, k_rot=k, v=v, weights=weights, context=context, merged=merged,
+    cache = dict(x=x, q_rot=q, k_rot=k, v=v, weights=weights, merged=merged,
                  angles=angles)
     return _dense(merged, p["wo"], p.get("bo")), cache
 
@@ -492,8 +492,7 @@ def _attention_backward_sublayer(p: dict, config: TransformerConfig, cache: dict
                                          config.bias)
     grad_q, grad_k, grad_v, _ = _attention_backward(
         _split_heads(grad_merged, config.n_heads), cache["q_rot"], cache["k_rot"], cache["v"],
-        cache["weights"], cache["context"],
-        _scale_factor(config.attention_scale, config.head_dim))
+        cache["weights"], _scale_factor(config.attention_scale, config.head_dim))
     if cache["angles"] is not None:
         grad_q = rope.apply(grad_q, -cache["angles"], layout=config.rope_layout)
         grad_k = rope.apply(grad_k, -cache["angles"], layout=config.rope_layout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import example, given, strategies as st
@@ -110,12 +111,18 @@ def test_cdf_monotone_with_exact_ends(d, kappa):
 
 @given(st.floats(0, 1), st.floats(-6, 3).map(lambda e: 10.0 ** e))
 @example(u=4e-16, kappa=10.0)  # 1 - u must not be used where u is tiny
+@example(u=0.0, kappa=1000.0)  # e^(-2 kappa) ~ 1e-869: the u = 0 end, in the far tail
+@example(u=1.0 - 2.0**-53, kappa=15.9)
 def test_d3_quantile_closed_form_against_textbook_form(u, kappa):
-    """1 - w (complement form) against w = 1 + log(u + (1-u) e^(-2 kappa))/kappa, which is
-    accurate when kappa is not tiny; both in 1 - w."""
-    textbook = -np.log(u + (1 - u) * np.exp(-2 * kappa)) / kappa
-    ours = 1 - vm.marginal_quantile(u, 3, kappa)
-    assert ours == pytest.approx(textbook, rel=1e-9, abs=1e-12 * max(1, 1 / kappa) * 1e-3)
+    """w against the textbook w = 1 + log(u + (1-u) e^(-2 kappa)) / kappa, evaluated in
+    50-digit mpmath so that it is valid on the whole domain (u = 0, e^(-2 kappa) far
+    below float64's range). Error model: the code computes 1 - w to a few ulps of itself
+    and w = 1 - (1 - w) adds half an ulp of 1, so |w - w_exact| <= 4 eps absolutely."""
+    with mpmath.workdps(50):
+        u_, kappa_ = mpmath.mpf(u), mpmath.mpf(kappa)
+        textbook = 1 + mpmath.log(u_ + (1 - u_) * mpmath.exp(-2 * kappa_)) / kappa_
+        error = abs(mpmath.mpf(float(vm.marginal_quantile(u, 3, kappa))) - textbook)
+    assert error <= 4 * np.finfo(float).eps
 
 
 @pytest.mark.parametrize("d", [2, 3, 7])
