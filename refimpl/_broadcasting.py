@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from refimpl._validation import as_float_array
+
 
 def sum_to_shape(array: Any, shape: tuple[int, ...]) -> np.ndarray:
     """Sum a broadcast gradient back to ``shape``.
@@ -54,3 +56,30 @@ def broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
         return np.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
     except ValueError:
         return False
+
+
+def cotangent(grad: Any, shape: tuple[int, ...], *, name: str = "grad",
+              of: str = "the output's", broadcast: bool = False) -> np.ndarray:
+    """The upstream gradient of a VJP: a finite float64 array of the output's ``shape``.
+
+    Every ``*_vjp`` validates its ``grad`` here, so the rule and the message are the same
+    everywhere: ``grad`` must have exactly the output's shape (as ``torch.autograd``
+    requires of ``grad_outputs``), or, with ``broadcast=True``, broadcast to it (the
+    result is then a read-only broadcast view). ``name`` and ``of`` word the message,
+    e.g. ``name="grad_logits", of="the logits'"``.
+
+    Examples
+    --------
+    >>> cotangent([1.0, 2.0], (2,))
+    array([1., 2.])
+    >>> cotangent(1.0, (2, 2), broadcast=True).shape
+    (2, 2)
+    """
+    grad = as_float_array(grad, name)
+    shape = tuple(shape)
+    if broadcast and broadcasts_to(grad.shape, shape):
+        return np.broadcast_to(grad, shape)
+    if grad.shape != shape:
+        rule = "broadcast to" if broadcast else "have"
+        raise ValueError(f"{name} must {rule} {of} shape {shape}, got shape {grad.shape}")
+    return grad

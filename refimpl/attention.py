@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from refimpl import rope
-from refimpl._broadcasting import broadcasts_to, sum_to_shape
+from refimpl._broadcasting import broadcasts_to, cotangent, sum_to_shape
 from refimpl._validation import as_float_array, as_int, check_choice, check_ndim
 from refimpl.masks import as_mask
 
@@ -139,18 +139,11 @@ def softmax_vjp(grad: Any, x: Any, axis: int = -1, *, mask: Any = None) -> np.nd
     """
     x = as_float_array(x, "x")
     check_ndim(x, "x", 1)
-    grad = _cotangent(grad, x.shape)
+    grad = cotangent(grad, x.shape)
     axis = _axis(x, axis)
     s = softmax(x, axis, mask=mask)
     return s * (grad - np.sum(grad * s, axis=axis, keepdims=True))
 
-
-def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """The upstream gradient: a finite array of the output's ``shape``."""
-    grad = as_float_array(grad, "grad")
-    if grad.shape != tuple(shape):
-        raise ValueError(f"grad must have the output's shape {tuple(shape)}, got {grad.shape}")
-    return grad
 
 
 def _saved_array(value: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -417,7 +410,7 @@ def attention_backward_from_weights(grad: Any, q: Any, k: Any, v: Any, weights: 
     q, k, v = _qkv_inputs(q, k, v)
     weights = _saved_array(weights, "weights", q.shape[:-1] + k.shape[-2:-1])
     output = _saved_array(output, "output", q.shape[:-1] + v.shape[-1:])
-    grad = _cotangent(grad, output.shape)
+    grad = cotangent(grad, output.shape)
     return _attention_backward(grad, q, k, v, weights, _scale_factor(scale, q.shape[-1]))[:3]
 
 
@@ -514,7 +507,7 @@ def scaled_dot_product_attention_vjp(grad: Any, q: Any, k: Any, v: Any, mask: An
     """
     q, k, v, mask, bias, factor, angles, key_angles = _sdpa_inputs(
         q, k, v, mask, bias, scale, angles, key_angles, layout)
-    grad = _cotangent(grad, q.shape[:-1] + v.shape[-1:])
+    grad = cotangent(grad, q.shape[:-1] + v.shape[-1:])
     q_rot, k_rot = _rotate(q, angles, layout), _rotate(k, key_angles, layout)
     weights = _attention_weights(q_rot, k_rot, mask, bias, factor)
     grad_q, grad_k, grad_v, grad_logits = _attention_backward(
@@ -636,7 +629,7 @@ def linear_attention_vjp(grad: Any, q: Any, k: Any, v: Any, *, angles: Any = Non
            [0.33333333, 0.33333333]])
     """
     q, k, v, angles, key_angles = _qk_inputs(q, k, v, angles, key_angles, layout)
-    grad = _cotangent(grad, q.shape[:-1] + v.shape[-1:])
+    grad = cotangent(grad, q.shape[:-1] + v.shape[-1:])
     features_q, features_k, state, key_sum, denominator = _linear_attention_parts(
         q, k, v, angles, key_angles, layout)
     rotated_q = _rotate(features_q, angles, layout)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas
 
-from refimpl._broadcasting import sum_to_shape
+from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import (
     UNIT_NORM_RTOL,
     _describe,
@@ -91,14 +91,6 @@ def _nonzero_vectors(x: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} must not contain a zero vector, got one at batch index {where}")
     return x
 
-
-def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """Validate the upstream gradient of a VJP: finite, with the output's shape."""
-    grad = as_float_array(grad, "grad")
-    if grad.shape != tuple(shape):
-        raise ValueError(f"grad must have the shape of the output {tuple(shape)}, "
-                         f"got shape {grad.shape}")
-    return grad
 
 
 def _finite_gradients(*gradients: np.ndarray,
@@ -234,7 +226,7 @@ def normalize_vjp(grad: Any, x: Any) -> np.ndarray:
     array([0., 0.])
     """
     x = _nonzero_vectors(x, "x")
-    grad = _cotangent(grad, x.shape)
+    grad = cotangent(grad, x.shape)
     norm = _norm(x)
     unit = x / norm
     with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
@@ -346,7 +338,7 @@ def reflect_vjp(grad: Any, x: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     x, v = _reflection_inputs(x, v)
     check_finite(x, "x")
-    grad = _cotangent(grad, np.broadcast_shapes(x.shape, v.shape))
+    grad = cotangent(grad, np.broadcast_shapes(x.shape, v.shape))
     norm = _norm(v)
     unit = v / norm
     with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
@@ -490,7 +482,7 @@ def _map_vjp(kind: str, grad: Any, x: Any, a: Any, b: Any, rtol: Any):
     """Gradients of :func:`_map_apply` in ``x``, ``a`` and ``b`` (see each public VJP)."""
     x, a, b, a_hat, b_hat, a_norm, b_norm = _map_inputs(x, a, b, rtol)
     check_finite(x, "x")
-    grad = _cotangent(grad, np.broadcast_shapes(x.shape, a.shape, b.shape))
+    grad = cotangent(grad, np.broadcast_shapes(x.shape, a.shape, b.shape))
     with np.errstate(over="ignore", invalid="ignore"):  # reported by _finite_gradients
         return _finite_gradients(*_map_gradients(kind, grad, x, a, b, a_hat, b_hat,
                                                  a_norm, b_norm))
@@ -1061,7 +1053,7 @@ def householder_product_vjp(grad: Any, V: Any, tau: Any) -> tuple[np.ndarray, np
     V_in, tau_in = as_float_array(V, "V"), as_float_array(tau, "tau")
     V, tau = _product_inputs(V_in, tau_in)
     n, k = V.shape[-1], tau.shape[-1]
-    G = _cotangent(grad, V.shape).copy()
+    G = cotangent(grad, V.shape).copy()
     Y = _reflector_vectors(V, k)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
         grad_Y, grad_tau = _product_sweeps(G, Y, tau, n)

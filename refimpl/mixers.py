@@ -39,12 +39,13 @@ reproduced by the timm, OpenMMLab and lucidrains ports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 from scipy.special import logsumexp
 
+from refimpl._broadcasting import cotangent
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar, check_choice,
                                  check_ndim)
 from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
@@ -93,12 +94,6 @@ def _tokens(value: Any, name: str, n: int, shape: tuple[int, ...]) -> np.ndarray
                          f"needs {shape}: this mixer's parameters fix the sequence length")
     return array
 
-
-def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
-    grad = as_float_array(grad, "grad")
-    if grad.shape != shape:
-        raise ValueError(f"grad must have the output's shape {shape}, got {grad.shape}")
-    return grad
 
 
 def _activation(name: str) -> tuple[Callable, Callable]:
@@ -224,7 +219,7 @@ def synthesizer_random_vjp(grad: Any, x: Any, logits: Any, value_weight: Any,
     value_weight, value_bias = _values(x, value_weight, value_bias)
     values = x @ value_weight + value_bias
     weights = softmax(logits)
-    grad = _cotangent(grad, values.shape)
+    grad = cotangent(grad, values.shape)
     grad_values = weights.T @ grad
     grad_weights = _outer_sum(np.swapaxes(grad, -1, -2), np.swapaxes(values, -1, -2))
     return (grad_values @ value_weight.T, softmax_vjp(grad_weights, logits),
@@ -312,7 +307,7 @@ def synthesizer_dense_vjp(grad: Any, x: Any, hidden_weight: Any, hidden_bias: An
         x, hidden_weight, hidden_bias, logit_weight, logit_bias, value_weight, value_bias)
     logits, pre = _mlp(x, w1, b1, w2, b2, ACTIVATIONS["relu"])
     weights, values = softmax(logits), x @ wv + bv
-    grad = _cotangent(grad, values.shape)
+    grad = cotangent(grad, values.shape)
     grad_values = np.swapaxes(weights, -1, -2) @ grad
     grad_logits = softmax_vjp(grad @ np.swapaxes(values, -1, -2), logits)
     gx, gw1, gb1, gw2, gb2 = _mlp_vjp(grad_logits, x, w1, w2, pre, ACTIVATIONS["relu"])
@@ -372,7 +367,7 @@ def fnet_mixing_vjp(grad: Any, x: Any) -> np.ndarray:
            [1., 1.]])
     """
     x = _sequence(x)
-    return np.fft.fft2(_cotangent(grad, x.shape), axes=(-2, -1)).real
+    return np.fft.fft2(cotangent(grad, x.shape), axes=(-2, -1)).real
 
 
 # ----------------------------------------------------------------------------- External Attention
@@ -466,7 +461,7 @@ def external_attention_vjp(grad: Any, x: Any, memory_keys: Any,
     x, memory_keys, memory_values, scores, log_token_softmax = _external_parts(
         x, memory_keys, memory_values)
     weights = softmax(log_token_softmax)
-    grad = _cotangent(grad, weights.shape[:-1] + memory_values.shape[1:])
+    grad = cotangent(grad, weights.shape[:-1] + memory_values.shape[1:])
     grad_log = softmax_vjp(grad @ memory_values.T, log_token_softmax)
     token_softmax = np.exp(log_token_softmax)
     grad_scores = grad_log - token_softmax * np.sum(grad_log, axis=-2, keepdims=True)
@@ -538,7 +533,7 @@ def token_mixing_mlp_vjp(grad: Any, x: Any, w1: Any, b1: Any, w2: Any, b2: Any,
     w1, b1, w2, b2 = _token_mlp_params(x, w1, b1, w2, b2, ("w1", "b1", "w2", "b2"))
     act = _activation(activation)
     _, pre = _token_mlp(x, w1, b1, w2, b2, act)
-    return _token_mlp_vjp(_cotangent(grad, x.shape), x, w1, w2, pre, act)
+    return _token_mlp_vjp(cotangent(grad, x.shape), x, w1, w2, pre, act)
 
 
 def _channel_mlp_params(d, w1, b1, w2, b2, prefix):
@@ -664,7 +659,7 @@ def mlp_mixer_block_vjp(grad: Any, x: Any, params: MixerParams, activation: str 
     eps, act = as_scalar(eps, "eps", positive=True), _activation(activation)
     x, out, saved = _mixer_forward(x, params, act, eps)
     token, channel, normed_x, token_pre, u, normed_u, channel_pre = saved
-    grad = _cotangent(grad, out.shape)
+    grad = cotangent(grad, out.shape)
     g_normed_u, *g_channel = _mlp_vjp(grad, normed_u, channel[0], channel[2], channel_pre, act)
     g_u, g_cgain, g_cbias = layer_norm_vjp(g_normed_u, u, params.channel_norm_gain,
                                            params.channel_norm_bias, eps)
@@ -791,7 +786,7 @@ def resmlp_block_vjp(grad: Any, x: Any, params: ResMLPParams,
     act = _activation(activation)
     x, y, saved = _resmlp_forward(x, params, act)
     a1, s1, a2, s2, weight, channel, affine_x, mixed, z, affine_z, out, pre = saved
-    grad = _cotangent(grad, y.shape)
+    grad = cotangent(grad, y.shape)
     g_affine_z, *g_channel = _mlp_vjp(grad * s2, affine_z, channel[0], channel[2], pre, act)
     g_z = grad + g_affine_z * a2
     g_mixed = g_z * s1
@@ -917,7 +912,7 @@ def stack_of_ffn_block_vjp(grad: Any, x: Any, params: StackFFNParams, activation
     eps, act = as_scalar(eps, "eps", positive=True), _activation(activation)
     x, y, saved = _stack_forward(x, params, act, eps)
     channel, token, token_gain, token_bias, normed_x, channel_pre, u, normed_u, token_pre = saved
-    grad = _cotangent(grad, y.shape)
+    grad = cotangent(grad, y.shape)
     g_normed_u, *g_token = _token_mlp_vjp(grad, normed_u, token[0], token[2], token_pre, act)
     g_ut, g_tgain, g_tbias = layer_norm_vjp(np.swapaxes(g_normed_u, -1, -2),
                                             np.swapaxes(u, -1, -2), token_gain, token_bias, eps)
@@ -1026,7 +1021,7 @@ def spatial_gating_unit_vjp(grad: Any, z: Any, spatial_weight: Any, spatial_bias
     gate = weight @ normed + bias[:, None]
     if gate_residual is not None:
         gate = gate + gate_residual
-    grad = _cotangent(grad, first.shape)
+    grad = cotangent(grad, first.shape)
     grad_gate = grad * first
     grad_weight = _outer_sum(np.swapaxes(grad_gate, -1, -2), np.swapaxes(normed, -1, -2))
     grad_second, grad_gain, grad_bias = layer_norm_vjp(weight.T @ grad_gate, second, norm_gain,
@@ -1141,7 +1136,7 @@ def tiny_attention_vjp(grad: Any, x: Any, params: TinyAttentionParams,
     x, qkv_weight, out_weight, out_bias, q, k, v, mask = _tiny_parts(
         x, _as_params(params, TinyAttentionParams), causal)
     attended = scaled_dot_product_attention(q, k, v, mask)
-    grad = _cotangent(grad, attended.shape[:-1] + out_bias.shape)
+    grad = cotangent(grad, attended.shape[:-1] + out_bias.shape)
     gq, gk, gv, _ = scaled_dot_product_attention_vjp(grad @ out_weight.T, q, k, v, mask)
     g_qkv = np.concatenate([gq, gk, gv], axis=-1)
     return g_qkv @ qkv_weight.T, TinyAttentionParams(
@@ -1269,7 +1264,7 @@ def gmlp_block_vjp(grad: Any, x: Any, params: GMLPParams, causal: bool = False,
     eps, act, causal = as_scalar(eps, "eps", positive=True), _activation(activation), bool(causal)
     x, y, saved = _gmlp_forward(x, params, causal, act, eps)
     in_weight, out_weight, normed, pre, z, gate_args, gated = saved
-    grad = _cotangent(grad, y.shape)
+    grad = cotangent(grad, y.shape)
     g_z, g_sw, g_sb, g_ggain, g_gbias, g_residual = spatial_gating_unit_vjp(
         grad @ out_weight.T, z, *gate_args)
     g_pre = act[1](g_z, pre)

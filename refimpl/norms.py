@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from refimpl._broadcasting import cotangent
 from refimpl._validation import as_float_array, as_scalar, check_last_axis
 
 __all__ = ["layer_norm", "layer_norm_vjp", "rms_norm", "rms_norm_vjp"]
@@ -40,13 +41,6 @@ def _inputs(x: Any, gain: Any, bias: Any | None, eps: Any):
             raise ValueError(f"bias must have shape ({d},) to match x {x.shape}, got {bias.shape}")
     return x, gain, bias, as_scalar(eps, "eps", positive=True)
 
-
-def _cotangent(grad: Any, x: np.ndarray) -> np.ndarray:
-    """Validate the upstream gradient: a finite array shaped like ``x``."""
-    grad = as_float_array(grad, "grad")
-    if grad.shape != x.shape:
-        raise ValueError(f"grad must have the shape of x {x.shape}, got {grad.shape}")
-    return grad
 
 
 def _row_scale(x: np.ndarray) -> np.ndarray:
@@ -161,7 +155,7 @@ def layer_norm_vjp(grad: Any, x: Any, gain: Any, bias: Any,
     (array([[0., 0.]]), array([1., 1.]))
     """
     x, gain, bias, eps = _inputs(x, gain, bias, eps)
-    return _layer_norm_backward(_cotangent(grad, x), x, gain, eps)
+    return _layer_norm_backward(cotangent(grad, x.shape, of="x's"), x, gain, eps)
 
 
 def _layer_norm_backward(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
@@ -236,7 +230,7 @@ def rms_norm_vjp(grad: Any, x: Any, gain: Any,
     array([[0., 0.]])
     """
     x, gain, _, eps = _inputs(x, gain, None, eps)
-    return _rms_norm_backward(_cotangent(grad, x), x, gain, eps)
+    return _rms_norm_backward(cotangent(grad, x.shape, of="x's"), x, gain, eps)
 
 
 def _rms_norm_backward(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,

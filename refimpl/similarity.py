@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from refimpl._broadcasting import sum_to_shape
+from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import (
     as_float_array,
     as_scalar,
@@ -151,14 +151,6 @@ def _masked_cross_entropy(
     return weights / total[..., None], loss
 
 
-def _cotangent(value: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """The upstream gradient of an output of shape ``shape``."""
-    cotangent = as_float_array(value, "cotangent")
-    if cotangent.shape != shape:
-        raise ValueError(f"cotangent must have the output's shape {shape}, got shape "
-                         f"{cotangent.shape}")
-    return cotangent
-
 
 # ------------------------------------------------------------ the Sentence-BERT classifier
 
@@ -210,7 +202,7 @@ def _features(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return features
 
 
-def pair_features_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+def pair_features_vjp(grad: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`pair_features` in ``u`` and ``v``.
 
     .. math:: \\bar u = g_1 + \\operatorname{sign}(u - v) \\odot g_3, \\qquad
@@ -225,7 +217,7 @@ def pair_features_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.nd
     """
     u, v, d = _pair(u, v)
     shape = np.broadcast_shapes(u.shape, v.shape)
-    return _features_vjp(_cotangent(cotangent, shape[:-1] + (3 * d,)), u, v)
+    return _features_vjp(cotangent(grad, shape[:-1] + (3 * d,)), u, v)
 
 
 def _features_vjp(g: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -327,7 +319,7 @@ def pair_class_probabilities(u: Any, v: Any, weight: Any, nli: Any) -> np.ndarra
 
 
 def pair_class_probabilities_vjp(
-    cotangent: Any, u: Any, v: Any, weight: Any, nli: Any
+    grad: Any, u: Any, v: Any, weight: Any, nli: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """VJP of :func:`pair_class_probabilities` in ``u``, ``v`` and ``weight``.
 
@@ -344,7 +336,7 @@ def pair_class_probabilities_vjp(
     u_batch, u_shape, v, weight, allowed = _classifier_inputs(u, v, weight, _task_flags(nli))
     features, logits = _logits(u_batch, v, weight)
     probabilities = _masked_softmax(logits, allowed)
-    g = _cotangent(cotangent, probabilities.shape)
+    g = cotangent(grad, probabilities.shape)
     grad_logits = probabilities * (g - np.sum(g * probabilities, axis=-1, keepdims=True))
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
     return sum_to_shape(grad_u, u_shape), grad_v, grad_weight
@@ -431,7 +423,7 @@ def pair_classifier_loss(u: Any, v: Any, weight: Any, labels: Any, nli: Any = No
 
 
 def pair_classifier_loss_vjp(
-    cotangent: Any, u: Any, v: Any, weight: Any, labels: Any, nli: Any = None
+    grad: Any, u: Any, v: Any, weight: Any, labels: Any, nli: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """VJP of :func:`pair_classifier_loss` in ``u``, ``v`` and ``weight``.
 
@@ -449,7 +441,7 @@ def pair_classifier_loss_vjp(
     """
     u_batch, u_shape, v, weight, one_hot, features, probabilities, loss = _classifier_forward(
         u, v, weight, labels, nli)
-    g = _cotangent(cotangent, loss.shape)
+    g = cotangent(grad, loss.shape)
     grad_logits = g[..., None] * (probabilities - one_hot)
     grad_u, grad_v, grad_weight = _logits_vjp(grad_logits, u_batch, v, weight, features)
     return sum_to_shape(grad_u, u_shape), grad_v, grad_weight
@@ -506,7 +498,7 @@ def _pair_cosine_backward(g: np.ndarray, u_direction, v_direction):
     return grad_u, grad_v
 
 
-def pair_cosine_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+def pair_cosine_vjp(grad: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`pair_cosine` in ``u`` and ``v``.
 
     .. math:: \\bar u = \\frac{g}{\\|u\\|} (\\hat v - \\cos(u, v)\\, \\hat u)
@@ -520,7 +512,7 @@ def pair_cosine_vjp(cotangent: Any, u: Any, v: Any) -> tuple[np.ndarray, np.ndar
     (array([0. , 0.5]), array([1., 0.]))
     """
     u, v = _cosine_pair(u, v)
-    g = _cotangent(cotangent, np.broadcast_shapes(u.shape, v.shape)[:-1])
+    g = cotangent(grad, np.broadcast_shapes(u.shape, v.shape)[:-1])
     return _pair_cosine_backward(g, _unit_vectors(u), _unit_vectors(v))
 
 
@@ -559,7 +551,7 @@ def _cosine_matrix_backward(g: np.ndarray, unit: np.ndarray, norm: np.ndarray) -
     return _unit_vectors_vjp((g + np.swapaxes(g, -1, -2)) @ unit, unit, norm)
 
 
-def cosine_similarity_matrix_vjp(cotangent: Any, x: Any) -> np.ndarray:
+def cosine_similarity_matrix_vjp(grad: Any, x: Any) -> np.ndarray:
     """VJP of :func:`cosine_similarity_matrix`.
 
     .. math:: \\bar{\\hat X} = (G + G^\\top) \\hat X, \\qquad
@@ -573,7 +565,7 @@ def cosine_similarity_matrix_vjp(cotangent: Any, x: Any) -> np.ndarray:
            [0.5, 0. ]])
     """
     x = _sentence_vectors(x, "x", minimum_ndim=2)
-    g = _cotangent(cotangent, x.shape[:-1] + (x.shape[-2],))
+    g = cotangent(grad, x.shape[:-1] + (x.shape[-2],))
     return _cosine_matrix_backward(g, *_unit_vectors(x))
 
 
@@ -629,7 +621,7 @@ def cosine_distillation_loss(teacher: Any, student: Any, scale: float = 100.0) -
 
 
 def cosine_distillation_loss_vjp(
-    cotangent: Any, teacher: Any, student: Any, scale: float = 100.0
+    grad: Any, teacher: Any, student: Any, scale: float = 100.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`cosine_distillation_loss` in ``teacher`` and ``student``.
 
@@ -651,7 +643,7 @@ def cosine_distillation_loss_vjp(
     teacher_direction, student_direction = _unit_vectors(teacher), _unit_vectors(student)
     gap = _cosine_matrix(teacher_direction[0]) - _cosine_matrix(student_direction[0])
     n = gap.shape[-1]
-    g = _cotangent(cotangent, gap.shape[:-2])
+    g = cotangent(grad, gap.shape[:-2])
     grad_gap = (2.0 * scale / n**2) * g[..., None, None] * gap
     grad_teacher = sum_to_shape(grad_gap, teacher.shape[:-2] + (n, n))
     grad_student = sum_to_shape(-grad_gap, student.shape[:-2] + (n, n))
@@ -714,7 +706,7 @@ def in_batch_contrastive_loss(x: Any, scale: float = 20.0) -> np.ndarray:
     return np.mean(_contrastive_forward(x, scale)[-1], axis=-1)
 
 
-def in_batch_contrastive_loss_vjp(cotangent: Any, x: Any, scale: float = 20.0) -> np.ndarray:
+def in_batch_contrastive_loss_vjp(grad: Any, x: Any, scale: float = 20.0) -> np.ndarray:
     """VJP of :func:`in_batch_contrastive_loss` in ``x``.
 
     .. math:: \\bar S = \\frac{\\lambda g}{n} (P - Y)
@@ -730,7 +722,7 @@ def in_batch_contrastive_loss_vjp(cotangent: Any, x: Any, scale: float = 20.0) -
     """
     direction, scale, targets, probabilities, row_losses = _contrastive_forward(x, scale)
     n = targets.shape[-1]
-    g = _cotangent(cotangent, row_losses.shape[:-1])
+    g = cotangent(grad, row_losses.shape[:-1])
     grad_cosines = (scale / n) * g[..., None, None] * (probabilities - targets)
     return _cosine_matrix_backward(grad_cosines, *direction)
 
@@ -802,7 +794,7 @@ def cosent_loss(u: Any, v: Any, labels: Any, scale: float = 20.0) -> np.ndarray:
 
 
 def cosent_loss_vjp(
-    cotangent: Any, u: Any, v: Any, labels: Any, scale: float = 20.0
+    grad: Any, u: Any, v: Any, labels: Any, scale: float = 20.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`cosent_loss` in ``u`` and ``v`` (labels are not differentiable).
 
@@ -821,7 +813,7 @@ def cosent_loss_vjp(
     True
     """
     u_direction, v_direction, scale, weights, loss = _cosent_forward(u, v, labels, scale)
-    g = _cotangent(cotangent, loss.shape)[..., None]
+    g = cotangent(grad, loss.shape)[..., None]
     grad_cosines = scale * g * (np.sum(weights, axis=-2) - np.sum(weights, axis=-1))
     cosine_shape = np.broadcast_shapes(u_direction[0].shape, v_direction[0].shape)[:-1]
     return _pair_cosine_backward(sum_to_shape(grad_cosines, cosine_shape),

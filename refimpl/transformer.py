@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 
 from refimpl import rope
-from refimpl._broadcasting import broadcasts_to
+from refimpl._broadcasting import broadcasts_to, cotangent
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
                                  check_choice, check_finite, check_last_axis, check_ndim)
 from refimpl.activations import (_gelu_backward, _gelu_forward, gelu_tanh, gelu_tanh_vjp,
@@ -556,13 +556,6 @@ def _layer_mask(mask: Any, h: np.ndarray) -> np.ndarray | None:
     return np.expand_dims(as_mask(mask, h.shape[:-1] + (length,)), -3)
 
 
-def _cotangent(grad: Any, name: str, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """An upstream gradient: a finite float64 array of ``what``'s ``shape``, or raise."""
-    grad = as_float_array(grad, name)
-    if grad.shape != shape:
-        raise ValueError(f"{name} must have {what} shape {shape}, got {grad.shape}")
-    return grad
-
 
 def block_forward(params_layer: dict, config: TransformerConfig, h: np.ndarray,
                   mask: Any = None, angles: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
@@ -624,7 +617,7 @@ def block_backward(params_layer: dict, config: TransformerConfig, cache: dict,
         Gradients with the keys of ``params_layer`` (not necessarily in its order), and
         of the layer input.
     """
-    grad = _cotangent(grad, "grad", cache["ffn_norm_in"].shape, "the layer output's")
+    grad = cotangent(grad, cache["ffn_norm_in"].shape, of="the layer output's")
     return _block_backward(params_layer, config, cache, grad)
 
 
@@ -766,7 +759,7 @@ def _scatter_rows(ids: np.ndarray, grad: np.ndarray, rows: int) -> np.ndarray:
 def embed_backward(params: dict, config: TransformerConfig, cache: dict,
                    grad: np.ndarray) -> dict:
     """Gradients of ``params["embedding"]`` (and ``"embedding_norm"``) of :func:`embed_forward`."""
-    grad = _cotangent(grad, "grad", cache["summed"].shape, "the embeddings'")
+    grad = cotangent(grad, cache["summed"].shape, of="the embeddings'")
     grads = {}
     if config.norm_position == "post":
         grads["embedding_norm"], grad = _norm_backward(params["embedding_norm"], config,
@@ -824,8 +817,8 @@ def head_backward(params: dict, config: TransformerConfig, cache: dict,
         of the token-embedding gradient.
     """
     top = cache["top"]
-    grad_logits = _cotangent(grad_logits, "grad_logits", top.shape[:-1] + (config.vocab_size,),
-                             "the logits'")
+    grad_logits = cotangent(grad_logits, top.shape[:-1] + (config.vocab_size,),
+                            name="grad_logits", of="the logits'")
     grads = {}
     matrix_grads, grad = _dense_backward(top, _output_matrix(params, config), grad_logits,
                                          ("w", "b"), config.bias)

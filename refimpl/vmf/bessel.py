@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from refimpl._broadcasting import sum_to_shape
+from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import as_float_array, broadcast_batch
 
 __all__ = ["log_bessel_ive", "log_bessel_iv", "log_bessel_iv_vjp", "bessel_iv_ratio",
@@ -197,15 +197,6 @@ def log_bessel_iv(v: Any, x: Any) -> np.ndarray:
     return log_bessel_ive(v, x) + x
 
 
-def _cotangent(grad: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """The upstream gradient as float64, broadcast to the output ``shape`` (or a clear error)."""
-    grad = as_float_array(grad, "grad")
-    try:
-        return np.broadcast_to(grad, shape)
-    except ValueError:
-        raise ValueError(f"grad must broadcast to the output shape {shape}, "
-                         f"got shape {grad.shape}") from None
-
 
 def log_bessel_iv_vjp(grad: Any, v: Any, x: Any) -> np.ndarray:
     r"""VJP of :func:`log_bessel_iv` in ``x`` (the order is not differentiated).
@@ -227,7 +218,7 @@ def log_bessel_iv_vjp(grad: Any, v: Any, x: Any) -> np.ndarray:
     True
     """
     v_arr, x_arr = _bessel_args(v, x)
-    grad = _cotangent(grad, v_arr.shape)
+    grad = cotangent(grad, v_arr.shape, broadcast=True)
     with np.errstate(divide="ignore", invalid="ignore"):  # v/x at x = 0 is replaced below
         slope = np.where(v_arr == 0, 0.0, v_arr / x_arr) + bessel_iv_ratio(v_arr, x_arr)
     return sum_to_shape(grad * slope, np.shape(x))
@@ -320,7 +311,7 @@ def bessel_iv_ratio_vjp(grad: Any, v: Any, x: Any) -> np.ndarray:
     0.5
     """
     v_arr, x_arr = _bessel_args(v, x)
-    grad = _cotangent(grad, v_arr.shape)
+    grad = cotangent(grad, v_arr.shape, broadcast=True)
     return sum_to_shape(grad * _perron(v_arr, x_arr)[2], np.shape(x))
 
 

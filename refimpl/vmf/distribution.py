@@ -28,12 +28,11 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from refimpl._broadcasting import sum_to_shape
+from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import (as_float_array, as_int, broadcast_batch, check_last_axis,
                                  check_unit_norm)
 from refimpl.vmf.bessel import (ARGUMENT_MAX, bessel_iv_ratio, bessel_iv_ratio_complement,
-                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1,
-                                _cotangent)
+                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1)
 
 __all__ = [
     "log_sphere_area", "log_normalizer", "log_normalizer_vjp", "mean_resultant_length",
@@ -146,7 +145,7 @@ def log_normalizer_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     True
     """
     kappa = check_kappa(kappa)
-    return -_cotangent(grad, kappa.shape) * mean_resultant_length(d, kappa)
+    return -cotangent(grad, kappa.shape, broadcast=True) * mean_resultant_length(d, kappa)
 
 
 def mean_resultant_length(d: Any, kappa: Any) -> np.ndarray:
@@ -199,7 +198,7 @@ def mean_resultant_length_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     0.25
     """
     kappa = check_kappa(kappa)
-    return _cotangent(grad, kappa.shape) * mean_resultant_length_derivative(d, kappa)
+    return cotangent(grad, kappa.shape, broadcast=True) * mean_resultant_length_derivative(d, kappa)
 
 
 def entropy(d: Any, kappa: Any) -> np.ndarray:
@@ -230,7 +229,7 @@ def entropy_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     (-0.0, True)
     """
     kappa = check_kappa(kappa)
-    return -_cotangent(grad, kappa.shape) * kappa * mean_resultant_length_derivative(d, kappa)
+    return -cotangent(grad, kappa.shape, broadcast=True) * kappa * mean_resultant_length_derivative(d, kappa)
 
 
 def kl_to_uniform(d: Any, kappa: Any) -> np.ndarray:
@@ -271,7 +270,7 @@ def kl_to_uniform_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     True
     """
     kappa = check_kappa(kappa)
-    return _cotangent(grad, kappa.shape) * kappa * mean_resultant_length_derivative(d, kappa)
+    return cotangent(grad, kappa.shape, broadcast=True) * kappa * mean_resultant_length_derivative(d, kappa)
 
 
 def _density_args(x: Any, mu: Any, kappa: Any, x_name: str = "x", mu_name: str = "mu"):
@@ -342,7 +341,7 @@ def logpdf_vjp(grad: Any, x: Any, mu: Any, kappa: Any) -> tuple[np.ndarray, ...]
     (True, [0.0, 0.0, 2.0])
     """
     x, mu, kappa, shape = _density_args(x, mu, kappa)
-    grad = _cotangent(grad, shape)
+    grad = cotangent(grad, shape, broadcast=True)
     d = x.shape[-1]
     complement = bessel_iv_ratio_complement(0.5 * d - 1.0, kappa)
     g_kappa = grad * (complement - _half_squared_distance(x, mu))
@@ -446,7 +445,7 @@ def kl_vjp(grad: Any, mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> tuple[np.
     [0.0, 0.0]
     """
     mu1, mu2, kappa1, kappa2, shape = _kl_args(mu1, kappa1, mu2, kappa2)
-    grad = _cotangent(grad, shape)
+    grad = cotangent(grad, shape, broadcast=True)
     nu = 0.5 * mu1.shape[-1] - 1.0
     a1, a2 = bessel_iv_ratio(nu, kappa1), bessel_iv_ratio(nu, kappa2)
     cosine = 1.0 - _half_squared_distance(mu1, mu2)

@@ -32,11 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from refimpl._broadcasting import sum_to_shape
+from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
                                  broadcast_batch, check_choice, check_last_axis)
 from refimpl.householder import reflect, reflect_vjp
-from refimpl.vmf.bessel import _cotangent
 from refimpl.vmf.distribution import check_dimension, check_directions, check_kappa
 from refimpl.vmf.marginal import (_angle_integrals, _one_minus_w_d3, mode_interval,
                                   quantile_angle, quantile_angle_kappa_derivative)
@@ -562,7 +561,7 @@ def transform_vjp(grad: Any, noise: Any, mu: Any, kappa: Any,
     """
     mu, kappa, shape, theta, normals, rows = _transform_args(noise, mu, kappa, tangent)
     d = mu.shape[-1]
-    g = _cotangent(grad, shape + (d,)).reshape(-1, d)
+    g = cotangent(grad, shape + (d,), broadcast=True).reshape(-1, d)
     rows = np.ascontiguousarray(rows)
     route = _householder_vjp if tangent == "householder" else _projection_vjp
     grad_mu, grad_theta = route(g, theta, normals, rows)
