@@ -91,11 +91,16 @@ def gelu(x: Any) -> np.ndarray:
     >>> gelu([0.0, 1.0]).round(6)  # 1 * Phi(1) = 0.841345
     array([0.      , 0.841345])
     """
-    return _gelu_forward(as_float_array(x, "x"))[0]
+    return gelu_and_cdf_unchecked(as_float_array(x, "x"))[0]
 
 
-def _gelu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``gelu(x) = x Phi(x)`` and ``Phi(x)``, which :func:`_gelu_backward` reuses."""
+def gelu_and_cdf_unchecked(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``gelu(x) = x Phi(x)`` and ``Phi(x)``, without checks (internal, not in ``__all__``).
+
+    ``x`` must be a finite float64 array. A model keeps ``Phi(x)`` for its backward pass,
+    :func:`gelu_vjp_from_cdf_unchecked` (:mod:`refimpl.transformer`); any other caller
+    wants :func:`gelu`.
+    """
     cdf = ndtr(x)
     return x * cdf, cdf
 
@@ -109,11 +114,16 @@ def gelu_vjp(grad: Any, x: Any) -> np.ndarray:
     array([0.5])
     """
     grad, x = _input_and_grad(grad, x)
-    return _gelu_backward(grad, x, ndtr(x))
+    return gelu_vjp_from_cdf_unchecked(grad, x, ndtr(x))
 
 
-def _gelu_backward(grad: np.ndarray, x: np.ndarray, cdf: np.ndarray) -> np.ndarray:
-    """``grad * (Phi(x) + x phi(x))`` given ``cdf = Phi(x)`` (a model keeps it from its forward)."""
+def gelu_vjp_from_cdf_unchecked(grad: np.ndarray, x: np.ndarray,
+                                cdf: np.ndarray) -> np.ndarray:
+    """:func:`gelu_vjp` given ``cdf = Phi(x)``, without checks (internal, not in ``__all__``).
+
+    ``grad * (Phi(x) + x phi(x))``; ``grad``, ``x`` and ``cdf`` (the second output of
+    :func:`gelu_and_cdf_unchecked`) are float64 arrays of one shape.
+    """
     return grad * (cdf + x * _normal_pdf(x))
 
 

@@ -173,11 +173,15 @@ def split_heads(x: Any, n_heads: int) -> np.ndarray:
     if x.shape[-1] % n_heads:
         raise ValueError(f"x's last dimension {x.shape[-1]} is not divisible by "
                          f"n_heads={n_heads}")
-    return _split_heads(x, n_heads)
+    return split_heads_unchecked(x, n_heads)
 
 
-def _split_heads(x: np.ndarray, n_heads: int) -> np.ndarray:
-    """:func:`split_heads` of validated arguments."""
+def split_heads_unchecked(x: np.ndarray, n_heads: int) -> np.ndarray:
+    """:func:`split_heads` without its checks (internal, not in ``__all__``).
+
+    For callers that have validated ``x`` and ``n_heads`` themselves, once for many
+    calls (:mod:`refimpl.transformer`); any other caller wants :func:`split_heads`.
+    """
     heads = x.reshape(x.shape[:-1] + (n_heads, x.shape[-1] // n_heads))
     return np.swapaxes(heads, -2, -3)
 
@@ -195,11 +199,14 @@ def merge_heads(x: Any) -> np.ndarray:
     """
     x = as_float_array(x, "x")
     check_ndim(x, "x", 3)
-    return _merge_heads(x)
+    return merge_heads_unchecked(x)
 
 
-def _merge_heads(x: np.ndarray) -> np.ndarray:
-    """:func:`merge_heads` of a validated array."""
+def merge_heads_unchecked(x: np.ndarray) -> np.ndarray:
+    """:func:`merge_heads` without its checks (internal, not in ``__all__``).
+
+    Same callers as :func:`split_heads_unchecked`.
+    """
     tokens_first = np.swapaxes(x, -2, -3)
     return tokens_first.reshape(tokens_first.shape[:-2] + (x.shape[-3] * x.shape[-1],))
 
@@ -252,16 +259,26 @@ def _qkv_inputs(q: Any, k: Any, v: Any) -> tuple[np.ndarray, np.ndarray, np.ndar
     return q, k, v
 
 
-def _scale_factor(scale: Any, head_dim: int) -> float:
-    """``1 / sqrt(head_dim)`` when ``scale`` is true, else 1."""
+def scale_factor(scale: Any, head_dim: int) -> float:
+    """``1 / sqrt(head_dim)`` when ``scale`` is true, else 1 (internal, not in ``__all__``).
+
+    The logit factor of the ``scale=`` switch of the functions below; the model code
+    (:mod:`refimpl.transformer`) passes it to :func:`attention_weights_unchecked`.
+    """
     if not isinstance(scale, (bool, np.bool_)):
         raise TypeError(f"scale must be True or False, got {scale!r}")
     return 1.0 / np.sqrt(head_dim) if scale else 1.0
 
 
-def _attention_weights(q_rot: np.ndarray, k_rot: np.ndarray, mask: np.ndarray | None,
-                       bias: np.ndarray | None, factor: float) -> np.ndarray:
-    """``softmax(factor q k^T + bias)`` over the allowed keys (rotated q and k)."""
+def attention_weights_unchecked(q_rot: np.ndarray, k_rot: np.ndarray, mask: np.ndarray | None,
+                                bias: np.ndarray | None, factor: float) -> np.ndarray:
+    """``softmax(factor q k^T + bias)`` over the allowed keys (rotated q and k).
+
+    :func:`attention_weights` without its checks (internal, not in ``__all__``): ``mask``
+    is a boolean array from :func:`refimpl.masks.as_mask` or None, ``factor`` comes from
+    :func:`scale_factor`. For callers that have validated their inputs once for many
+    calls (:mod:`refimpl.transformer`).
+    """
     with np.errstate(over="ignore", invalid="ignore"):  # overflow raises in _softmax_into
         logits = (q_rot * factor) @ np.swapaxes(k_rot, -1, -2)
         if bias is not None:
@@ -269,9 +286,14 @@ def _attention_weights(q_rot: np.ndarray, k_rot: np.ndarray, mask: np.ndarray | 
     return _softmax_into(logits, mask, -1)
 
 
-def _attention_backward(grad: np.ndarray, q_rot: np.ndarray, k_rot: np.ndarray,
-                        v: np.ndarray, weights: np.ndarray, factor: float):
+def attention_backward_unchecked(grad: np.ndarray, q_rot: np.ndarray, k_rot: np.ndarray,
+                                 v: np.ndarray, weights: np.ndarray, factor: float
+                                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of ``output = weights v`` in the rotated q and k, v and the logits.
+
+    :func:`attention_backward_from_weights` without its checks (internal, not in
+    ``__all__``), also returning the logits' gradient; same callers as
+    :func:`attention_weights_unchecked`.
 
     The softmax backward is :math:`dS_{ij} = W_{ij} (dW_{ij} - \\sum_l W_{il} dW_{il})`
     with :math:`dW = g v^T`. The row sum is taken over the same computed ``dW``, not
@@ -300,7 +322,7 @@ def _sdpa_inputs(q, k, v, mask, bias, scale, angles, key_angles, layout):
         if not broadcasts_to(bias.shape, logits_shape):
             raise ValueError(f"bias must broadcast to the logits shape {logits_shape}, "
                              f"got shape {bias.shape}")
-    return q, k, v, mask, bias, _scale_factor(scale, q.shape[-1]), angles, key_angles
+    return q, k, v, mask, bias, scale_factor(scale, q.shape[-1]), angles, key_angles
 
 
 def attention_logits(q: Any, k: Any, bias: Any = None, *, scale: bool = True,
@@ -352,8 +374,8 @@ def attention_weights(q: Any, k: Any, mask: Any = None, bias: Any = None, *,
     """
     q, k, _, mask, bias, factor, angles, key_angles = _sdpa_inputs(
         q, k, k, mask, bias, scale, angles, key_angles, layout)
-    return _attention_weights(_rotate(q, angles, layout), _rotate(k, key_angles, layout),
-                              mask, bias, factor)
+    return attention_weights_unchecked(_rotate(q, angles, layout),
+                                       _rotate(k, key_angles, layout), mask, bias, factor)
 
 
 def attention_backward_from_weights(grad: Any, q: Any, k: Any, v: Any, weights: Any,
@@ -411,7 +433,8 @@ def attention_backward_from_weights(grad: Any, q: Any, k: Any, v: Any, weights: 
     weights = _saved_array(weights, "weights", q.shape[:-1] + k.shape[-2:-1])
     output = _saved_array(output, "output", q.shape[:-1] + v.shape[-1:])
     grad = cotangent(grad, output.shape)
-    return _attention_backward(grad, q, k, v, weights, _scale_factor(scale, q.shape[-1]))[:3]
+    return attention_backward_unchecked(grad, q, k, v, weights,
+                                        scale_factor(scale, q.shape[-1]))[:3]
 
 
 def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, bias: Any = None,
@@ -466,8 +489,8 @@ def scaled_dot_product_attention(q: Any, k: Any, v: Any, mask: Any = None, bias:
     """
     q, k, v, mask, bias, factor, angles, key_angles = _sdpa_inputs(
         q, k, v, mask, bias, scale, angles, key_angles, layout)
-    weights = _attention_weights(_rotate(q, angles, layout), _rotate(k, key_angles, layout),
-                                 mask, bias, factor)
+    weights = attention_weights_unchecked(_rotate(q, angles, layout),
+                                          _rotate(k, key_angles, layout), mask, bias, factor)
     return weights @ v
 
 
@@ -509,8 +532,8 @@ def scaled_dot_product_attention_vjp(grad: Any, q: Any, k: Any, v: Any, mask: An
         q, k, v, mask, bias, scale, angles, key_angles, layout)
     grad = cotangent(grad, q.shape[:-1] + v.shape[-1:])
     q_rot, k_rot = _rotate(q, angles, layout), _rotate(k, key_angles, layout)
-    weights = _attention_weights(q_rot, k_rot, mask, bias, factor)
-    grad_q, grad_k, grad_v, grad_logits = _attention_backward(
+    weights = attention_weights_unchecked(q_rot, k_rot, mask, bias, factor)
+    grad_q, grad_k, grad_v, grad_logits = attention_backward_unchecked(
         grad, q_rot, k_rot, v, weights, factor)
     grad_bias = None if bias is None else sum_to_shape(grad_logits, bias.shape)
     return (_rotate_vjp(grad_q, q, angles, layout), _rotate_vjp(grad_k, k, key_angles, layout),

@@ -119,11 +119,17 @@ def layer_norm(x: Any, gain: Any, bias: Any, eps: float = 1e-5) -> np.ndarray:
     >>> layer_norm([[1.0, 3.0]], [1.0, 1.0], [0.0, 0.0], eps=1e-12).round(6)
     array([[-1.,  1.]])
     """
-    return _layer_norm(*_inputs(x, gain, bias, eps))
+    return layer_norm_unchecked(*_inputs(x, gain, bias, eps))
 
 
-def _layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    """:func:`layer_norm` of validated arguments."""
+def layer_norm_unchecked(x: np.ndarray, gain: np.ndarray, bias: np.ndarray,
+                         eps: float) -> np.ndarray:
+    """:func:`layer_norm` without its checks (internal, not in ``__all__``).
+
+    For callers that have validated ``x (..., d)``, ``gain``, ``bias (d,)`` and ``eps > 0``
+    themselves, once for many calls (:mod:`refimpl.transformer`); any other caller wants
+    :func:`layer_norm`.
+    """
     x_hat, _ = _standardize(x, eps)
     return gain * x_hat + bias
 
@@ -155,12 +161,16 @@ def layer_norm_vjp(grad: Any, x: Any, gain: Any, bias: Any,
     (array([[0., 0.]]), array([1., 1.]))
     """
     x, gain, bias, eps = _inputs(x, gain, bias, eps)
-    return _layer_norm_backward(cotangent(grad, x.shape, of="x's"), x, gain, eps)
+    return layer_norm_vjp_unchecked(cotangent(grad, x.shape, of="x's"), x, gain, eps)
 
 
-def _layer_norm_backward(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
-                         eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`layer_norm_vjp` of validated arguments."""
+def layer_norm_vjp_unchecked(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
+                             eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`layer_norm_vjp` without its checks (internal, not in ``__all__``).
+
+    ``grad`` must have the shape of ``x``; the bias is not needed (it does not enter the
+    gradients). Same callers as :func:`layer_norm_unchecked`.
+    """
     x_hat, inv_std = _standardize(x, eps)
     g = grad * gain
     grad_x = inv_std * (g - np.mean(g, axis=-1, keepdims=True)
@@ -197,11 +207,15 @@ def rms_norm(x: Any, gain: Any, eps: float = 1e-6) -> np.ndarray:
     array([[ 1., -2.]])
     """
     x, gain, _, eps = _inputs(x, gain, None, eps)
-    return _rms_norm(x, gain, eps)
+    return rms_norm_unchecked(x, gain, eps)
 
 
-def _rms_norm(x: np.ndarray, gain: np.ndarray, eps: float) -> np.ndarray:
-    """:func:`rms_norm` of validated arguments."""
+def rms_norm_unchecked(x: np.ndarray, gain: np.ndarray, eps: float) -> np.ndarray:
+    """:func:`rms_norm` without its checks (internal, not in ``__all__``).
+
+    For callers that have validated ``x (..., d)``, ``gain (d,)`` and ``eps > 0``
+    themselves (:mod:`refimpl.transformer`); any other caller wants :func:`rms_norm`.
+    """
     x_hat, _ = _rms_normalize(x, eps)
     return gain * x_hat
 
@@ -230,12 +244,15 @@ def rms_norm_vjp(grad: Any, x: Any, gain: Any,
     array([[0., 0.]])
     """
     x, gain, _, eps = _inputs(x, gain, None, eps)
-    return _rms_norm_backward(cotangent(grad, x.shape, of="x's"), x, gain, eps)
+    return rms_norm_vjp_unchecked(cotangent(grad, x.shape, of="x's"), x, gain, eps)
 
 
-def _rms_norm_backward(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
-                       eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`rms_norm_vjp` of validated arguments."""
+def rms_norm_vjp_unchecked(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
+                           eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rms_norm_vjp` without its checks (internal, not in ``__all__``).
+
+    ``grad`` must have the shape of ``x``. Same callers as :func:`rms_norm_unchecked`.
+    """
     x_hat, inv_rms = _rms_normalize(x, eps)
     g = grad * gain
     grad_x = inv_rms * (g - x_hat * np.mean(g * x_hat, axis=-1, keepdims=True))
