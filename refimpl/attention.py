@@ -391,11 +391,14 @@ def attention_backward_from_weights(grad: Any, q: Any, k: Any, v: Any, weights: 
     .. math::
 
         \\bar V = W^T G, \\quad
-        \\bar S = W \\odot (G V^T - \\operatorname{rowsum}(G \\odot O)), \\quad
+        \\bar S = W \\odot (\\bar W - \\operatorname{rowsum}(W \\odot \\bar W)), \\quad
+        \\bar W = G V^T, \\quad
         \\bar Q = c\\, \\bar S K, \\quad \\bar K = c\\, \\bar S^T Q
 
-    The row sums :math:`\\sum_j \\bar W_{ij} W_{ij} = \\langle g_i, o_i \\rangle` come
-    from the output (FlashAttention's ``D``; Dao et al. 2022, Algorithm 2). Masked
+    The row sums :math:`\\sum_j \\bar W_{ij} W_{ij}` are taken over the computed
+    :math:`\\bar W`. They equal :math:`\\langle g_i, o_i \\rangle` (FlashAttention's
+    ``D``; Dao et al. 2022, Algorithm 2) in exact arithmetic, but only the consistent
+    form is exactly zero where a row of ``W`` is one-hot, as the true gradient is. Masked
     entries and fully masked rows have zero weight, hence zero gradient.
 
     Parameters
@@ -410,7 +413,7 @@ def attention_backward_from_weights(grad: Any, q: Any, k: Any, v: Any, weights: 
     weights : array_like, shape (..., Tq, Tk)
         The forward's attention weights.
     output : array_like, shape (..., Tq, dv)
-        The forward's output ``weights @ v``.
+        The forward's output ``weights @ v``; only its shape is used, to check ``grad``.
     scale : bool
         As in the forward: the logits were divided by ``sqrt(d)``.
 
