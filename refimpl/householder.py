@@ -19,13 +19,13 @@ from scipy.linalg import blas
 from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import (
     UNIT_NORM_RTOL,
-    _describe,
     as_float_array,
     as_scalar,
     broadcast_batch,
     check_finite,
     check_last_axis,
     check_unit_norm,
+    describe,
 )
 
 __all__ = [
@@ -117,10 +117,10 @@ def _output_buffer(out: Any, shape: tuple[int, ...]) -> np.ndarray:
     if out is None:
         return np.empty(shape)
     if not isinstance(out, np.ndarray) or out.dtype != np.float64:
-        raise TypeError(f"out must be a float64 numpy array, got {_describe(out)}")
+        raise TypeError(f"out must be a float64 numpy array, got {describe(out)}")
     if out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"out must be a writeable C-contiguous array of shape {shape}, "
-                         f"got {_describe(out)}")
+                         f"got {describe(out)}")
     return out
 
 
