@@ -119,6 +119,13 @@ def perpendicular(a_hat: np.ndarray) -> np.ndarray:
     return one_hot - np.take_along_axis(a_hat, j, axis=-1) * a_hat
 
 
+def perpendicular_vjp(grad: np.ndarray, a_hat: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`perpendicular` in ``a_hat``, with the index ``j`` held fixed."""
+    j = np.argmin(np.abs(a_hat), axis=-1)[..., None]
+    one_hot = (np.arange(a_hat.shape[-1]) == j).astype(np.float64)
+    return -np.take_along_axis(a_hat, j, axis=-1) * grad - one_hot * dot(grad, a_hat)
+
+
 def with_fallback(kind: str, v: np.ndarray,
                   a_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mirror normal ``v`` of ``{kind}_map``, with every exactly zero row replaced by

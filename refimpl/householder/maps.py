@@ -25,6 +25,7 @@ from refimpl.householder._common import (
     finite_gradients,
     map_inputs,
     norm,
+    perpendicular_vjp,
     reflect_unit,
     reflect_unit_vjp,
     unit_pair,
@@ -58,14 +59,6 @@ _KINDS = {"householder": (1.0, 1.0, False), "rotation": (-1.0, 1.0, True),
 
 #: ``(s, sigma, then_reflect_a)``: one row of the table above.
 _Signs = tuple[float | np.ndarray, float | np.ndarray, bool]
-
-
-def _perpendicular_vjp(grad: np.ndarray, a_hat: np.ndarray) -> np.ndarray:
-    """Gradient of :func:`~refimpl.householder._common.perpendicular` in ``a_hat``, with
-    the index ``j`` held fixed."""
-    j = np.argmin(np.abs(a_hat), axis=-1)[..., None]
-    one_hot = (np.arange(a_hat.shape[-1]) == j).astype(np.float64)
-    return -np.take_along_axis(a_hat, j, axis=-1) * grad - one_hot * dot(grad, a_hat)
 
 
 def _map_signs(kind: str, a_hat: np.ndarray, b_hat: np.ndarray) -> _Signs:
@@ -134,7 +127,7 @@ def _map_gradients(kind: str, grad: np.ndarray, x: np.ndarray, a: np.ndarray, b:
     reflected = reflect_unit(x, a_hat) if then_reflect_a else x
     grad_x, grad_unit = reflect_unit_vjp(sigma * grad, reflected, unit)
     grad_v = unit_vjp(grad_unit, unit, v_norm)
-    grad_a_hat = np.where(degenerate, _perpendicular_vjp(grad_v, a_hat), grad_v)
+    grad_a_hat = np.where(degenerate, perpendicular_vjp(grad_v, a_hat), grad_v)
     grad_b_hat = np.where(degenerate, 0.0, -s * grad_v)
     if then_reflect_a:
         grad_x, grad_a_unit = reflect_unit_vjp(grad_x, x, a_hat)
