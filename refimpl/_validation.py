@@ -21,7 +21,7 @@ import numpy as np
 UNIT_NORM_RTOL = 1e-10
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     """A short description of ``value`` for error messages."""
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
@@ -44,10 +44,10 @@ def as_float_array(value: Any, name: str, *, allow_nonfinite: bool = False) -> n
     try:
         array = np.asarray(value)
     except Exception as error:  # ragged lists and the like
-        raise TypeError(f"{name} must be array-like, got {_describe(value)} ({error})") from None
+        raise TypeError(f"{name} must be array-like, got {describe(value)} ({error})") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(
-            f"{name} must hold real numbers, got {_describe(value)} (dtype {array.dtype})"
+            f"{name} must hold real numbers, got {describe(value)} (dtype {array.dtype})"
         )
     array = array.astype(np.float64, copy=False)
     if not allow_nonfinite:
@@ -59,7 +59,7 @@ def check_finite(array: np.ndarray, name: str) -> None:
     """Raise ``ValueError`` if ``array`` holds NaN or inf."""
     if not np.all(np.isfinite(array)):
         bad = np.asarray(array)[~np.isfinite(array)].ravel()[0]
-        raise ValueError(f"{name} must be finite, got a value {bad} in {_describe(array)}")
+        raise ValueError(f"{name} must be finite, got a value {bad} in {describe(array)}")
 
 
 def check_ndim(array: np.ndarray, name: str, minimum: int) -> None:
@@ -113,10 +113,10 @@ def as_scalar(
 ) -> float:
     """Convert a real scalar to ``float`` and check its sign, or raise naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray)):
-        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+        raise TypeError(f"{name} must be a real number, got {describe(value)}")
     if isinstance(value, np.ndarray):
         if value.shape != () or value.dtype.kind not in "iuf":
-            raise TypeError(f"{name} must be a real scalar, got {_describe(value)}")
+            raise TypeError(f"{name} must be a real scalar, got {describe(value)}")
     number = float(value)
     if not np.isfinite(number):
         raise ValueError(f"{name} must be finite, got {name}={number}")
@@ -132,13 +132,13 @@ def as_scalar(
 def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     """Convert an integral value to ``int`` (rejecting 2.5 and True), checking a minimum."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+        raise TypeError(f"{name} must be an integer, got {describe(value)}")
     if isinstance(value, numbers.Integral):
         number = int(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
         number = int(value)
     else:
-        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+        raise TypeError(f"{name} must be an integer, got {describe(value)}")
     if minimum is not None and number < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {name}={number}")
     return number
@@ -179,4 +179,4 @@ def as_generator(rng: Any) -> np.random.Generator:
         return np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):
         return rng
-    raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {_describe(rng)}")
+    raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {describe(rng)}")

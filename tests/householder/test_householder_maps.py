@@ -1,4 +1,4 @@
-"""Properties of the orthogonal maps a -> b (research note rope2d_householder.md §C.9)."""
+"""Properties of the orthogonal maps a -> b of https://kexue.fm/archives/8453."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from functools import partial
 import numpy as np
 import pytest
 import scipy.linalg
-from hypothesis import given, strategies as st
+from householder_cases import EPS, accuracy_bound, degenerate, make_pair, pairs, unit
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from householder_cases import EPS, accuracy_bound, degenerate, make_pair, pairs, unit
 from refimpl import householder as hh
 from refimpl.gradcheck import check_vjp
 
@@ -114,7 +115,7 @@ def test_rotation_is_a_product_of_two_reflections(pair):
 
 @given(pair=pairs(min_d=2, max_d=24, cases=("random", "near_equal", "tiny")))
 def test_rotation_is_the_exponential_of_a_rank_two_generator(pair):
-    """T_rot = expm(theta K / sin theta), K = b a^T - a b^T (§C.7)."""
+    """T_rot = expm(theta K / sin theta), K = b a^T - a b^T (a rotation by theta in span(a, b))."""
     cosine = float(np.clip(pair.a @ pair.b, -1, 1))
     theta = np.arccos(cosine)
     if not 1e-6 < theta < np.pi - 1e-2:
@@ -137,7 +138,8 @@ def planar_completion(a, b, rng):
 
 @given(pair=pairs(min_d=3, max_d=24, cases=("random", "tiny")), seed=st.integers(0, 2**32 - 1))
 def test_independent_of_the_basis_completion(pair, seed):
-    """T = Q R Q^T + E E^T for any orthonormal completion E (§C.3): compare with a random E."""
+    """T = Q R Q^T + E E^T for any orthonormal completion E (the post's derivation):
+    compare with a random E."""
     rng = np.random.default_rng(seed)
     if pair.difference < 1e-3 or pair.sum < 1e-3:
         return
@@ -146,7 +148,7 @@ def test_independent_of_the_basis_completion(pair, seed):
     for kind, R in [("rotation", rotation), ("householder", reflection)]:
         expected = Q @ R @ Q.T + E @ E.T
         assert np.max(np.abs(MATRIX[kind](pair.a, pair.b) - expected)) <= 1e-12
-    # T_sym(a, b) = -T_ref(a, -b), the post's "negate the target" trick (§C.5)
+    # T_sym(a, b) = -T_ref(a, -b), the post's "negate the target" trick
     Q, E, c, s = planar_completion(pair.a, -pair.b, rng)
     expected = -(Q @ np.array([[c, s], [s, -c]]) @ Q.T + E @ E.T)
     assert np.max(np.abs(hh.symmetric_map_matrix(pair.a, pair.b) - expected)) <= 1e-12
@@ -246,7 +248,7 @@ def test_batched_maps_broadcast_and_use_the_blocked_path(kind):
 
 S3_A = np.array([1.0, 2, 3, 4, 5]) / np.sqrt(55)
 S3_B = np.array([9.0, 8, 7, 6, 5]) / np.sqrt(255)
-FIXTURE = {  # research note §C.8, printed to 6 decimals
+FIXTURE = {  # the post's a = (1, ..., 5), b = (9, ..., 5) through its closed forms, 6 decimals
     "symmetric": [[-0.729316, 0.298672, 0.32666, 0.354648, 0.382636],
                   [0.298672, -0.670446, 0.360436, 0.391318, 0.4222],
                   [0.32666, 0.360436, -0.605788, 0.427988, 0.461764],
@@ -303,7 +305,7 @@ def test_documented_degenerate_choices():
     assert np.allclose(hh.rotation_map_matrix(a, -a),
                        eye - 2 * np.outer(a, a) - 2 * np.outer(p, p), atol=1e-15)
     assert np.allclose(hh.symmetric_map_matrix(a, -a), 2 * np.outer(p, p) - eye, atol=1e-15)
-    # the well-defined ends of the table in §C.7
+    # the inputs where each closed form is well defined: b = a for two, b = -a for one
     assert np.allclose(hh.rotation_map_matrix(a, a), eye, atol=1e-15)
     assert np.allclose(hh.symmetric_map_matrix(a, a), 2 * np.outer(a, a) - eye, atol=1e-15)
     assert np.allclose(hh.householder_map_matrix(a, -a), eye - 2 * np.outer(a, a), atol=1e-15)

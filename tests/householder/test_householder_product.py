@@ -6,11 +6,13 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.linalg import lapack
 
 from refimpl import householder as hh
 from refimpl.gradcheck import check_vjp
+from refimpl.householder import product as product_module
 
 
 @st.composite
@@ -48,7 +50,7 @@ def test_agrees_with_lapack_dorgqr(shape, seed, block):
     m, n, k = shape
     rng = np.random.default_rng(seed)
     V, tau = rng.standard_normal((m, n)), rng.uniform(0.0, 2.0, k)
-    with mock.patch.object(hh, "BLOCK_SIZE", block):
+    with mock.patch.object(product_module, "BLOCK_SIZE", block):
         Q = hh.householder_product(V, tau)
     expected = lapack.dorgqr(V, tau)[0] if k else np.eye(m, n)
     scale = max(1.0, np.abs(expected).max())
@@ -96,6 +98,66 @@ def test_batches_broadcast():
     for i in range(2):
         for j in range(3):
             assert np.allclose(Q[i, j], lapack.dorgqr(V[i, 0], tau[j])[0], atol=1e-14)
+
+
+def contraction_tau(V, k, rng):
+    """tau_i = t_i 2 / ||y_i||^2 with t_i = 0 (H_i = I), 1 (orthogonal) or in (0, 1)
+    (not orthogonal): every H_i is symmetric with eigenvalues 1 and 1 - 2 t_i, so
+    ||H_i||_2 = 1 and no product of them grows."""
+    which = rng.integers(0, 3, k)
+    t = np.where(which == 0, 0.0, np.where(which == 1, 1.0, rng.random(k)))
+    return t * orthogonal_tau(V, k)
+
+
+def product_error_bound(m, n, k):
+    """Error model for a product of k factors of norm 1 applied to I[:, :n]: applying
+    H_i = I - tau_i y y^T to M errs by at most (m + 2) eps (1 + tau_i ||y||^2) ||M||_F <=
+    3 (m + 2) eps sqrt(n), and the later factors do not amplify it; the compact-WY blocks
+    (products with Y, T and Y^T) allow a few times more. We take 16 k (m + 2) eps sqrt(n)
+    for the Frobenius norm of the difference of two such computations."""
+    return 16 * max(k, 1) * (m + 2) * np.finfo(np.float64).eps * np.sqrt(n)
+
+
+@given(shape=shapes(), seed=st.integers(0, 2**32 - 1), block=st.sampled_from([1, 2, 3, 32]),
+       batch=st.sampled_from([(), (2,)]))
+def test_householder_product_matches_its_definition(shape, seed, block, batch):
+    """The compact-WY blocks (small block sizes exercise the block edges) against one
+    reflector at a time; V batched, tau shared."""
+    m, n, k = shape
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal(batch + (m, n))
+    tau = contraction_tau(V.reshape(-1, m, n)[0], k, rng)
+    with mock.patch.object(product_module, "BLOCK_SIZE", block):
+        Q = hh.householder_product(V, tau)
+    definition = hh.householder_product_definition(V, tau)
+    assert definition.shape == Q.shape == batch + (m, n)
+    error = np.linalg.norm(Q - definition, axis=(-2, -1))
+    assert np.all(error <= product_error_bound(m, n, k))
+
+
+@given(shape=shapes(), seed=st.integers(0, 2**32 - 1))
+def test_householder_product_definition_agrees_with_lapack_dorgqr(shape, seed):
+    """The definition against an outside implementation of the same product."""
+    m, n, k = shape
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal((m, n))
+    tau = contraction_tau(V, k, rng)
+    expected = lapack.dorgqr(V, tau)[0] if k else np.eye(m, n)
+    error = np.linalg.norm(hh.householder_product_definition(V, tau) - expected)
+    assert error <= product_error_bound(m, n, k)
+
+
+def test_householder_product_definition_closed_form_and_errors():
+    # one reflector y = (1, 2), tau = 0.4 (= 2/||y||^2): H = I - 0.4 y y^T
+    Q = hh.householder_product_definition([[9.0, 9.0], [2.0, 9.0]], [0.4])
+    assert np.allclose(Q, [[0.6, -0.8], [-0.8, -0.6]], rtol=0, atol=1e-15)
+    assert np.array_equal(hh.householder_product_definition(np.ones((5, 3)), np.zeros(0)),
+                          np.eye(5, 3))
+    with pytest.raises(ValueError, match="^tau must hold at most n = 2"):
+        hh.householder_product_definition(np.ones((4, 2)), np.ones(3))
+    big, tau = np.full((200, 200), 10.0), np.ones(200)  # factors of norm ~2e4
+    with pytest.raises(ValueError, match="^V and tau give the product too large for float64"):
+        hh.householder_product_definition(big, tau)
 
 
 # ---------------------------------------------------------------------------- QR

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
-
 from householder_cases import EPS, unit
+from hypothesis import given
+from hypothesis import strategies as st
+
 from refimpl import householder as hh
 from refimpl.gradcheck import check_vjp
 
@@ -66,6 +67,32 @@ def test_reflect_broadcasts_and_blocks():
     assert np.max(np.abs(hh.reflect(many, w) - expected)) <= 1e-13
     hh.reflect(many, w, out=many)  # in place
     assert np.max(np.abs(many - expected)) <= 1e-13
+
+
+@given(v=vectors(), seed=st.integers(0, 2**32 - 1), batch=st.sampled_from([(), (3,), (2, 1)]))
+def test_reflect_matches_its_definition(v, seed, batch):
+    """reflect (unit normal, BLAS update in row blocks; batch () takes the einsum path)
+    against the formula term by term. Error model: in each form the inner product of d
+    terms errs by at most d eps ||v|| ||x|| in any summation order, the normalisation and
+    the update by a few eps more, and the update doubles the error of the coefficient:
+    at most 2 (d + 4) eps ||x|| per form and vector, 4 (d + 4) eps ||x|| between them."""
+    x = np.random.default_rng(seed).standard_normal(batch + v.shape)
+    error = np.linalg.norm(hh.reflect(x, v) - hh.reflect_definition(x, v), axis=-1)
+    assert np.all(error <= 4 * (v.size + 4) * EPS * np.linalg.norm(x, axis=-1))
+
+
+def test_reflect_definition_closed_forms_and_errors():
+    assert hh.reflect_definition([1.0, 2.0, 3.0], [0.0, 0.0, -7.0]).tolist() == [1.0, 2.0, -3.0]
+    assert hh.reflect_definition([5.0], [-2.0]).tolist() == [-5.0]  # d = 1: H = -1
+    # tiny and huge normals: only the direction counts
+    assert hh.reflect_definition([[3.0, 1.0]], [1e-320, 0.0]).tolist() == [[-3.0, 1.0]]
+    assert hh.reflect_definition([[3.0, 1.0]], [0.0, 1e300]).tolist() == [[3.0, -1.0]]
+    with pytest.raises(ValueError, match="^v must not contain a zero vector"):
+        hh.reflect_definition([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="^x must be finite"):
+        hh.reflect_definition([np.inf, 2.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="^x is too large"):
+        hh.reflect_definition(np.full(3, 1e308), [1.0, 1.0, 1.0])
 
 
 @given(x=vectors())

@@ -1,0 +1,230 @@
+"""Low-level pieces shared by the reflections, the a -> b maps and the QR code.
+
+Norms and inner products along the last axis, the input and overflow checks the public
+functions share (with those of the a -> b maps and their documented fallback normal),
+the chain rule of one reflection ``x - 2 u <u, x>`` and of the normalisation
+``u = v / ||v||``, and :func:`apply_low_rank`, the one matrix-free kernel behind every
+map: ``sign * x + (x @ left) @ right`` with a rank of 1 or 2, blocked in rows of
+:data:`BLOCK_BYTES` and written into an optional ``out`` buffer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.linalg import blas
+
+from refimpl._validation import (
+    as_float_array,
+    as_scalar,
+    broadcast_batch,
+    check_finite,
+    check_last_axis,
+    check_unit_norm,
+    describe,
+)
+
+#: Bytes of ``x`` per row block when one map is applied to many vectors: a block
+#: stays in cache between computing its inner products and writing its result.
+BLOCK_BYTES = 2**20
+
+
+def norm(x: np.ndarray) -> np.ndarray:
+    """Euclidean norm along the last axis, keeping it (length 1); zero vectors give 0.
+
+    The plain sum of squares is exact to rounding whenever it lies well inside the
+    float64 range (entries whose squares underflow are then below eps of the sum);
+    otherwise every norm is recomputed after dividing by ``max |x_i|``, so tiny or huge
+    entries can neither underflow nor overflow.
+    """
+    with np.errstate(over="ignore"):  # an overflowed square sends us to the scaled form
+        squares = np.einsum("...i,...i->...", x, x)[..., None]
+    if np.all((squares > 1e-280) & (squares < 1e280)):
+        return np.sqrt(squares)
+    scale = np.max(np.abs(x), axis=-1, keepdims=True)
+    safe = np.where(scale > 0, scale, 1.0)
+    return scale * np.sqrt(np.sum(np.square(x / safe), axis=-1, keepdims=True))
+
+
+def dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Inner product along the last axis with broadcasting; keeps the last axis."""
+    return np.einsum("...i,...i->...", x, y)[..., None]
+
+
+def nonzero_vectors(x: ArrayLike, name: str) -> np.ndarray:
+    """Validate ``x`` as finite vectors along the last axis, none of them zero."""
+    x = as_float_array(x, name)
+    check_last_axis(x, name)
+    if x.shape[-1] == 0:
+        raise ValueError(f"{name} must have a non-empty last axis, got shape {x.shape}")
+    zero = ~np.any(x != 0, axis=-1)
+    if np.any(zero):
+        where = tuple(int(i) for i in np.argwhere(zero)[0])
+        raise ValueError(f"{name} must not contain a zero vector, got one at batch index {where}")
+    return x
+
+
+def feature_sizes_match(first: np.ndarray, second: np.ndarray, names: str) -> None:
+    """Raise unless ``first`` and ``second`` have the same last dimension (``names``
+    reads e.g. ``"x and v"``)."""
+    if first.shape[-1] != second.shape[-1]:
+        raise ValueError(f"{names} must have the same last dimension, got shapes "
+                         f"{first.shape} and {second.shape}")
+
+
+def finite_gradients(*gradients: np.ndarray,
+                     cause: str = "x and grad are too large") -> tuple[np.ndarray, ...]:
+    """Return the gradients, or raise (naming ``cause``) if they overflowed float64."""
+    if not all(np.all(np.isfinite(gradient)) for gradient in gradients):
+        raise ValueError(f"{cause}: the gradients overflow float64")
+    return gradients
+
+
+# ------------------------------------------- inputs of the a -> b maps, their fallback
+
+
+def unit_pair(a: ArrayLike, b: ArrayLike, rtol: float) -> tuple[np.ndarray, ...]:
+    """Validate unit vectors ``a`` and ``b``; return them with their renormalised
+    versions and norms: ``(a, b, a_hat, b_hat, a_norm, b_norm)``."""
+    rtol = as_scalar(rtol, "rtol", positive=True)
+    a, b = as_float_array(a, "a"), as_float_array(b, "b")
+    check_last_axis(a, "a")
+    check_last_axis(b, "b")
+    feature_sizes_match(a, b, "a and b")
+    broadcast_batch(a=a.shape[:-1], b=b.shape[:-1])
+    check_unit_norm(a, "a", rtol)
+    check_unit_norm(b, "b", rtol)
+    a_norm, b_norm = norm(a), norm(b)
+    return a, b, a / a_norm, b / b_norm, a_norm, b_norm
+
+
+def map_inputs(x: ArrayLike, a: ArrayLike, b: ArrayLike,
+               rtol: float) -> tuple[np.ndarray, ...]:
+    """Validate the arguments of an a -> b map: :func:`unit_pair` and vectors ``x`` of
+    the same dimension (NaN and inf are checked where ``x`` is used); returns
+    ``(x, a, b, a_hat, b_hat, a_norm, b_norm)``."""
+    a, b, a_hat, b_hat, a_norm, b_norm = unit_pair(a, b, rtol)
+    x = as_float_array(x, "x", allow_nonfinite=True)
+    check_last_axis(x, "x", size=a.shape[-1])
+    broadcast_batch(x=x.shape[:-1], a=a.shape[:-1], b=b.shape[:-1])
+    return x, a, b, a_hat, b_hat, a_norm, b_norm
+
+
+def perpendicular(a_hat: np.ndarray) -> np.ndarray:
+    """The fallback mirror normal ``e_j - a_j a`` (orthogonal to unit ``a``), where ``j``
+    is the first index of the smallest ``|a_j|``; its norm is ``sqrt(1 - a_j^2) >=
+    sqrt(1 - 1/d)``, so it is well conditioned for d >= 2."""
+    j = np.argmin(np.abs(a_hat), axis=-1)[..., None]
+    one_hot = (np.arange(a_hat.shape[-1]) == j).astype(np.float64)
+    return one_hot - np.take_along_axis(a_hat, j, axis=-1) * a_hat
+
+
+def perpendicular_vjp(grad: np.ndarray, a_hat: np.ndarray) -> np.ndarray:
+    """Gradient of :func:`perpendicular` in ``a_hat``, with the index ``j`` held fixed."""
+    j = np.argmin(np.abs(a_hat), axis=-1)[..., None]
+    one_hot = (np.arange(a_hat.shape[-1]) == j).astype(np.float64)
+    return -np.take_along_axis(a_hat, j, axis=-1) * grad - one_hot * dot(grad, a_hat)
+
+
+def with_fallback(kind: str, v: np.ndarray,
+                  a_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mirror normal ``v`` of ``{kind}_map``, with every exactly zero row replaced by
+    :func:`perpendicular` (the documented fallback), and the mask of those rows.
+
+    Raises ``ValueError`` in ``d = 1``, where no map of that kind exists at the
+    degenerate input (``b = a`` for the reflection, ``b = -a`` for the others)."""
+    degenerate = ~np.any(v != 0, axis=-1, keepdims=True)
+    if np.any(degenerate):
+        if a_hat.shape[-1] == 1:
+            which = "b = a" if kind == "householder" else "b = -a"
+            raise ValueError(f"{kind}_map is undefined at {which} when d = 1 (no such map "
+                             f"exists); got a and b of dimension 1 with {which}")
+        v = np.where(degenerate, perpendicular(a_hat), v)
+    return v, degenerate
+
+
+# --------------------------------------------------- one reflection and its chain rule
+
+
+def reflect_unit(x: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """``x - 2 u <u, x>`` for unit ``u`` (no checks, broadcasting)."""
+    return x - 2.0 * unit * dot(unit, x)
+
+
+def reflect_unit_vjp(grad: np.ndarray, x: np.ndarray,
+                     unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``x - 2 u <u, x>`` in ``x`` and in the unit vector ``u`` (unreduced)."""
+    grad_x = reflect_unit(grad, unit)
+    grad_unit = -2.0 * (grad * dot(unit, x) + x * dot(unit, grad))
+    return grad_x, grad_unit
+
+
+def unit_vjp(grad_unit: np.ndarray, unit: np.ndarray, v_norm: np.ndarray) -> np.ndarray:
+    """Chain a gradient in ``u = v / ||v||`` back to ``v`` (``v_norm`` is ``||v||``)."""
+    return (grad_unit - unit * dot(unit, grad_unit)) / v_norm
+
+
+# ------------------------------------------------------ the matrix-free low-rank kernel
+
+
+def output_buffer(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Check a caller's ``out`` array (or allocate one) for a result of ``shape``."""
+    if out is None:
+        return np.empty(shape)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float64:
+        raise TypeError(f"out must be a float64 numpy array, got {describe(out)}")
+    if out.shape != shape or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable C-contiguous array of shape {shape}, "
+                         f"got {describe(out)}")
+    return out
+
+
+def inner_products(x: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """``x @ left`` along the last axis, which also checks ``x`` for NaN and inf.
+
+    A NaN or inf entry of ``x`` makes its inner products NaN or inf (``inf * 0`` is
+    NaN), so checking these few numbers replaces a full pass of ``check_finite`` over
+    ``x``; the warnings are silenced because the error below reports the problem.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        products = x @ left if left.ndim == 2 else np.einsum("...d,...dr->...r", x, left)
+    if not np.all(np.isfinite(products)):
+        check_finite(x, "x")  # names the bad entry
+        raise ValueError("x is too large: its inner products overflow float64")
+    return products
+
+
+def apply_low_rank(x: np.ndarray, sign: float | np.ndarray, left: np.ndarray,
+                   right: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``sign * x + (x @ left) @ right`` along the last axis, written into ``out``.
+
+    ``left`` is (..., d, r) and ``right`` (..., r, d) with r = 1 or 2. When one map
+    serves every vector (``left`` 2-D, scalar ``sign``), rows are processed in blocks
+    of :data:`BLOCK_BYTES`, so ``x`` is read from memory once and ``out`` written
+    once, and the update is one multithreaded BLAS call per block. Each block's inner
+    products are taken before it is written, so ``out`` may be ``x`` itself.
+    """
+    shape = np.broadcast_shapes(x.shape, left.shape[:-2] + left.shape[-2:-1],
+                                np.shape(sign)[:-1] + x.shape[-1:])
+    out = output_buffer(out, shape)
+    if left.ndim == 2 and np.ndim(sign) == 0 and x.shape == shape and x.ndim > 1:
+        d = x.shape[-1]
+        rows_x, rows_out = x.reshape(-1, d), out.reshape(-1, d)
+        rows = max(1, BLOCK_BYTES // (8 * d))
+        right_t = np.asfortranarray(right.T)
+        for start in range(0, len(rows_x), rows):
+            block, out_block = rows_x[start:start + rows], rows_out[start:start + rows]
+            coefficients = inner_products(block, left)  # before writing: out may be x
+            if out_block is not block:
+                np.copyto(out_block, block)
+            # out_block^T <- right^T coefficients^T + sign out_block^T, in place (BLAS gemm)
+            updated = blas.dgemm(1.0, right_t, coefficients.T, beta=float(sign),
+                                 c=out_block.T, overwrite_c=True)
+            if not np.may_share_memory(updated, out_block):  # f2py had to copy
+                out_block[...] = updated.T
+        return out
+    coefficients = inner_products(x, left)
+    update = np.einsum("...r,...rd->...d", coefficients, right)
+    np.multiply(x, sign, out=out)
+    out += update
+    return out
