@@ -4,7 +4,7 @@ Householder products.
 A Householder reflection :math:`H_v = I - 2 v v^T / (v^T v)` mirrors space in the
 hyperplane orthogonal to ``v``; it is symmetric, orthogonal and its own inverse, and it
 costs O(d) per vector to apply without ever forming the d x d matrix
-(:mod:`~refimpl.householder.reflect`). One or two reflections build the orthogonal maps
+(:mod:`~refimpl.householder.reflection`). One or two reflections build the orthogonal maps
 of the post "an orthogonal matrix that maps one unit vector to another"
 (https://kexue.fm/archives/8453): :mod:`~refimpl.householder.maps` applies them fast,
 :mod:`~refimpl.householder.map_definitions` writes them as plain reflections. Products
@@ -50,7 +50,7 @@ from refimpl.householder.product import (
     householder_product_vjp,
     householder_qr,
 )
-from refimpl.householder.reflect import (
+from refimpl.householder.reflection import (
     normalize,
     normalize_vjp,
     reflect,

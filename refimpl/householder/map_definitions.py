@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 
 from refimpl._validation import UNIT_NORM_RTOL, check_finite
 from refimpl.householder._common import map_inputs, with_fallback
-from refimpl.householder.reflect import reflect_definition
+from refimpl.householder.reflection import reflect_definition
 
 
 def _unit_inputs(x: ArrayLike, a: ArrayLike, b: ArrayLike,
