@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from refimpl import similarity as sim
@@ -15,7 +18,7 @@ def vjps_agree(rng: np.random.Generator) -> CheckResult:
         rng.standard_normal((4, 3))
     weight, labels = rng.standard_normal((9, 5)), np.array([0, 2, 4, 1])
     grades = np.array([0.0, 1.0, 2.0, 1.0])
-    cases = [
+    cases: list[tuple[Callable[..., Any], Callable[..., Any], list[np.ndarray]]] = [
         (lambda u, v, w: sim.pair_classifier_loss(u, v, w, labels),
          lambda g, u, v, w: sim.pair_classifier_loss_vjp(g, u, v, w, labels), [u, v, weight]),
         (sim.cosine_distillation_loss, sim.cosine_distillation_loss_vjp, [u, x]),
@@ -59,7 +62,7 @@ def length_invariance(rng: np.random.Generator) -> CheckResult:
     scales = 10.0 ** rng.uniform(-100, 100, (6, 1))
     grades = np.array([0.0, 2.0, 1.0])
 
-    def losses(x, y):
+    def losses(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.array([sim.cosine_distillation_loss(y, x), sim.in_batch_contrastive_loss(x),
                          sim.cosent_loss(x[0::2], x[1::2], grades)])
 
