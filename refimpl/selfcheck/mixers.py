@@ -1,7 +1,11 @@
-"""Self-checks of refimpl.mixers: VJPs, FNet's spectrum, External Attention, symmetries."""
+"""Self-checks of refimpl.mixers: VJPs, FNet's spectrum, External Attention, symmetries.
+
+Every weight is in the package's ``(out, in)`` layout (``y = x W^T + b``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 
 import numpy as np
@@ -11,38 +15,53 @@ from refimpl.attention import scaled_dot_product_attention
 from refimpl.gradcheck import numerical_vjp
 from refimpl.selfcheck._core import Check, CheckResult
 
+#: A mixer, its VJP and the arguments to check them at.
+Case = tuple[Callable[..., np.ndarray], Callable[..., object], list[np.ndarray]]
 
-def _relative_vjp_error(f, f_vjp, args, rng) -> float:
+
+def _normals(rng: np.random.Generator) -> Callable[..., np.ndarray]:
+    """``r(*shape)``: standard normals of that shape from ``rng``."""
+    return lambda *shape: rng.standard_normal(shape)
+
+
+def _gmlp_params(p: tuple[np.ndarray, ...]) -> mx.GMLPParams:
+    """aMLP parameters from the 10 gMLP arrays followed by the 4 tiny-attention arrays."""
+    return mx.GMLPParams(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9],
+                         mx.TinyAttentionParams(p[10], p[11], p[12], p[13]))
+
+
+def _relative_vjp_error(f: Callable[..., np.ndarray], f_vjp: Callable[..., object],
+                        args: list[np.ndarray], rng: np.random.Generator) -> float:
     """max |analytic - numeric| / max(1, |numeric|) over every argument."""
     cotangent = rng.standard_normal(np.shape(f(*args)))
-    analytic = f_vjp(cotangent, *args)
-    analytic = analytic if isinstance(analytic, tuple) else (analytic,)
+    result = f_vjp(cotangent, *args)
+    analytic = result if isinstance(result, tuple) else (result,)
     numeric = numerical_vjp(f, args, cotangent)
     return max(float(np.max(np.abs(a - n)) / max(1.0, float(np.max(np.abs(n)))))
-               for a, n in zip(analytic, numeric))
+               for a, n in zip(analytic, numeric, strict=True))
 
 
-def _cases(rng):
+def _cases(rng: np.random.Generator) -> list[Case]:
     n, d = 3, 4
     x = rng.standard_normal((2, n, d))
-    r = lambda *shape: rng.standard_normal(shape)
-    flat = [np.ones(d), r(d), r(d, 4), r(4), np.ones(2), r(2), r(n, n), r(n), r(2, d), r(d),
-            r(d, 6), r(6), r(2, 2), r(2)]
+    r = _normals(rng)
+    flat = [np.ones(d), r(d), r(4, d), r(4), np.ones(2), r(2), r(n, n), r(n), r(d, 2), r(d),
+            r(6, d), r(6), r(2, 2), r(2)]
 
-    def gmlp_f(x, *p):
-        return mx.gmlp_block(x, mx.GMLPParams(*p[:10], mx.TinyAttentionParams(*p[10:])), True)
+    def gmlp_f(x: np.ndarray, *p: np.ndarray) -> np.ndarray:
+        return mx.gmlp_block(x, _gmlp_params(p), True)
 
-    def gmlp_vjp(g, x, *p):
-        gx, gp = mx.gmlp_block_vjp(g, x, mx.GMLPParams(*p[:10], mx.TinyAttentionParams(*p[10:])),
-                                   True)
+    def gmlp_vjp(g: np.ndarray, x: np.ndarray, *p: np.ndarray) -> tuple[object, ...]:
+        gx, gp = mx.gmlp_block_vjp(g, x, _gmlp_params(p), True)
+        attention = fields(gp.attention) if gp.attention is not None else ()
         return (gx, *[getattr(gp, f.name) for f in fields(gp)][:10], *[
-            getattr(gp.attention, f.name) for f in fields(gp.attention)])
+            getattr(gp.attention, f.name) for f in attention])
     return [
-        (mx.synthesizer_random, mx.synthesizer_random_vjp, [x, r(n, n), r(d, 2), r(2)]),
+        (mx.synthesizer_random, mx.synthesizer_random_vjp, [x, r(n, n), r(2, d), r(2)]),
         (mx.synthesizer_dense, mx.synthesizer_dense_vjp,
-         [x, r(d, 3), r(3), r(3, n), r(n), r(d, 2), r(2)]),
+         [x, r(3, d), r(3), r(n, 3), r(n), r(2, d), r(2)]),
         (mx.fnet_mixing, mx.fnet_mixing_vjp, [x]),
-        (mx.external_attention, mx.external_attention_vjp, [x, r(5, d), r(5, 2)]),
+        (mx.external_attention, mx.external_attention_vjp, [x, r(5, d), r(2, 5)]),
         (mx.token_mixing_mlp, mx.token_mixing_mlp_vjp, [x, r(3, n), r(3), r(n, 3), r(n)]),
         (gmlp_f, gmlp_vjp, [x, *flat]),
     ]
@@ -70,10 +89,10 @@ def external_attention_two_step(rng: np.random.Generator) -> CheckResult:
     worst = 0.0
     for n in (1, 4, 9):
         x, keys, values = rng.standard_normal((n, 3)), rng.standard_normal((6, 3)), \
-            rng.standard_normal((6, 2))
+            rng.standard_normal((2, 6))
         s = np.exp(x @ keys.T)
         s = s / s.sum(axis=0)
-        expected = s / s.sum(axis=1, keepdims=True) @ values
+        expected = s / s.sum(axis=1, keepdims=True) @ values.T
         worst = max(worst, float(np.max(np.abs(mx.external_attention(x, keys, values) - expected))))
     return CheckResult(3, worst, 1e-12)
 
@@ -84,7 +103,7 @@ def permutation_symmetry(rng: np.random.Generator) -> CheckResult:
     n, d = 5, 3
     x, perm = rng.standard_normal((n, d)), rng.permutation(n)
     w = [rng.standard_normal((d, 3)) for _ in range(3)]
-    keys, values = rng.standard_normal((4, d)), rng.standard_normal((4, 2))
+    keys, values = rng.standard_normal((4, d)), rng.standard_normal((2, 4))
     equivariant = [lambda z: scaled_dot_product_attention(z @ w[0], z @ w[1], z @ w[2]),
                    lambda z: mx.external_attention(z, keys, values)]
     worst = max(float(np.max(np.abs(f(x[perm]) - f(x)[perm]))) for f in equivariant)
@@ -99,9 +118,9 @@ def permutation_symmetry(rng: np.random.Generator) -> CheckResult:
 def causal_gmlp(rng: np.random.Generator) -> CheckResult:
     """Causal aMLP: changing tokens after i leaves outputs 0..i unchanged."""
     n, d = 5, 3
-    r = lambda *shape: rng.standard_normal(shape)
-    p = mx.GMLPParams(np.ones(d), r(d), r(d, 4), r(4), np.ones(2), r(2), r(n, n), r(n), r(2, d),
-                      r(d), mx.TinyAttentionParams(r(d, 6), r(6), r(2, 2), r(2)))
+    r = _normals(rng)
+    p = mx.GMLPParams(np.ones(d), r(d), r(4, d), r(4), np.ones(2), r(2), r(n, n), r(n), r(d, 2),
+                      r(d), mx.TinyAttentionParams(r(6, d), r(6), r(2, 2), r(2)))
     x = r(n, d)
     worst = 0.0
     for i in range(n - 1):
