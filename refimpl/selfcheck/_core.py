@@ -12,12 +12,21 @@ import numpy as np
 
 @dataclass(frozen=True)
 class CheckResult:
-    """What one check found: cases tried and the worst error against its tolerance."""
+    """What one check found: cases tried and the worst error against its tolerance.
+
+    ``unit`` says what the error measures, printed in the table's units column:
+    ``abs`` / ``rel`` (absolute / relative error), ``ratio`` (error over its documented
+    bound; passes at <= 1), ``count`` (number of failing cases; passes at 0),
+    ``fraction`` (failing fraction), ``KS sqrt(n)`` (Kolmogorov-Smirnov statistic
+    times sqrt(n), against its critical value), ``half-digits`` (error in halves of
+    the last printed digit of a published table).
+    """
 
     cases: int
     worst_error: float
     tolerance: float
     detail: str = ""
+    unit: str = "abs"
 
     @property
     def passed(self) -> bool:
@@ -40,7 +49,8 @@ def run_checks(checks: Iterable[Check], *, seed: int = 0, out: TextIO | None = N
     ``out`` (default: the current ``sys.stdout``). Returns True when every check passed.
     """
     out = sys.stdout if out is None else out
-    header = f"{'check':<48} {'cases':>7} {'worst error':>12} {'tolerance':>10}  result"
+    header = (f"{'check':<48} {'cases':>7} {'worst error':>12} {'tolerance':>10} "
+              f"{'units':<11} result")
     print(header, file=out)
     print("-" * len(header), file=out)
     all_passed = True
@@ -54,7 +64,8 @@ def run_checks(checks: Iterable[Check], *, seed: int = 0, out: TextIO | None = N
         verdict = "pass" if result.passed else "FAIL"
         all_passed &= result.passed
         print(f"{check.name:<48} {result.cases:>7} {result.worst_error:>12.3e} "
-              f"{result.tolerance:>10.1e}  {verdict}  ({seconds:.2f}s)", file=out)
+              f"{result.tolerance:>10.1e} {result.unit:<11} {verdict}  ({seconds:.2f}s)",
+              file=out)
         if result.detail and not result.passed:
             print(f"    {result.detail}", file=out)
     return all_passed

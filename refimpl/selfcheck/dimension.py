@@ -21,7 +21,7 @@ def post_table(rng: np.random.Generator) -> CheckResult:
     del rng
     worst = max(abs(float(h_n(n)) - float(text)) / (0.5 * 10.0 ** -len(text.split(".")[1]))
                 for n, text in POST_TABLE.items())
-    return CheckResult(len(POST_TABLE), worst, 1.0)
+    return CheckResult(len(POST_TABLE), worst, 1.0, unit="half-digits")
 
 
 def bessel_closed_form(rng: np.random.Generator) -> CheckResult:
@@ -33,7 +33,7 @@ def bessel_closed_form(rng: np.random.Generator) -> CheckResult:
     nu = n / 2 - 1
     exact = (gammaln(n / 2) + nu * np.log(2 / n) + np.log(ive(nu, n)) + n
              - n * ive(nu + 1, n) / ive(nu, n))
-    return CheckResult(n.size, float(np.max(np.abs(h_n(n) / exact - 1))), 1e-11)
+    return CheckResult(n.size, float(np.max(np.abs(h_n(n) / exact - 1))), 1e-11, unit="rel")
 
 
 def roots_and_rule(rng: np.random.Generator) -> CheckResult:
@@ -42,7 +42,7 @@ def roots_and_rule(rng: np.random.Generator) -> CheckResult:
     for N in np.exp(rng.uniform(np.log(512), np.log(5e6), size=6)):
         gap = float(dimension_rule(N)) - minimum_dimension(N)
         worst = max(worst, gap if gap > 0 else np.inf)
-    return CheckResult(len(NOTE_ROOTS) + 6, worst, 1.0)
+    return CheckResult(len(NOTE_ROOTS) + 6, worst, 1.0, unit="ratio")
 
 
 def jl_guarantee(rng: np.random.Generator) -> CheckResult:
@@ -54,7 +54,8 @@ def jl_guarantee(rng: np.random.Generator) -> CheckResult:
         points = rng.standard_normal((count, 30))
         failures += worst_distortion(points, random_projection(points, n, rng=rng)) > eps
     return CheckResult(trials, failures / trials, 1 / count,
-                       f"{failures} of {trials} projections distorted a pair by > {eps}")
+                       f"{failures} of {trials} projections distorted a pair by > {eps}",
+                       unit="fraction")
 
 
 CHECKS = [

@@ -43,7 +43,7 @@ def wrong_examples(rng: np.random.Generator) -> list[tuple]:
 def accepts_correct(rng: np.random.Generator) -> CheckResult:
     """Worst error over the correct examples."""
     reports = [check_vjp(f, f_vjp, args, rng=rng) for f, f_vjp, args in examples(rng)]
-    return CheckResult(len(reports), max(r.worst_abs_error for r in reports), 1e-7)
+    return CheckResult(len(reports), max(r.worst_abs_error for r in reports), 1e-7, unit="abs")
 
 
 def rejects_wrong(rng: np.random.Generator) -> CheckResult:
@@ -56,7 +56,8 @@ def rejects_wrong(rng: np.random.Generator) -> CheckResult:
             accepted += 1
         except AssertionError:
             pass
-    return CheckResult(len(cases), float(accepted), 0.0, f"{accepted} wrong VJP(s) accepted")
+    return CheckResult(len(cases), float(accepted), 0.0, f"{accepted} wrong VJP(s) accepted",
+                       unit="count")
 
 
 CHECKS = [

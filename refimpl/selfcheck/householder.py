@@ -42,7 +42,7 @@ def orthogonality(rng: np.random.Generator) -> CheckResult:
     errors = [np.max(np.abs(T @ T.T - np.eye(len(a))))
               for a, b in pairs(rng) for kind in KINDS
               for T in [getattr(hh, f"{kind}_map_matrix")(a, b)]]
-    return CheckResult(len(errors), float(max(errors)), 1e-14)
+    return CheckResult(len(errors), float(max(errors)), 1e-14, unit="abs")
 
 
 def maps_a_to_b(rng: np.random.Generator) -> CheckResult:
@@ -54,7 +54,8 @@ def maps_a_to_b(rng: np.random.Generator) -> CheckResult:
             near = 1.0 / distance if 0 < distance < np.inf else 0.0
             bound = 8 * EPS * (np.sqrt(len(a)) + near)
             ratios.append(np.linalg.norm(getattr(hh, f"{kind}_map")(a, a, b) - b) / bound)
-    return CheckResult(len(ratios), float(max(ratios)), 1.0, "ratio to the stated bound")
+    return CheckResult(len(ratios), float(max(ratios)), 1.0, "ratio to the stated bound",
+                       unit="ratio")
 
 
 def determinants(rng: np.random.Generator) -> CheckResult:
@@ -67,7 +68,7 @@ def determinants(rng: np.random.Generator) -> CheckResult:
         for kind in KINDS:
             T = getattr(hh, f"{kind}_map_matrix")(a, b)
             errors.append(abs(np.linalg.det(T) - expected[kind]))
-    return CheckResult(len(errors), float(max(errors)), 1e-12)
+    return CheckResult(len(errors), float(max(errors)), 1e-12, unit="abs")
 
 
 def map_vjps(rng: np.random.Generator) -> CheckResult:
@@ -79,7 +80,7 @@ def map_vjps(rng: np.random.Generator) -> CheckResult:
         f_vjp = partial(getattr(hh, f"{kind}_map_vjp"), rtol=1e-4)
         report = check_vjp(f, f_vjp, [rng.standard_normal((2, 5)), a, b], rng=rng)
         worst, cases = max(worst, report.worst_abs_error), cases + 1
-    return CheckResult(cases, worst, 1e-6)
+    return CheckResult(cases, worst, 1e-6, unit="abs")
 
 
 def product_against_lapack(rng: np.random.Generator) -> CheckResult:
@@ -90,14 +91,14 @@ def product_against_lapack(rng: np.random.Generator) -> CheckResult:
         expected = lapack.dorgqr(V, tau)[0]
         error = np.abs(hh.householder_product(V, tau) - expected).max()
         errors.append(error / max(1.0, np.abs(expected).max()))
-    return CheckResult(len(errors), float(max(errors)), 1e-13)
+    return CheckResult(len(errors), float(max(errors)), 1e-13, unit="rel")
 
 
 def product_vjp(rng: np.random.Generator) -> CheckResult:
     """householder_product_vjp against central differences (V and tau)."""
     V, tau = rng.standard_normal((6, 4)), rng.uniform(0.0, 2.0, 3)
     report = check_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
-    return CheckResult(1, report.worst_abs_error, 1e-6)
+    return CheckResult(1, report.worst_abs_error, 1e-6, unit="abs")
 
 
 CHECKS = [

@@ -70,7 +70,7 @@ def _cases(rng: np.random.Generator) -> list[Case]:
 def vjps_agree(rng: np.random.Generator) -> CheckResult:
     """Relative VJP error of each mixer (the gMLP case is causal aMLP)."""
     errors = [_relative_vjp_error(f, f_vjp, args, rng) for f, f_vjp, args in _cases(rng)]
-    return CheckResult(len(errors), max(errors), 1e-6)
+    return CheckResult(len(errors), max(errors), 1e-6, unit="rel")
 
 
 def fnet_is_real_dft(rng: np.random.Generator) -> CheckResult:
@@ -81,7 +81,7 @@ def fnet_is_real_dft(rng: np.random.Generator) -> CheckResult:
         angle = lambda m: 2 * np.pi * np.outer(np.arange(m), np.arange(m)) / m
         expected = np.cos(angle(n)) @ x @ np.cos(angle(d)) - np.sin(angle(n)) @ x @ np.sin(angle(d))
         worst = max(worst, float(np.max(np.abs(mx.fnet_mixing(x) - expected))))
-    return CheckResult(3, worst, 1e-12)
+    return CheckResult(3, worst, 1e-12, unit="abs")
 
 
 def external_attention_two_step(rng: np.random.Generator) -> CheckResult:
@@ -94,7 +94,7 @@ def external_attention_two_step(rng: np.random.Generator) -> CheckResult:
         s = s / s.sum(axis=0)
         expected = s / s.sum(axis=1, keepdims=True) @ values.T
         worst = max(worst, float(np.max(np.abs(mx.external_attention(x, keys, values) - expected))))
-    return CheckResult(3, worst, 1e-12)
+    return CheckResult(3, worst, 1e-12, unit="abs")
 
 
 def permutation_symmetry(rng: np.random.Generator) -> CheckResult:
@@ -112,7 +112,7 @@ def permutation_symmetry(rng: np.random.Generator) -> CheckResult:
     if np.max(np.abs(random_synth - mx.synthesizer_random(x, logits, np.eye(d),
                                                           np.zeros(d))[perm])) < 1e-6:
         worst = 1.0
-    return CheckResult(3, worst, 1e-12)
+    return CheckResult(3, worst, 1e-12, unit="abs")
 
 
 def causal_gmlp(rng: np.random.Generator) -> CheckResult:
@@ -128,7 +128,7 @@ def causal_gmlp(rng: np.random.Generator) -> CheckResult:
         later[i + 1:] += r(n - i - 1, d)
         change = mx.gmlp_block(later, p, causal=True) - mx.gmlp_block(x, p, causal=True)
         worst = max(worst, float(np.max(np.abs(change[: i + 1]))))
-    return CheckResult(n - 1, worst, 1e-12)
+    return CheckResult(n - 1, worst, 1e-12, unit="abs")
 
 
 CHECKS = [

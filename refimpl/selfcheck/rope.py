@@ -27,7 +27,7 @@ def relative_invariance(rng: np.random.Generator) -> CheckResult:
                 right = q @ rope.apply(k, (n - m) * omega, layout=layout)
                 worst = max(worst, abs(left - right) / (np.linalg.norm(q) * np.linalg.norm(k)))
                 cases += 1
-    return CheckResult(cases, worst, 1e-11, "scores differ beyond angle rounding")
+    return CheckResult(cases, worst, 1e-11, "scores differ beyond angle rounding", unit="rel")
 
 
 def orthogonality(rng: np.random.Generator) -> CheckResult:
@@ -43,7 +43,7 @@ def orthogonality(rng: np.random.Generator) -> CheckResult:
         worst = max(worst, np.max(np.abs(np.linalg.norm(y, axis=-1) - norms) / norms),
                     np.max(np.abs(y - (matrix @ x[..., None])[..., 0])))
         cases += len(phi)
-    return CheckResult(cases, float(worst), 1e-13, "rotation is not orthogonal")
+    return CheckResult(cases, float(worst), 1e-13, "rotation is not orthogonal", unit="rel")
 
 
 def vjp(rng: np.random.Generator) -> CheckResult:
@@ -67,7 +67,7 @@ def vjp(rng: np.random.Generator) -> CheckResult:
             [omega], rng=rng)
         worst = max(worst, report.worst_abs_error, learned.worst_abs_error)
         cases += 2
-    return CheckResult(cases, worst, 1e-7, "VJP disagrees with finite differences")
+    return CheckResult(cases, worst, 1e-7, "VJP disagrees with finite differences", unit="abs")
 
 
 def schedule_fixtures(rng: np.random.Generator) -> CheckResult:
@@ -94,7 +94,8 @@ def schedule_fixtures(rng: np.random.Generator) -> CheckResult:
              (8.092779115512402, 17.39802450158856)),
     ]
     worst = max(abs(got - want) / abs(want) for got, want in pairs)
-    return CheckResult(len(pairs), float(worst), 1e-12, "a schedule moved off its anchor value")
+    return CheckResult(len(pairs), float(worst), 1e-12, "a schedule moved off its anchor value",
+                       unit="rel")
 
 
 CHECKS = [

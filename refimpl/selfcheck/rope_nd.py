@@ -35,7 +35,7 @@ def relativity(rng: np.random.Generator) -> CheckResult:
         p, q = rng.uniform(-30, 30, (2, F.shape[0]))
         R = lambda at: apply(np.eye(2 * F.shape[1]), nd_angles(at, F), layout=layout, basis=basis).T
         worst = max(worst, float(np.max(np.abs(R(p).T @ R(q) - R(q - p)))))
-    return CheckResult(len(cases), worst, 1e-11)
+    return CheckResult(len(cases), worst, 1e-11, unit="abs")
 
 
 def generator_form(rng: np.random.Generator) -> CheckResult:
@@ -49,7 +49,7 @@ def generator_form(rng: np.random.Generator) -> CheckResult:
         elementwise = apply(x, nd_angles(p, F), layout=layout, basis=basis)
         worst = max(worst, float(np.max(np.abs(commutators))),
                     float(np.max(np.abs(elementwise - expm_x))))
-    return CheckResult(len(cases), worst, 1e-10)
+    return CheckResult(len(cases), worst, 1e-10, unit="abs")
 
 
 def invertibility(rng: np.random.Generator) -> CheckResult:
@@ -63,7 +63,8 @@ def invertibility(rng: np.random.Generator) -> CheckResult:
         validate_generators(np.stack([quaternion_i, quaternion_j])).valid is False,
     ]
     wrong = verdicts.count(False)
-    return CheckResult(len(verdicts), float(wrong), 0.0, f"{wrong} family(ies) misjudged")
+    return CheckResult(len(verdicts), float(wrong), 0.0, f"{wrong} family(ies) misjudged",
+                       unit="count")
 
 
 CHECKS = [

@@ -28,7 +28,7 @@ def vjps_agree(rng: np.random.Generator) -> CheckResult:
          lambda g, u, v: sim.cosent_loss_vjp(g, u, v, grades, scale=5.0), [u, v]),
     ]
     reports = [check_vjp(f, f_vjp, args, rng=rng) for f, f_vjp, args in cases]
-    return CheckResult(len(reports), max(r.worst_abs_error for r in reports), 1e-7)
+    return CheckResult(len(reports), max(r.worst_abs_error for r in reports), 1e-7, unit="abs")
 
 
 def task_masking(rng: np.random.Generator) -> CheckResult:
@@ -38,7 +38,7 @@ def task_masking(rng: np.random.Generator) -> CheckResult:
     nli = rng.random(50) < 0.5
     p = sim.pair_class_probabilities(u, v, weight, nli)
     leak = max(np.max(p[~nli][:, 2:], initial=0.0), np.max(p[nli][:, :2], initial=0.0))
-    return CheckResult(50, float(leak), 0.0, "probability leaked across tasks")
+    return CheckResult(50, float(leak), 0.0, "probability leaked across tasks", unit="abs")
 
 
 def closed_forms(rng: np.random.Generator) -> CheckResult:
@@ -53,7 +53,7 @@ def closed_forms(rng: np.random.Generator) -> CheckResult:
     x = lengths * np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     errors.append(abs(sim.in_batch_contrastive_loss(x) - np.log1p(2 * np.exp(-20.0)))
                   / np.log1p(2 * np.exp(-20.0)))
-    return CheckResult(len(errors), float(max(errors)), 1e-12)
+    return CheckResult(len(errors), float(max(errors)), 1e-12, unit="abs")
 
 
 def length_invariance(rng: np.random.Generator) -> CheckResult:
@@ -67,7 +67,7 @@ def length_invariance(rng: np.random.Generator) -> CheckResult:
                          sim.cosent_loss(x[0::2], x[1::2], grades)])
 
     before, after = losses(x, y), losses(x * scales, y * scales[::-1])
-    return CheckResult(3, float(np.max(np.abs(after - before) / np.abs(before))), 1e-12)
+    return CheckResult(3, float(np.max(np.abs(after - before) / np.abs(before))), 1e-12, unit="rel")
 
 
 CHECKS = [

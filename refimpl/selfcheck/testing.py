@@ -29,7 +29,8 @@ def presets_pass(rng: np.random.Generator) -> CheckResult:
         if not check_rope(convention, head_dim=convention.head_dim, expect=convention,
                           max_position=1024, rng=rng).passed:
             failed.append(name)
-    return CheckResult(len(PRESETS), float(len(failed)), 0.0, f"failing presets: {failed}")
+    return CheckResult(len(PRESETS), float(len(failed)), 0.0, f"failing presets: {failed}",
+                       unit="count")
 
 
 def faults_named(rng: np.random.Generator) -> CheckResult:
@@ -52,7 +53,8 @@ def faults_named(rng: np.random.Generator) -> CheckResult:
 
     if not any("negated" in f for f in check_householder_product(one_tau_negated).faults):
         missed.append("tau negated")
-    return CheckResult(len(planted) + 1, float(len(missed)), 0.0, f"not named: {missed}")
+    return CheckResult(len(planted) + 1, float(len(missed)), 0.0, f"not named: {missed}",
+                       unit="count")
 
 
 def references_pass(rng: np.random.Generator) -> CheckResult:
@@ -60,7 +62,7 @@ def references_pass(rng: np.random.Generator) -> CheckResult:
     reports = [check_householder_product(householder_product, rng=rng),
                check_vmf_log_normalizer(log_normalizer)]
     failed = [r.title for r in reports if not r.passed]
-    return CheckResult(len(reports), float(len(failed)), 0.0, f"failing: {failed}")
+    return CheckResult(len(reports), float(len(failed)), 0.0, f"failing: {failed}", unit="count")
 
 
 def vectors_deterministic(rng: np.random.Generator) -> CheckResult:
@@ -71,7 +73,8 @@ def vectors_deterministic(rng: np.random.Generator) -> CheckResult:
         names = sorted(p.name for p in Path(first).iterdir())
         differing = [n for n in names
                      if (Path(first) / n).read_bytes() != (Path(second) / n).read_bytes()]
-    return CheckResult(len(names), float(len(differing)), 0.0, f"differing: {differing}")
+    return CheckResult(len(names), float(len(differing)), 0.0, f"differing: {differing}",
+                       unit="count")
 
 
 CHECKS = [

@@ -69,7 +69,8 @@ def _model_error(config: TransformerConfig, rng: np.random.Generator) -> float:
 def model_gradcheck(rng: np.random.Generator) -> CheckResult:
     """Worst relative error of the model's backward over two configurations."""
     worst = max(_model_error(config, rng) for config in _CONFIGS)
-    return CheckResult(len(_CONFIGS), worst, 1e-7, "backward disagrees with finite differences")
+    return CheckResult(len(_CONFIGS), worst, 1e-7, "backward disagrees with finite differences",
+                       unit="rel")
 
 
 def relative_position_logits(rng: np.random.Generator) -> CheckResult:
@@ -84,7 +85,8 @@ def relative_position_logits(rng: np.random.Generator) -> CheckResult:
                       for p in (positions, positions + shift)]
             worst = max(worst, float(np.max(np.abs(logits[1] - logits[0]))))
             cases += 1
-    return CheckResult(cases, worst, 1e-9, "logits changed under a common position shift")
+    return CheckResult(cases, worst, 1e-9, "logits changed under a common position shift",
+                       unit="abs")
 
 
 def masked_attention(rng: np.random.Generator) -> CheckResult:
@@ -102,7 +104,7 @@ def masked_attention(rng: np.random.Generator) -> CheckResult:
         base = scaled_dot_product_attention(q, k, v, causal_mask(5))
         changed = scaled_dot_product_attention(q, later_k, later_v, causal_mask(5))
         worst = max(worst, float(np.max(np.abs(changed[:i + 1] - base[:i + 1]))))
-    return CheckResult(10, worst, 0.0, "masked attention leaked")
+    return CheckResult(10, worst, 0.0, "masked attention leaked", unit="abs")
 
 
 def segment_masks(rng: np.random.Generator) -> CheckResult:
@@ -117,7 +119,7 @@ def segment_masks(rng: np.random.Generator) -> CheckResult:
         wrong += np.sum(unilm_mask(s) != causal_ok)
         wrong += np.sum(independent_mask(s) != (same & causal_ok))
         wrong += np.sum(uniae_mask(s) != ((same & causal_ok) | (np.arange(len(s)) == 0)))
-    return CheckResult(20, float(wrong), 0.0, f"{wrong} mask entries wrong")
+    return CheckResult(20, float(wrong), 0.0, f"{wrong} mask entries wrong", unit="count")
 
 
 CHECKS = [

@@ -39,7 +39,7 @@ def information_flow(rng: np.random.Generator) -> CheckResult:
             worst = max(worst, float(np.max(np.abs(a[MAXLEN:] - b[MAXLEN:]))))
             moved = max(moved, float(np.max(np.abs(a[:MAXLEN] - b[:MAXLEN]))))
             cases += 1
-    return CheckResult(cases, worst, 0.0, f"source states moved by up to {moved:.3g}")
+    return CheckResult(cases, worst, 0.0, f"source states moved by up to {moved:.3g}", unit="abs")
 
 
 def kl_constant(rng: np.random.Generator) -> CheckResult:
@@ -47,7 +47,7 @@ def kl_constant(rng: np.random.Generator) -> CheckResult:
     transformer = tf.TransformerConfig(vocab_size=16, d_model=8, n_heads=2, head_dim=4,
                                        d_ff=16, n_layers=12)
     config = uv.UniVAEConfig(transformer, n_latent=4, z_dim=16, kappa=32.0)
-    return CheckResult(1, abs(uv.kl(config) - 30.328578), 1e-6)
+    return CheckResult(1, abs(uv.kl(config) - 30.328578), 1e-6, unit="abs")
 
 
 CHECKS = [

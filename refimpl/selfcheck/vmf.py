@@ -28,7 +28,8 @@ def normalizer_accuracy(rng: np.random.Generator) -> CheckResult:
         worst = max(worst, abs(float(log_normalizer(d, kappa)) - log_c) / max(1, abs(log_c)),
                     abs(float(mean_resultant_length(d, kappa)) - a),
                     abs(float(kl_to_uniform(d, kappa)) - kl))
-    return CheckResult(len(REFERENCE), worst, 2e-9, "largest deviation from the mpmath table")
+    return CheckResult(len(REFERENCE), worst, 2e-9, "largest deviation from the mpmath table",
+                       unit="abs")
 
 
 def ks_of_w(rng: np.random.Generator) -> CheckResult:
@@ -44,7 +45,8 @@ def ks_of_w(rng: np.random.Generator) -> CheckResult:
         lower = np.max(cdf - np.arange(n) / n)
         worst = max(worst, np.sqrt(n) * max(upper, lower))
     critical = float(stats.kstwobign.isf(1e-6 / len(grid)))
-    return CheckResult(len(grid), worst, critical, "sqrt(n) * KS distance too large")
+    return CheckResult(len(grid), worst, critical, "sqrt(n) * KS distance too large",
+                       unit="KS sqrt(n)")
 
 
 def mean_resultant_length_check(rng: np.random.Generator) -> CheckResult:
@@ -58,7 +60,8 @@ def mean_resultant_length_check(rng: np.random.Generator) -> CheckResult:
         below = np.maximum(kappa / (nu + 0.5 + np.hypot(kappa, nu + 1.5)) - a, 0)
         above = np.maximum(a - kappa / (nu + 0.5 + np.hypot(kappa, nu + 0.5)), 0)
         worst = max(worst, np.max((below + above) / a))
-    return CheckResult(kappa.size * 5, float(worst), 1e-12, "A_d disagrees with a closed form")
+    return CheckResult(kappa.size * 5, float(worst), 1e-12, "A_d disagrees with a closed form",
+                       unit="rel")
 
 
 def fit_recovery(rng: np.random.Generator) -> CheckResult:
@@ -70,7 +73,8 @@ def fit_recovery(rng: np.random.Generator) -> CheckResult:
         r_bar = float(mean_resultant_length(d, kappa))
         complement = float(bessel_iv_ratio_complement(d / 2 - 1, kappa))
         worst = max(worst, abs(fit_kappa(d, r_bar, complement) / kappa - 1))
-    return CheckResult(len(cases), worst, 1e-12, "relative error of the recovered kappa")
+    return CheckResult(len(cases), worst, 1e-12, "relative error of the recovered kappa",
+                       unit="rel")
 
 
 CHECKS = [

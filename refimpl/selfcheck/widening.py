@@ -57,7 +57,8 @@ def _move_row(move, configs=_CONFIGS):
         for config in configs:
             small = (_model(config, rng), config)
             worst = max(worst, _error(small, move(*small, rng), rng))
-        return CheckResult(len(configs), worst, _TOL, "the grown model computes other logits")
+        return CheckResult(len(configs), worst, _TOL, "the grown model computes other logits",
+                           unit="rel")
     return run
 
 
@@ -70,7 +71,7 @@ def _counterexample(inexact, exact, configs):
             gap = _error(small, inexact(*small), rng)
             worst = max(worst, _error(small, exact(*small), rng), np.inf if gap < 1e-3 else 0.0)
         return CheckResult(len(configs), worst, _TOL,
-                           "the inexact scheme was exact, or the exact one was not")
+                           "the inexact scheme was exact, or the exact one was not", unit="rel")
     return run
 
 
