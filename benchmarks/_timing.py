@@ -7,6 +7,7 @@ the *peer* a user would otherwise call. Ratios travel between machines; seconds 
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Callable
 
@@ -48,9 +49,39 @@ def floor_normals(count: int) -> float:
     return median_time(lambda: rng.standard_normal(count))
 
 
+#: Every row printed in this run, for ``run.py --json``: dicts with the table's title, the
+#: measurement, its ratio, its target and the verdict.
+ROWS: list[dict] = []
+
+_TARGET = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)")
+
+
+def verdict(ratio: float, target: str) -> str:
+    """``met`` or ``MISSED`` for a target such as ``"<= 1.5"`` or ``">= 3"``.
+
+    A target that does not start with a comparison and a number gets ``n/a``; a NaN
+    ratio (a measurement that could not be taken) is ``MISSED``.
+
+    Examples
+    --------
+    >>> verdict(1.2, "<= 1.5"), verdict(2.0, ">= 3"), verdict(1.0, "about 1")
+    ('met', 'MISSED', 'n/a')
+    """
+    match = _TARGET.match(target)
+    if match is None:
+        return "n/a"
+    bound = float(match.group(2))
+    met = {"<=": ratio <= bound, "<": ratio < bound, ">=": ratio >= bound,
+           ">": ratio > bound}[match.group(1)]
+    return "met" if met else "MISSED"
+
+
 def print_table(title: str, rows: list[tuple[str, float, str]]) -> None:
-    """Print ``(label, ratio, target)`` rows under ``title``."""
+    """Print ``(label, ratio, target)`` rows under ``title``, each with its verdict."""
     print(f"\n{title}")
-    print(f"  {'measurement':<58} {'ratio':>9}  target")
+    print(f"  {'measurement':<58} {'ratio':>9}  {'target':<10} verdict")
     for label, ratio, target in rows:
-        print(f"  {label:<58} {ratio:>9.2f}  {target}")
+        result = verdict(ratio, target)
+        print(f"  {label:<58} {ratio:>9.2f}  {target:<10} {result}")
+        ROWS.append(dict(table=title, name=label, ratio=float(ratio), target=target,
+                         verdict=result))

@@ -1,12 +1,16 @@
-"""Run the benchmarks: ``python benchmarks/run.py [name ...]``.
+"""Run the benchmarks: ``python benchmarks/run.py [--json FILE] [name ...]``.
 
 Discovers every ``bench_<name>.py`` beside this file, runs its ``main()`` and prints its
-ratio table. With names, runs only those (``python benchmarks/run.py floors rope``).
+ratio tables, each row with its target and a verdict (``met`` / ``MISSED``). With names,
+runs only those (``python benchmarks/run.py floors rope``). ``--json FILE`` also writes
+every row (table, name, ratio, target, verdict) with the numpy/scipy/BLAS versions (and
+torch's, when it is importable) for tracking across runs and machines.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import pathlib
 import sys
 
@@ -18,17 +22,50 @@ def discover() -> dict[str, pathlib.Path]:
     return {path.stem.removeprefix("bench_"): path for path in sorted(HERE.glob("bench_*.py"))}
 
 
+def environment() -> dict:
+    """Versions and BLAS of this run (torch only if it is already importable)."""
+    import platform
+
+    import numpy
+    import scipy
+
+    blas = numpy.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    info = dict(python=platform.python_version(), machine=platform.machine(),
+                numpy=numpy.__version__, scipy=scipy.__version__,
+                blas=f"{blas.get('name', '?')} {blas.get('version', '?')}")
+    try:
+        import torch
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
 def main(argv: list[str]) -> int:
     """Run the named (or all) benchmarks; exit status 2 on an unknown name."""
+    json_path = None
+    if "--json" in argv:
+        at = argv.index("--json")
+        if at + 1 >= len(argv):
+            print("--json needs a file name", file=sys.stderr)
+            return 2
+        json_path = argv[at + 1]
+        argv = argv[:at] + argv[at + 2:]
     found = discover()
     unknown = [name for name in argv if name not in found]
     if unknown:
         print(f"unknown benchmark(s) {unknown}; available: {', '.join(found)}", file=sys.stderr)
         return 2
     sys.path.insert(0, str(HERE))
+    import _timing
+
     for name in argv or list(found):
         print(f"=== {name}")
         importlib.import_module(f"bench_{name}").main()
+    if json_path is not None:
+        pathlib.Path(json_path).write_text(json.dumps(
+            dict(environment=environment(), rows=_timing.ROWS), indent=1) + "\n")
+        print(f"\nwrote {len(_timing.ROWS)} rows to {json_path}")
     return 0
 
 
