@@ -272,7 +272,8 @@ def kl_to_uniform_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     return cotangent(grad, kappa.shape, broadcast=True) * kappa * mean_resultant_length_derivative(d, kappa)
 
 
-def _density_args(x: Any, mu: Any, kappa: Any, x_name: str = "x", mu_name: str = "mu"):
+def _density_args(x: Any, mu: Any, kappa: Any, x_name: str = "x", mu_name: str = "mu"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
     """Validate ``x (..., d)``, ``mu (..., d)`` and kappa broadcasting over the batch."""
     x = check_directions(x, x_name)
     mu = check_directions(mu, mu_name, d=x.shape[-1])
@@ -417,7 +418,8 @@ def kl(mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> np.ndarray:
     return value + np.zeros(shape)
 
 
-def _kl_args(mu1, kappa1, mu2, kappa2):
+def _kl_args(mu1: Any, kappa1: Any, mu2: Any, kappa2: Any
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]:
     mu1 = check_directions(mu1, "mu1")
     mu2 = check_directions(mu2, "mu2", d=mu1.shape[-1])
     kappa1, kappa2 = check_kappa(kappa1), check_kappa(kappa2)

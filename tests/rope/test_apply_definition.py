@@ -49,7 +49,7 @@ def rope_cases(draw):
 
     x mixes ordinary entries with adversarial ones (0, -0.0, subnormals) and scales 1e-3
     to 1e6; angles reach 1e4 radians; partial rotary adds 0-3 pass-through features; the
-    magnitude is absent, one per pair, or one per angle; the basis absent or a random
+    magnitude is absent, one number, one per pair or one per angle; the basis absent or a random
     orthogonal matrix.
     """
     pairs = draw(st.integers(1, 5))
@@ -61,7 +61,7 @@ def rope_cases(draw):
     x.reshape(-1)[: len(special)] = special[: x.size]
     phi = rng.uniform(-1, 1, angle_batch + (pairs,)) * draw(st.sampled_from([1.0, 100.0, 1e4]))
     options = {"layout": draw(st.sampled_from(LAYOUTS))}
-    magnitude_shape = draw(st.sampled_from([None, (pairs,), phi.shape]))
+    magnitude_shape = draw(st.sampled_from([None, (), (pairs,), phi.shape]))
     if magnitude_shape is not None:
         options["magnitude"] = rng.uniform(0.1, 10.0, magnitude_shape)
     if draw(st.booleans()):
