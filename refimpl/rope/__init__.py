@@ -4,9 +4,10 @@ One dimension: :func:`inv_freq` and the context-extension schedules
 (:func:`scaled_inv_freq`, one per Hugging Face ``rope_type``) give the frequencies,
 :func:`angles` turns positions into rotation angles, :func:`apply` rotates pairs of
 features (interleaved or half layout, partial rotary, optional magnitude and change of
-basis) and :func:`apply_vjp` is its backward pass. :mod:`refimpl.rope.layouts` converts
-activations and q/k weights between the layouts; :mod:`refimpl.rope.decay` holds the
-post's long-range decay indicator.
+basis) and :func:`apply_vjp` is its backward pass; :func:`apply_definition` and
+:func:`apply_vjp_definition` write both as the 2x2 rotation of each pair, the form to
+read first. :mod:`refimpl.rope.layouts` converts activations and q/k weights between the
+layouts; :mod:`refimpl.rope.decay` holds the post's long-range decay indicator.
 """
 
 from refimpl.rope.apply import (
@@ -15,7 +16,9 @@ from refimpl.rope.apply import (
     angles,
     angles_vjp,
     apply,
+    apply_definition,
     apply_vjp,
+    apply_vjp_definition,
     complex_form,
     elementwise_form,
     inv_freq_vjp,
@@ -37,5 +40,22 @@ from refimpl.rope.frequencies import (
     yarn_mscale,
 )
 from refimpl.rope.layouts import layout_permutation, permute_qk_rows
-from refimpl.rope.nd import (axial_frequencies, axis_interleaved_frequencies, mixed_frequencies,
-                             mrope_frequencies, nd_angles, nd_angles_vjp)
+from refimpl.rope.nd import (
+    axial_frequencies,
+    axis_interleaved_frequencies,
+    mixed_frequencies,
+    mrope_frequencies,
+    nd_angles,
+    nd_angles_vjp,
+)
+
+__all__ = [
+    "BASIS_ORTHOGONALITY_TOL", "LAYOUTS", "angles", "angles_vjp", "inv_freq_vjp",
+    "apply_definition", "apply_vjp_definition", "apply", "apply_vjp", "elementwise_form",
+    "complex_form", "rotation_matrix", "decay_indicator", "ROPE_TYPES", "inv_freq",
+    "default_inv_freq", "linear_inv_freq", "dynamic_inv_freq", "yarn_inv_freq",
+    "yarn_mscale", "yarn_correction_range", "longrope_inv_freq", "llama3_inv_freq",
+    "ntk_base", "scaled_inv_freq", "layout_permutation", "permute_qk_rows",
+    "axial_frequencies", "axis_interleaved_frequencies", "mixed_frequencies",
+    "mrope_frequencies", "nd_angles", "nd_angles_vjp",
+]

@@ -1,6 +1,7 @@
 """Rotary position embedding in one dimension: angles, the rotation, and its backward pass.
 
-RoPE (Su et al., RoFormer; kexue.fm/archives/8265) rotates each pair of features of a
+RoPE (Su et al., "RoFormer: Enhanced Transformer with Rotary Position Embedding", 2021,
+arXiv:2104.09864; the post kexue.fm/archives/8265) rotates each pair of features of a
 query or key at position ``p`` by the angle ``p * omega_k``. Because rotations compose,
 ``<R_m q, R_n k> = <q, R_(n-m) k>``: the attention score sees only the offset.
 
@@ -8,27 +9,45 @@ Pairs are ``(2k, 2k+1)`` in the *interleaved* layout (Meta, GPT-J, the post) and
 ``(k, k+P)`` in the *half* layout (Hugging Face ``rotate_half``, GPT-NeoX), always within
 the leading rotary block of ``2P`` features; the rest pass through (partial rotary).
 
-The same map appears in four forms: the fast one (:func:`apply`, blocked complex
-products), the post's elementwise formula (:func:`elementwise_form`), the dense
-block-diagonal matrix (:func:`rotation_matrix`) and the complex product of the
-derivation (:func:`complex_form`). Tests tie them together.
+Read :func:`apply_definition` first: it rotates every pair by the 2x2 formula
+``(x1 cos phi - x2 sin phi, x1 sin phi + x2 cos phi)``, and :func:`apply_vjp_definition`
+writes the backward pass the same way. The other forms compute the same map:
+
+* :func:`apply` and :func:`apply_vjp`, the fast forms: the pairs as complex numbers
+  multiplied by ``e^{i phi}`` (on a view of the memory in the interleaved layout), cut into
+  cache-sized blocks. Defined by the two definitions, and tested against them.
+* :func:`elementwise_form`, the post's and Hugging Face's vector form
+  ``x * C + rot(x) * S`` with layout-expanded tables (bitwise ``rotate_half`` in float64).
+* :func:`complex_form`, the derivation's ``(x_2k + i x_2k+1) e^{i phi_k}`` (Meta's
+  ``apply_rotary_emb``).
+* :func:`rotation_matrix`, the dense block-diagonal ``R(phi)`` (ground truth for tests).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike
 
-from refimpl._broadcasting import sum_to_shape
+from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import (
-    as_int,
     as_float_array,
+    as_int,
     broadcast_batch,
     check_choice,
     check_finite,
     check_ndim,
+)
+from refimpl.rope._kernels import (
+    apply_block,
+    apply_vjp_block,
+    as_rows,
+    check_finite_fast,
+    complex_rotation,
+    cut,
+    cut_into_blocks,
+    magnitude_gradient,
+    outer_sum,
+    pair_views,
 )
 
 #: The two pair layouts: ``(2k, 2k+1)`` and ``(k, k+P)``.
@@ -46,8 +65,12 @@ BLOCK_SIZE = 1 << 16
 
 __all__ = [
     "LAYOUTS", "BASIS_ORTHOGONALITY_TOL", "angles", "angles_vjp", "inv_freq_vjp",
-    "apply", "apply_vjp", "elementwise_form", "complex_form", "rotation_matrix",
+    "apply_definition", "apply_vjp_definition", "apply", "apply_vjp", "elementwise_form",
+    "complex_form", "rotation_matrix",
 ]
+
+#: Where :func:`apply_vjp` and :func:`apply_vjp_definition` put each gradient.
+Gradients = tuple[np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 
 def angles(positions: ArrayLike, inv_freq: ArrayLike) -> np.ndarray:
@@ -69,9 +92,12 @@ def angles(positions: ArrayLike, inv_freq: ArrayLike) -> np.ndarray:
 
     Notes
     -----
-    Hugging Face, Meta and torchtune compute this product in float32 whatever the model
-    dtype (research note rope_anchors.md §9): expect differences that grow linearly
-    with the position when comparing against them.
+    Hugging Face transformers 5.24.0 (``LlamaRotaryEmbedding.forward`` in
+    ``models/llama/modeling_llama.py``), Meta's ``precompute_freqs_cis``
+    (meta-llama/llama ``llama/model.py``) and torchtune 0.6.1
+    (``modules/position_embeddings.py``) compute this product in float32 whatever the
+    model dtype: expect differences that grow linearly with the position when comparing
+    against them.
 
     Examples
     --------
@@ -85,16 +111,6 @@ def angles(positions: ArrayLike, inv_freq: ArrayLike) -> np.ndarray:
     check_ndim(inv_freq, "inv_freq", 1)
     broadcast_batch(positions=positions.shape, inv_freq=inv_freq.shape[:-1])
     return positions[..., None] * inv_freq
-
-
-
-
-def _outer_sum(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """``sum over batch of left[..., :, None] * right[..., None, :]`` (batches broadcast)."""
-    batch = np.broadcast_shapes(left.shape[:-1], right.shape[:-1])
-    left = np.broadcast_to(left, batch + left.shape[-1:]).reshape(-1, left.shape[-1])
-    right = np.broadcast_to(right, batch + right.shape[-1:]).reshape(-1, right.shape[-1])
-    return left.T @ right
 
 
 def angles_vjp(grad: ArrayLike, positions: ArrayLike, inv_freq: ArrayLike
@@ -155,137 +171,45 @@ def inv_freq_vjp(grad_angles: ArrayLike, positions: ArrayLike) -> np.ndarray:
     return product.reshape(-1, product.shape[-1]).sum(axis=0)
 
 
-def _check_finite_fast(array: np.ndarray, name: str, whole: np.ndarray) -> None:
-    """:func:`check_finite` of a block of ``whole`` in a single read: the sum is finite
-    when every entry is.
+# -- validation, shared by every form ----------------------------------------------------
 
-    A non-finite sum (a NaN or inf entry, or a harmless overflow) falls back to the full
-    check of ``whole``, which names the bad value or passes. The sum is
-    ``einsum("i->")``, the quickest single-threaded reduction in NumPy (a BLAS dot
-    product is quicker alone, but its threads, spinning between calls, slow the loop
-    over blocks).
-    """
-    flat = array.reshape(-1) if array.flags.c_contiguous else None
-    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf or an overflow: both
-        total = np.sum(array) if flat is None else np.einsum("i->", flat)  # "look closer"
-    if not np.isfinite(total):
-        check_finite(whole, name)
+def _arguments(x: ArrayLike, angles: ArrayLike, layout: str, magnitude: ArrayLike | None,
+               basis: ArrayLike | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None,
+                          tuple[int, ...]]:
+    """Validate the arguments of the rotation; return x, angles, magnitude, basis and the
+    output's shape.
 
-
-def _blocks(shape: tuple[int, ...], angles_shape: tuple[int, ...]):
-    """Cut the output into blocks of about :data:`BLOCK_SIZE` elements.
-
-    The leading axes that ``angles`` lacks (batch and heads, usually) are flattened into
-    rows; a block is some rows, or one row and a span of the next axis (the tokens)
-    when a row alone is too big. Returns ``(lead, rows, blocks)`` with ``blocks`` a list
-    of ``(row_slice, span_slice)``; see :func:`_as_rows` and :func:`_cut`.
-    """
-    lead = len(shape) - len(angles_shape)
-    rows, inner = math.prod(shape[:lead]), shape[lead:]
-    per_row = math.prod(inner)
-    if len(inner) < 2 or per_row <= BLOCK_SIZE:
-        step = max(1, BLOCK_SIZE // max(per_row, 1))
-        return lead, rows, [(slice(r, r + step), slice(None)) for r in range(0, rows, step)]
-    span = max(1, BLOCK_SIZE // max(math.prod(inner[1:]), 1))
-    return lead, rows, [(slice(r, r + 1), slice(t, t + span))
-                        for r in range(rows) for t in range(0, inner[0], span)]
-
-
-def _as_rows(array: np.ndarray, shape: tuple[int, ...], lead: int, rows: int) -> np.ndarray:
-    """``array`` (broadcasting to ``shape``) with its ``lead`` leading axes flattened into
-    ``rows``, padded with size-1 axes to ``1 + len(shape) - lead`` dimensions."""
-    return array.reshape((rows,) + (1,) * (len(shape) - array.ndim) + array.shape[lead:])
-
-
-def _cut(array: np.ndarray, rows: slice, span: slice) -> np.ndarray:
-    """The block ``[rows, span]`` of an array from :func:`_as_rows`; size-1 axes (broadcast)
-    are kept whole."""
-    if array.ndim > 2 and array.shape[1] > 1:
-        return array[rows if array.shape[0] > 1 else slice(None), span]
-    return array[rows if array.shape[0] > 1 else slice(None)]
-
-
-def _pairs(block: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
-    """The two members ``(a_k, c_k)`` of every rotation pair, as views."""
-    half = block.shape[-1] // 2
-    if layout == "interleaved":
-        return block[..., 0::2], block[..., 1::2]
-    return block[..., :half], block[..., half:]
-
-
-def _phasor(cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """The per-pair rotation as a complex number ``cos + i sin`` (magnitude included)."""
-    phasor = np.empty(cos.shape, dtype=np.complex128)
-    phasor.real, phasor.imag = cos, sin
-    return phasor
-
-
-def _complex_pairs(block: np.ndarray, layout: str) -> np.ndarray:
-    """The pairs ``(a_k, c_k)`` of ``block`` as complex numbers ``a_k + i c_k``.
-
-    A view for the interleaved layout (float64 pairs are laid out like complex128);
-    a copy for the half layout.
-    """
-    if layout == "interleaved":
-        return block.view(np.complex128)
-    pairs = np.empty(block.shape[:-1] + (block.shape[-1] // 2,), dtype=np.complex128)
-    pairs.real, pairs.imag = _pairs(block, layout)
-    return pairs
-
-
-def _rotate(block: np.ndarray, phasor: np.ndarray, layout: str, out: np.ndarray) -> np.ndarray:
-    """Write ``a' = a cos - c sin``, ``c' = c cos + a sin`` for every pair into ``out``.
-
-    Computed as the complex product ``(a + i c)(cos + i sin)``: on a view of the pairs
-    in the interleaved layout (one pass over memory), on a copy in the half layout.
-    NumPy's complex product may round differently from the real formula by an ulp;
-    :func:`elementwise_form` is the real formula, and the tests bound the difference.
-    Returns the rotated pairs as complex numbers.
-    """
-    if layout == "interleaved":
-        rotated = out.view(np.complex128)
-        np.multiply(block.view(np.complex128), phasor, out=rotated)
-        return rotated
-    pairs = _complex_pairs(block, layout)
-    in_place = np.broadcast_shapes(pairs.shape, phasor.shape) == pairs.shape
-    rotated = np.multiply(pairs, phasor, out=pairs if in_place else None)
-    first, second = _pairs(out, layout)
-    first[...], second[...] = rotated.real, rotated.imag
-    return rotated
-
-
-def _prepare(x, angles, layout, magnitude, basis):
-    """Validate the arguments of :func:`apply`; return x, cos, sin, basis, output shape.
-
-    Only the finiteness of ``x`` is left to the caller (:func:`apply` checks it block by
-    block, while the block is in cache).
+    ``x`` may still hold non-finite values: :func:`apply` checks it block by block, while
+    the block is in cache, the other forms check it whole.
     """
     check_choice(layout, "layout", LAYOUTS)
     x = as_float_array(x, "x", allow_nonfinite=True)
     check_ndim(x, "x", 1)
     if x.strides[-1] != x.itemsize:
         x = np.ascontiguousarray(x)
-    angles = as_float_array(angles, "angles")
-    check_ndim(angles, "angles", 1)
-    pairs, dim = angles.shape[-1], x.shape[-1]
+    phi = as_float_array(angles, "angles")
+    check_ndim(phi, "angles", 1)
+    pairs, dim = phi.shape[-1], x.shape[-1]
     if 2 * pairs > dim:
         raise ValueError(f"angles has P={pairs} pairs, so the rotary block 2P={2 * pairs} "
                          f"exceeds x's last dimension D={dim}")
-    batch = broadcast_batch(x=x.shape[:-1], angles=angles.shape[:-1])
-    cos, sin = np.cos(angles), np.sin(angles)
+    batch = broadcast_batch(x=x.shape[:-1], angles=phi.shape[:-1])
+    scale = None
     if magnitude is not None:
-        magnitude = as_float_array(magnitude, "magnitude")
-        if np.broadcast_shapes(magnitude.shape, angles.shape) != angles.shape:
-            raise ValueError(f"magnitude of shape {magnitude.shape} must broadcast to "
-                             f"angles' shape {angles.shape}")
-        cos, sin = cos * magnitude, sin * magnitude
-    if basis is not None:
-        basis = _check_basis(basis, 2 * pairs)
-    return x, cos, sin, basis, batch + (dim,)
+        scale = as_float_array(magnitude, "magnitude")
+        if np.broadcast_shapes(scale.shape, phi.shape) != phi.shape:
+            raise ValueError(f"magnitude of shape {scale.shape} must broadcast to "
+                             f"angles' shape {phi.shape}")
+    frame = None if basis is None else check_basis(basis, 2 * pairs)
+    return x, phi, scale, frame, batch + (dim,)
 
 
-def _check_basis(basis, size: int) -> np.ndarray:
-    """Return ``basis`` as float64 after checking it is an orthogonal (size, size) matrix."""
+def check_basis(basis: ArrayLike, size: int) -> np.ndarray:
+    """Return ``basis`` as float64 after checking it is an orthogonal (size, size) matrix.
+
+    Shared with :mod:`refimpl.rope.generators`; raises ``ValueError`` naming ``basis``.
+    """
     basis = as_float_array(basis, "basis")
     if basis.shape != (size, size):
         raise ValueError(f"basis must have shape ({size}, {size}) to match 2P={size} "
@@ -297,23 +221,138 @@ def _check_basis(basis, size: int) -> np.ndarray:
     return basis
 
 
+# -- the definitions ---------------------------------------------------------------------
+
+def _rotate_pairs(z: np.ndarray, cos: np.ndarray, sin: np.ndarray, scale: ArrayLike,
+                  layout: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``scale * (x1 cos - x2 sin, x1 sin + x2 cos)`` for every pair ``(x1, x2)`` of
+    ``z``, in an array of ``shape`` (the broadcast of z's batch with the angles')."""
+    x1, x2 = pair_views(z, layout)
+    out = np.empty(shape)
+    y1, y2 = pair_views(out, layout)
+    y1[...] = scale * (x1 * cos - x2 * sin)
+    y2[...] = scale * (x1 * sin + x2 * cos)
+    return out
+
+
+def apply_definition(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
+                     magnitude: ArrayLike | None = None, basis: ArrayLike | None = None
+                     ) -> np.ndarray:
+    """The definition of :func:`apply`: every feature pair turned by its own 2x2 rotation.
+
+    For the pair ``(x1, x2) = (x_2k, x_2k+1)`` (interleaved) or ``(x_k, x_k+P)`` (half)
+    of the rotary block ``x[..., :2P]``, with angle ``phi_k`` and magnitude ``m_k``
+    (default 1):
+
+    .. math::
+
+        \\begin{pmatrix} y_1 \\\\ y_2 \\end{pmatrix}
+        = m_k \\begin{pmatrix} \\cos\\varphi_k & -\\sin\\varphi_k \\\\
+                               \\sin\\varphi_k & \\cos\\varphi_k \\end{pmatrix}
+          \\begin{pmatrix} x_1 \\\\ x_2 \\end{pmatrix}
+        = m_k \\begin{pmatrix} x_1\\cos\\varphi_k - x_2\\sin\\varphi_k \\\\
+                               x_1\\sin\\varphi_k + x_2\\cos\\varphi_k \\end{pmatrix}
+
+    and ``y_j = x_j`` for the features ``j >= 2P`` (partial rotary). With ``basis = Q``
+    the pairs are taken in Q's frame: the rotary block becomes ``Q R(phi) Q^T x``. This
+    is the general form of RoPE in RoFormer (Su et al. 2021, arXiv:2104.09864), with
+    magnitude and basis added; parameters, shapes and errors are those of :func:`apply`.
+
+    Examples
+    --------
+    >>> apply_definition([1.0, 0.0, 2.0], [np.pi / 2]).round(12)
+    array([0., 1., 2.])
+    >>> apply_definition([1.0, 2.0, 3.0, 4.0], [np.pi / 2, 0.0], layout="half").round(12)
+    array([-3.,  2.,  1.,  4.])
+    """
+    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
+    check_finite(x, "x")
+    rotary = 2 * phi.shape[-1]
+    z = x[..., :rotary] if frame is None else x[..., :rotary] @ frame  # Q^T x
+    m = 1.0 if scale is None else scale
+    y = _rotate_pairs(z, np.cos(phi), np.sin(phi), m, layout, shape[:-1] + (rotary,))
+    out = np.empty(shape)
+    out[..., :rotary] = y if frame is None else y @ frame.T  # back from Q's frame
+    out[..., rotary:] = x[..., rotary:]
+    return out
+
+
+def apply_vjp_definition(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *,
+                         layout: str = "interleaved", magnitude: ArrayLike | None = None,
+                         basis: ArrayLike | None = None) -> Gradients:
+    """The definition of :func:`apply_vjp`: the chain rule through each 2x2 rotation.
+
+    With ``(g1, g2)`` the upstream gradient of the output pair ``y = m R(phi) (x1, x2)``
+    (all in Q's frame when a basis is given: ``z = Q^T x``, ``g_w = Q^T g``):
+
+    .. math::
+
+        \\frac{\\partial L}{\\partial (x_1, x_2)} = m R(\\varphi)^\\top g
+            = m R(-\\varphi) g
+            = m\\,(g_1\\cos\\varphi + g_2\\sin\\varphi,\\; -g_1\\sin\\varphi + g_2\\cos\\varphi)
+
+        \\frac{\\partial L}{\\partial \\varphi} = g \\cdot m \\frac{dR}{d\\varphi} x
+            = m\\,[g_1 (-x_1\\sin\\varphi - x_2\\cos\\varphi)
+                   + g_2 (x_1\\cos\\varphi - x_2\\sin\\varphi)]
+
+        \\frac{\\partial L}{\\partial m} = g \\cdot R(\\varphi) x, \\qquad
+        \\frac{\\partial L}{\\partial Q} = \\sum_{\\text{batch}} g\\, w^\\top
+            + x\\, \\Big(\\frac{\\partial L}{\\partial z}\\Big)^\\top
+
+    with ``w = m R(phi) z`` the rotated block in Q's frame. Pass-through features get
+    ``g`` unchanged, and each gradient is summed over the axes on which its argument was
+    broadcast. Returns ``(grad_x, grad_angles, grad_magnitude, grad_basis)`` exactly as
+    :func:`apply_vjp` does.
+
+    Examples
+    --------
+    >>> gx, ga, gm, gq = apply_vjp_definition([0.0, 1.0], [1.0, 0.0], [np.pi / 2])
+    >>> gx.round(12), ga.round(12), gm, gq
+    (array([1., 0.]), array([0.]), None, None)
+    """
+    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
+    check_finite(x, "x")
+    grad = cotangent(grad, shape)
+    rotary = 2 * phi.shape[-1]
+    x_rot, g_rot = x[..., :rotary], grad[..., :rotary]
+    z, g = (x_rot, g_rot) if frame is None else (x_rot @ frame, g_rot @ frame)  # Q^T x, Q^T g
+    m, cos, sin = 1.0 if scale is None else scale, np.cos(phi), np.sin(phi)
+    (x1, x2), (g1, g2) = pair_views(z, layout), pair_views(g, layout)
+    grad_z = _rotate_pairs(g, cos, -sin, m, layout, g.shape)  # m R(phi)^T g = m R(-phi) g
+    grad_angles = m * (g1 * (-x1 * sin - x2 * cos) + g2 * (x1 * cos - x2 * sin))
+    grad_magnitude = g1 * (x1 * cos - x2 * sin) + g2 * (x1 * sin + x2 * cos)
+    grad_x = np.concatenate([grad_z if frame is None else grad_z @ frame.T, grad[..., rotary:]],
+                            axis=-1)
+    grad_basis = None
+    if frame is not None:
+        w = _rotate_pairs(z, cos, sin, m, layout, g.shape)  # the rotated block in Q's frame
+        grad_basis = outer_sum(g_rot, w) + outer_sum(x_rot, grad_z)
+    return (sum_to_shape(grad_x, x.shape), sum_to_shape(grad_angles, phi.shape),
+            None if scale is None else sum_to_shape(grad_magnitude, scale.shape), grad_basis)
+
+
+def _scaled_cos_sin(phi: np.ndarray, scale: np.ndarray | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``(m cos phi, m sin phi)``, the tables of the fast forms."""
+    cos, sin = np.cos(phi), np.sin(phi)
+    if scale is not None:
+        cos, sin = cos * scale, sin * scale
+    return cos, sin
+
+
 def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
           magnitude: ArrayLike | None = None, basis: ArrayLike | None = None) -> np.ndarray:
     """Rotate the leading ``2P`` features of ``x`` pair by pair; pass the rest through.
 
-    For every pair ``(a_k, c_k)`` of the rotary block, with angle ``phi_k`` and
-    magnitude ``m_k`` (default 1):
-
-    .. math::
-
-        a_k' = m_k (a_k \\cos\\varphi_k - c_k \\sin\\varphi_k), \\qquad
-        c_k' = m_k (c_k \\cos\\varphi_k + a_k \\sin\\varphi_k)
-
-    i.e. ``y = x * C + rot(x) * S`` with the layout-expanded ``C = m cos``,
-    ``S = m sin`` (the post's elementwise form, :func:`elementwise_form`), or
-    ``y_block = R(phi) x_block`` with the block-diagonal :func:`rotation_matrix`.
-    With ``basis = Q`` the rotary block becomes ``Q R(phi) Q^T x_block``: the general
-    commuting-generator RoPE (rope2d note §B.7); relativity still holds.
+    Defined by :func:`apply_definition`: every pair ``(a_k, c_k)`` of the rotary block
+    becomes ``m_k (a_k cos phi_k - c_k sin phi_k, a_k sin phi_k + c_k cos phi_k)``, i.e.
+    ``y = x * C + rot(x) * S`` with the layout-expanded ``C = m cos``, ``S = m sin`` (the
+    post's elementwise form, :func:`elementwise_form`), or ``y_block = R(phi) x_block``
+    with the block-diagonal :func:`rotation_matrix`.
+    With ``basis = Q`` the rotary block becomes ``Q R(phi) Q^T x_block``: the learned
+    change of basis of Liu et al., "Rethinking RoPE" (2025, arXiv:2504.06308), the
+    general form of commuting-generator RoPE (kexue.fm/archives/8397); relativity
+    still holds.
 
     Parameters
     ----------
@@ -327,9 +366,11 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
         ``rotate_half``, GPT-NeoX), both within the rotary block ``x[..., :2P]``.
     magnitude : array_like, optional
         Multiplies cos and sin (Hugging Face ``attention_scaling``, which scales the
-        logits by ``m^2``; the xPos scale ``zeta^(p / scale_base)`` of lucidrains for
-        queries, its inverse for keys). Must broadcast to ``angles``' shape. Pass-through
-        features are never scaled, as in Hugging Face.
+        logits by ``m^2``; the xPos scale ``zeta^(p / scale_base)`` of Sun et al., "A
+        Length-Extrapolatable Transformer", 2022, arXiv:2212.10554, as lucidrains'
+        ``rotary-embedding-torch`` 0.9.1 applies it to queries, its inverse to keys).
+        Must broadcast to ``angles``' shape. Pass-through features are never scaled, as
+        in Hugging Face.
     basis : array_like, shape (2P, 2P), optional
         Orthogonal change of basis ``Q``, checked to ``max |Q^T Q - I| <=``
         :data:`BASIS_ORTHOGONALITY_TOL` (1e-10). The layout chooses the pairs in
@@ -372,49 +413,38 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
     >>> bool(np.isclose(score(3, 7), score(10, 14)))
     True
     """
-    x, cos, sin, basis, shape = _prepare(x, angles, layout, magnitude, basis)
+    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
+    cos, sin = _scaled_cos_sin(phi, scale)
     out = np.empty(shape)
-    lead, rows, blocks = _blocks(shape, cos.shape)
-    rows_x, rows_out = _as_rows(x, shape, lead, rows), _as_rows(out, shape, lead, rows)
-    phasor = _phasor(cos, sin)[None]
+    lead, rows, blocks = cut_into_blocks(shape, cos.shape, BLOCK_SIZE)
+    rows_x, rows_out = as_rows(x, shape, lead, rows), as_rows(out, shape, lead, rows)
+    phasor = complex_rotation(cos, sin)[None]
     for block in blocks:
-        x_block = _cut(rows_x, *block)
-        _check_finite_fast(x_block, "x", x)
-        _apply_block(x_block, _cut(phasor, *block), layout, basis, _cut(rows_out, *block))
+        x_block = cut(rows_x, *block)
+        check_finite_fast(x_block, "x", x)
+        apply_block(x_block, cut(phasor, *block), layout, frame, cut(rows_out, *block))
     return out
-
-
-def _apply_block(x, phasor, layout: str, basis, out: np.ndarray) -> None:
-    """:func:`apply` on one block of rows, written into ``out``."""
-    rotary = 2 * phasor.shape[-1]
-    if basis is None:
-        _rotate(x[..., :rotary], phasor, layout, out[..., :rotary])
-    else:
-        rotated = np.empty(out.shape[:-1] + (rotary,))
-        _rotate(x[..., :rotary] @ basis, phasor, layout, rotated)
-        out[..., :rotary] = rotated @ basis.T
-    out[..., rotary:] = x[..., rotary:]
 
 
 def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
               magnitude: ArrayLike | None = None, basis: ArrayLike | None = None
-              ) -> tuple[np.ndarray, ...]:
-    """Gradients of :func:`apply` in ``x``, ``angles`` (and ``basis`` when given).
+              ) -> Gradients:
+    """Gradients of :func:`apply` in ``x``, ``angles``, ``magnitude`` and ``basis``.
 
-    With ``z`` the rotary block of ``x`` (in ``Q``'s frame, ``z = Q^T x``) and ``g_w``
-    the upstream gradient of the rotated block (``Q^T g``):
+    Defined by :func:`apply_vjp_definition`, which states the equations pair by pair:
+    the gradient in ``x`` is the upstream gradient rotated by ``-phi`` (``R(phi)^T =
+    R(-phi)``) and scaled by ``m``, pass-through features get ``g`` unchanged, and
 
     .. math::
 
-        \\frac{\\partial L}{\\partial z} = m R(-\\varphi)\\, g_w, \\qquad
-        \\frac{\\partial L}{\\partial \\varphi_k} = a_k\\, \\bar g_{c_k} - c_k\\, \\bar g_{a_k},
-        \\qquad
+        \\frac{\\partial L}{\\partial \\varphi_k} = m_k\\, g \\cdot R'(\\varphi_k) x, \\qquad
+        \\frac{\\partial L}{\\partial m_k} = g \\cdot R(\\varphi_k) x, \\qquad
         \\frac{\\partial L}{\\partial Q} = \\sum g\\, w^\\top + x\\, \\bar g^\\top
 
-    where ``bar g = dL/dz`` and ``w = m R(phi) z``. The gradient in ``x`` is the
-    upstream gradient rotated by ``-phi`` (and scaled by ``m``); pass-through features
-    get ``g`` unchanged. Each gradient is summed over the axes on which its argument
-    was broadcast. ``magnitude`` is treated as a constant (no gradient). The basis
+    per pair (in ``Q``'s frame with a basis; ``w = m R(phi) Q^T x``, ``bar g`` the
+    gradient of ``Q^T x``), each summed over the axes on which its argument was
+    broadcast. Here ``dL/dphi`` is computed as ``Im(conj(z) gz)`` with ``z`` the input
+    pairs as complex numbers and ``gz`` the gradient rotated by ``-phi``. The basis
     gradient is the Euclidean gradient of ``Q R Q^T x`` as a function of a free matrix
     ``Q``; project it onto the tangent space yourself if you optimise on O(2P).
 
@@ -427,80 +457,53 @@ def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str =
 
     Returns
     -------
-    (grad_x, grad_angles) or (grad_x, grad_angles, grad_basis)
-        Shaped like ``x``, ``angles`` and ``basis``. Use :func:`inv_freq_vjp` on
-        ``grad_angles`` to learn the frequencies.
+    (grad_x, grad_angles, grad_magnitude, grad_basis)
+        Always four entries, one per differentiable argument in argument order, shaped
+        like ``x``, ``angles``, ``magnitude`` and ``basis``; ``grad_magnitude`` is
+        ``None`` when no magnitude was given and ``grad_basis`` when no basis was. Use
+        :func:`inv_freq_vjp` on ``grad_angles`` to learn the frequencies.
 
     Examples
     --------
-    >>> gx, ga = apply_vjp([0.0, 1.0], [1.0, 0.0], [np.pi / 2])
+    >>> gx, ga, _, _ = apply_vjp([0.0, 1.0], [1.0, 0.0], [np.pi / 2])
     >>> np.round(gx, 12), np.round(ga, 12)
     (array([1., 0.]), array([0.]))
     """
-    x, cos, sin, basis, shape = _prepare(x, angles, layout, magnitude, basis)
+    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
+    cos, sin = _scaled_cos_sin(phi, scale)
     grad = as_float_array(grad, "grad", allow_nonfinite=True)
     if grad.shape != shape:
         raise ValueError(f"grad must have the output's shape {shape}, got {grad.shape}")
     if grad.strides[-1] != grad.itemsize:
         grad = np.ascontiguousarray(grad)
     grad_x, grad_angles = np.empty(shape), np.zeros(cos.shape)
-    grad_basis = None if basis is None else np.zeros(basis.shape)
-    lead, rows, blocks = _blocks(shape, cos.shape)
-    rows_grad, rows_x, rows_grad_x = (_as_rows(a, shape, lead, rows) for a in (grad, x, grad_x))
-    phasors = _phasor(cos, sin)[None], _phasor(cos, -sin)[None]  # rotate by +phi, -phi
-    angle_rows = grad_angles[None]  # a view: blocks add into grad_angles through it
+    grad_scale, grad_basis = np.zeros(cos.shape), np.zeros((2 * cos.shape[-1],) * 2)
+    lead, rows, blocks = cut_into_blocks(shape, cos.shape, BLOCK_SIZE)
+    rows_grad, rows_x, rows_grad_x = (as_rows(a, shape, lead, rows) for a in (grad, x, grad_x))
+    turns = complex_rotation(cos, sin)[None], complex_rotation(cos, -sin)[None]  # +phi, -phi
+    unit = None if scale is None else complex_rotation(np.cos(phi), -np.sin(phi))[None]
+    angle_rows, scale_rows = grad_angles[None], grad_scale[None]  # views: blocks add into them
     for block in blocks:
-        grad_block, x_block = _cut(rows_grad, *block), _cut(rows_x, *block)
-        _check_finite_fast(grad_block, "grad", grad)
-        _check_finite_fast(x_block, "x", x)
-        angle_part, basis_part = _apply_vjp_block(
-            grad_block, x_block, tuple(_cut(p, *block) for p in phasors), layout, basis,
-            _cut(rows_grad_x, *block))
-        target = _cut(angle_rows, *block)
+        grad_block, x_block = cut(rows_grad, *block), cut(rows_x, *block)
+        check_finite_fast(grad_block, "grad", grad)
+        check_finite_fast(x_block, "x", x)
+        angle_part, basis_part = apply_vjp_block(
+            grad_block, x_block, (cut(turns[0], *block), cut(turns[1], *block)), layout, frame,
+            cut(rows_grad_x, *block))
+        target = cut(angle_rows, *block)
         target += sum_to_shape(angle_part, target.shape)
-        if basis is not None:
+        if unit is not None:
+            part = magnitude_gradient(grad_block, x_block, cut(unit, *block), layout, frame)
+            target = cut(scale_rows, *block)
+            target += sum_to_shape(part, target.shape)
+        if basis_part is not None:
             grad_basis += basis_part
-    grad_x = sum_to_shape(grad_x, x.shape)
-    return (grad_x, grad_angles) if basis is None else (grad_x, grad_angles, grad_basis)
+    return (sum_to_shape(grad_x, x.shape), grad_angles,
+            None if scale is None else sum_to_shape(grad_scale, scale.shape),
+            None if frame is None else grad_basis)
 
 
-def _angle_gradient(block: np.ndarray, rotated_grad: np.ndarray, layout: str) -> np.ndarray:
-    """``dL/dphi_k = a_k gz_c - c_k gz_a = Im(conj(a + i c) (gz_a + i gz_c))`` per pair.
-
-    ``gz`` is the pair gradient already rotated by ``-phi`` (and scaled by ``m``).
-    """
-    pairs = _complex_pairs(block, layout)
-    product = np.conjugate(pairs, out=pairs if layout == "half" else None)  # half: a copy
-    if product.shape == rotated_grad.shape:
-        np.multiply(product, rotated_grad, out=product)
-    else:
-        product = product * rotated_grad
-    return product.imag
-
-
-def _apply_vjp_block(grad, x, phasors, layout: str, basis, grad_x: np.ndarray):
-    """:func:`apply_vjp` on one block of rows: writes ``grad_x``, returns the rest unsummed.
-
-    ``phasors`` rotate by ``+phi`` and ``-phi``. With ``z = a + i c`` the input pairs and
-    ``gz`` the pair gradient rotated by ``-phi``, the angle gradient
-    ``a gz_c - c gz_a`` is ``Im(conj(z) gz)``.
-    """
-    phasor, inverse = phasors
-    rotary = 2 * phasor.shape[-1]
-    grad_block, block = grad[..., :rotary], x[..., :rotary]
-    if basis is not None:
-        grad_block, block = grad_block @ basis, block @ basis
-    grad_z = grad_x[..., :rotary] if basis is None else np.empty(grad.shape[:-1] + (rotary,))
-    rotated_grad = _rotate(grad_block, inverse, layout, grad_z)
-    angle_part = _angle_gradient(block, rotated_grad, layout)
-    grad_x[..., rotary:] = grad[..., rotary:]
-    if basis is None:
-        return angle_part, None
-    grad_x[..., :rotary] = grad_z @ basis.T
-    rotated = np.empty(grad.shape[:-1] + (rotary,))
-    _rotate(block, phasor, layout, rotated)
-    return angle_part, _outer_sum(grad[..., :rotary], rotated) + _outer_sum(x[..., :rotary], grad_z)
-
+# -- the reference forms -----------------------------------------------------------------
 
 def _expand(table: np.ndarray, layout: str) -> np.ndarray:
     """Per-pair values laid out per feature: ``[t0, t0, t1, t1, ...]`` or ``[t, t]``."""
@@ -526,8 +529,9 @@ def elementwise_form(x: ArrayLike, angles: ArrayLike, *, layout: str = "interlea
 
     ``rot`` sends each pair ``(a, c)`` to ``(-c, a)`` and the per-pair tables are
     expanded as ``[t0, t0, t1, t1, ...]`` (interleaved) or ``[t, t]`` (half), exactly
-    as kexue.fm/archives/8265 (§A.4 of the rope2d note) and Hugging Face
-    ``rotate_half`` write it. This is the definition :func:`apply` is tested against;
+    as kexue.fm/archives/8265 (its efficient elementwise form) and Hugging Face
+    ``rotate_half`` (transformers 5.24.0, ``models/llama/modeling_llama.py``) write it.
+    It is :func:`apply_definition` with the pair formula spread over whole vectors;
     it allocates several temporaries, so use :func:`apply` for speed.
 
     Examples
@@ -535,8 +539,9 @@ def elementwise_form(x: ArrayLike, angles: ArrayLike, *, layout: str = "interlea
     >>> elementwise_form([1.0, 2.0, 3.0, 4.0], [1.0, 0.01]).round(6)
     array([-1.14264 ,  1.922076,  2.959851,  4.0298  ])
     """
-    x, cos, sin, _, _ = _prepare(x, angles, layout, magnitude, None)
+    x, phi, scale, _, _ = _arguments(x, angles, layout, magnitude, None)
     check_finite(x, "x")
+    cos, sin = _scaled_cos_sin(phi, scale)
     rotary = 2 * cos.shape[-1]
     block = x[..., :rotary]
     rotated = block * _expand(cos, layout) + _rotate_quarter(block, layout) * _expand(sin, layout)
@@ -550,20 +555,21 @@ def complex_form(x: ArrayLike, angles: ArrayLike, *, magnitude: ArrayLike | None
 
     .. math:: y_{2k} + i\\, y_{2k+1} = m_k e^{i \\varphi_k} (x_{2k} + i\\, x_{2k+1})
 
-    This is the derivation of kexue.fm/archives/8265 (§A.2 of the rope2d note) and
-    Meta's ``apply_rotary_emb`` (``torch.polar`` then a complex product). Returns the
-    real array, pass-through features included, shaped like :func:`apply`'s output.
+    This is the derivation of kexue.fm/archives/8265 (RoFormer's 2-D case) and Meta's
+    ``apply_rotary_emb`` (meta-llama/llama ``llama/model.py``: ``torch.polar`` then a
+    complex product). Returns the real array, pass-through features included, shaped
+    like :func:`apply`'s output.
 
     Examples
     --------
     >>> complex_form([1.0, 2.0, 3.0, 4.0], [1.0, 0.01]).round(6)
     array([-1.14264 ,  1.922076,  2.959851,  4.0298  ])
     """
-    x, cos, _, _, shape = _prepare(x, angles, "interleaved", magnitude, None)
+    x, phi, _, _, shape = _arguments(x, angles, "interleaved", magnitude, None)
     check_finite(x, "x")
-    pairs = cos.shape[-1]
+    pairs = phi.shape[-1]
     scale = 1.0 if magnitude is None else np.asarray(magnitude, dtype=np.float64)
-    phasor = scale * np.exp(1j * np.asarray(angles, dtype=np.float64))
+    phasor = scale * np.exp(1j * phi)
     rotated = (x[..., 0:2 * pairs:2] + 1j * x[..., 1:2 * pairs:2]) * phasor
     out = np.empty(shape)
     out[..., 0:2 * pairs:2], out[..., 1:2 * pairs:2] = rotated.real, rotated.imag
@@ -596,9 +602,10 @@ def rotation_matrix(angles: ArrayLike, dim: int, layout: str = "interleaved", *,
     if 2 * pairs > dim:
         raise ValueError(f"angles has P={pairs} pairs, so the rotary block 2P={2 * pairs} "
                          f"exceeds dim={dim}")
-    _, cos, sin, _, _ = _prepare(np.zeros(dim), angles, layout, magnitude, None)
+    _, phi, scale, _, _ = _arguments(np.zeros(dim), angles, layout, magnitude, None)
+    cos, sin = _scaled_cos_sin(phi, scale)
     pairs = cos.shape[-1]
-    first, second = _pairs(np.arange(2 * pairs), layout)
+    first, second = pair_views(np.arange(2 * pairs), layout)
     matrix = np.zeros(cos.shape[:-1] + (dim, dim))
     matrix[..., np.arange(2 * pairs, dim), np.arange(2 * pairs, dim)] = 1.0
     matrix[..., first, first] = cos

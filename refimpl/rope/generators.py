@@ -34,7 +34,7 @@ from refimpl._validation import (
     check_last_axis,
     check_ndim,
 )
-from refimpl.rope.apply import LAYOUTS, _check_basis
+from refimpl.rope.apply import LAYOUTS, check_basis
 
 __all__ = [
     "GeneratorReport", "generators", "rotation_from_generators", "validate_generators",
@@ -95,7 +95,7 @@ def generators(frequencies: ArrayLike, layout: str = "interleaved", *, dim: int 
     A[..., second, first] = frequencies
     A[..., first, second] = -frequencies
     if basis is not None:
-        Q = _check_basis(basis, 2 * n_pairs)
+        Q = check_basis(basis, 2 * n_pairs)
         block = slice(0, 2 * n_pairs)
         A[..., block, block] = Q @ A[..., block, block] @ Q.T
     return A

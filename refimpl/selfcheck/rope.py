@@ -47,7 +47,7 @@ def orthogonality(rng: np.random.Generator) -> CheckResult:
 
 
 def vjp(rng: np.random.Generator) -> CheckResult:
-    """check_vjp of apply in x and angles (both layouts, magnitude) and of learned inv_freq.
+    """check_vjp of apply in x, angles and magnitude (both layouts) and of learned inv_freq.
 
     A wrong VJP makes check_vjp raise, which fails the row; otherwise the row shows the
     worst absolute error (gradients here are O(1-10), finite differences ~1e-9).
@@ -56,9 +56,10 @@ def vjp(rng: np.random.Generator) -> CheckResult:
     positions = rng.uniform(-3, 3, 3)
     for layout in LAYOUTS:
         x, phi = rng.standard_normal((2, 3, 7)), rng.uniform(-4, 4, (3, 3))
-        options = dict(layout=layout, magnitude=rng.uniform(0.5, 2.0, 3))
-        report = check_vjp(functools.partial(rope.apply, **options),
-                           functools.partial(rope.apply_vjp, **options), [x, phi], rng=rng)
+        magnitude = rng.uniform(0.5, 2.0, 3)
+        forward = functools.partial(_apply_scaled, layout=layout)
+        backward = functools.partial(_apply_scaled_vjp, layout=layout)
+        report = check_vjp(forward, backward, [x, phi, magnitude], rng=rng)
         omega = rope.inv_freq(6)
         learned = check_vjp(
             lambda w: rope.apply(x, rope.angles(positions, w), layout=layout),
@@ -68,6 +69,17 @@ def vjp(rng: np.random.Generator) -> CheckResult:
         worst = max(worst, report.worst_abs_error, learned.worst_abs_error)
         cases += 2
     return CheckResult(cases, worst, 1e-7, "VJP disagrees with finite differences", unit="abs")
+
+
+def _apply_scaled(x: np.ndarray, phi: np.ndarray, magnitude: np.ndarray, layout: str
+                  ) -> np.ndarray:
+    return rope.apply(x, phi, layout=layout, magnitude=magnitude)
+
+
+def _apply_scaled_vjp(g: np.ndarray, x: np.ndarray, phi: np.ndarray, magnitude: np.ndarray,
+                      layout: str) -> tuple[np.ndarray | None, ...]:
+    """The gradients in x, angles and magnitude (without a basis the fourth is None)."""
+    return rope.apply_vjp(g, x, phi, layout=layout, magnitude=magnitude)[:3]
 
 
 def schedule_fixtures(rng: np.random.Generator) -> CheckResult:

@@ -76,7 +76,7 @@ def _rope_cases() -> list[GoldenCase]:
         for rotary in (16, 8):
             angle = rope.angles(positions, rope.inv_freq(rotary, 10000.0))
             grad = rng.standard_normal(x.shape)
-            gx, gangle = rope.apply_vjp(grad, x, angle, layout=layout)
+            gx, gangle, _, _ = rope.apply_vjp(grad, x, angle, layout=layout)
             parameters = {"layout": layout, "rotary_dim": rotary, "base": 10000.0}
             cases.append(GoldenCase(
                 f"rope.apply.{layout}.rotary{rotary}", "refimpl.rope.apply",

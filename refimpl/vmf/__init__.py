@@ -5,8 +5,11 @@ This package holds a stable log-Bessel function (:mod:`~refimpl.vmf.bessel`), th
 normalizer, moments, density, entropy and KL divergences with their kappa gradients
 (:mod:`~refimpl.vmf.distribution`), the law of ``w = <mu, x>``
 (:mod:`~refimpl.vmf.marginal`), samplers and the reparameterized transform
-(:mod:`~refimpl.vmf.sampling`) and the maximum-likelihood fit (:mod:`~refimpl.vmf.fit`).
-Background: the vMF-VAE post (kexue.fm/archives/8404); research/vmf_univae_dimension.md.
+(:mod:`~refimpl.vmf.sampling`), Wood's rejection sampler for ``w``, in his variables and in
+the complement form the samplers use (:mod:`~refimpl.vmf.wood`), and the maximum-likelihood
+fit (:mod:`~refimpl.vmf.fit`). Background: the vMF-VAE post (kexue.fm/archives/8404);
+Wood, "Simulation of the von Mises Fisher distribution", Commun. Stat. Simul. Comput.
+23(1):157-164 (1994).
 
 Examples
 --------
@@ -15,19 +18,51 @@ Examples
 4.485986
 """
 
-from refimpl.vmf.bessel import (bessel_iv_ratio, bessel_iv_ratio_complement,
-                                bessel_iv_ratio_derivative, bessel_iv_ratio_vjp,
-                                log_bessel_iv, log_bessel_iv_vjp, log_bessel_ive)
-from refimpl.vmf.distribution import (entropy, entropy_vjp, kl, kl_to_uniform,
-                                      kl_to_uniform_vjp, kl_vjp, log_normalizer,
-                                      log_normalizer_vjp, log_sphere_area, logpdf, logpdf_vjp,
-                                      mean_resultant_length, mean_resultant_length_derivative,
-                                      mean_resultant_length_vjp, pdf, pdf_vjp)
+from refimpl.vmf.bessel import (
+    bessel_iv_ratio,
+    bessel_iv_ratio_complement,
+    bessel_iv_ratio_derivative,
+    bessel_iv_ratio_vjp,
+    log_bessel_iv,
+    log_bessel_iv_vjp,
+    log_bessel_ive,
+)
+from refimpl.vmf.distribution import (
+    entropy,
+    entropy_vjp,
+    kl,
+    kl_to_uniform,
+    kl_to_uniform_vjp,
+    kl_vjp,
+    log_normalizer,
+    log_normalizer_vjp,
+    log_sphere_area,
+    logpdf,
+    logpdf_vjp,
+    mean_resultant_length,
+    mean_resultant_length_derivative,
+    mean_resultant_length_vjp,
+    pdf,
+    pdf_vjp,
+)
 from refimpl.vmf.fit import fit, fit_kappa
-from refimpl.vmf.marginal import (marginal_cdf, marginal_cdf_kappa_derivative, marginal_logpdf,
-                                  marginal_pdf, marginal_quantile)
-from refimpl.vmf.sampling import (InverseCdfTable, draw_noise, inverse_cdf_table, sample,
-                                  sample_marginal, transform, transform_vjp)
+from refimpl.vmf.marginal import (
+    marginal_cdf,
+    marginal_cdf_kappa_derivative,
+    marginal_logpdf,
+    marginal_pdf,
+    marginal_quantile,
+)
+from refimpl.vmf.sampling import (
+    InverseCdfTable,
+    draw_noise,
+    inverse_cdf_table,
+    sample,
+    sample_marginal,
+    transform,
+    transform_vjp,
+)
+from refimpl.vmf.wood import WOOD_DEFINITION_MAX_RATIO, wood_definition
 
 __all__ = [
     "log_bessel_ive", "log_bessel_iv", "log_bessel_iv_vjp", "bessel_iv_ratio",
@@ -37,5 +72,6 @@ __all__ = [
     "pdf", "pdf_vjp", "entropy", "entropy_vjp", "kl_to_uniform", "kl_to_uniform_vjp", "kl",
     "kl_vjp", "marginal_logpdf", "marginal_pdf", "marginal_cdf", "marginal_quantile",
     "marginal_cdf_kappa_derivative", "InverseCdfTable", "inverse_cdf_table", "sample",
-    "sample_marginal", "draw_noise", "transform", "transform_vjp", "fit", "fit_kappa",
+    "sample_marginal", "wood_definition", "WOOD_DEFINITION_MAX_RATIO", "draw_noise",
+    "transform", "transform_vjp", "fit", "fit_kappa",
 ]

@@ -16,22 +16,28 @@ quadrature uses 20-point Gauss-Legendre panels, dense around the mode of ``theta
 query point is integrated separately, so both ``F`` and ``1 - F`` keep their accuracy,
 and both are divided by the quadrature's total mass (which is 1 to rounding), so that
 the rounding of ``log C_d`` at very large d does not leak into the CDF.
-References: research/vmf_univae_dimension.md §1.5, §1.9, §1.10.
+References: the vMF-VAE post (kexue.fm/archives/8404) for the density of ``w``; Figurnov,
+Mohamed and Mnih, "Implicit Reparameterization Gradients", NeurIPS 2018,
+arXiv:1805.08498, for the kappa derivative of a sample.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from refimpl._validation import as_float_array, as_scalar
 from refimpl.vmf.bessel import bessel_iv_ratio_complement
-from refimpl.vmf.distribution import _log_mode_density, check_dimension
+from refimpl.vmf.distribution import check_dimension, log_mode_density
 
 __all__ = ["marginal_logpdf", "marginal_pdf", "marginal_cdf", "marginal_quantile",
            "marginal_cdf_kappa_derivative", "angle_from_w", "quantile_angle"]
+
+#: A weight ``factor(theta)`` multiplying the density under an integral.
+Factor = Callable[[np.ndarray], np.ndarray]
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
 #: Panels around the mode of theta span this many standard deviations each side.
@@ -48,7 +54,7 @@ def angle_from_w(w: np.ndarray) -> np.ndarray:
 
 def _angle_constant(d: int, kappa: float) -> float:
     """``log C_d + kappa + log|S^(d-2)|``: the angle's log-density at theta = 0 sans sines."""
-    return float(_log_mode_density(d, np.array(kappa))) + _log_area_minus_one(d)
+    return float(log_mode_density(d, np.array(kappa))) + _log_area_minus_one(d)
 
 
 def _log_angle_density(theta: np.ndarray, d: int, kappa: float, constant: float) -> np.ndarray:
@@ -96,7 +102,7 @@ def _panel_edges(d: int, kappa: float) -> np.ndarray:
 
 
 def _gauss_legendre(a: np.ndarray, b: np.ndarray, d: int, kappa: float, constant: float,
-                    factor) -> np.ndarray:
+                    factor: Factor | None) -> np.ndarray:
     """``int_a^b factor(theta) p(theta) dtheta`` per pair, one 20-point panel each."""
     half, middle = 0.5 * (b - a), 0.5 * (b + a)
     theta = middle[..., None] + half[..., None] * _NODES
@@ -106,7 +112,8 @@ def _gauss_legendre(a: np.ndarray, b: np.ndarray, d: int, kappa: float, constant
     return half * (values @ _WEIGHTS)
 
 
-def _angle_integrals(theta: np.ndarray, d: int, kappa: float, factor=None):
+def angle_integrals(theta: np.ndarray, d: int, kappa: float, factor: Factor | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """``(int_0^theta f, int_theta^pi f)`` for ``f = factor * p(theta)``, each side summed
     from its own end, so a small side is never the difference of two large numbers."""
     edges, constant = _panel_edges(d, kappa), _angle_constant(d, kappa)
@@ -120,14 +127,14 @@ def _angle_integrals(theta: np.ndarray, d: int, kappa: float, factor=None):
     return upper / total, lower / total
 
 
-def _marginal_args(w: Any, d: Any, kappa: Any) -> tuple[np.ndarray, int, float]:
+def _marginal_args(w: ArrayLike, d: int, kappa: float) -> tuple[np.ndarray, int, float]:
     w = as_float_array(w, "w")
     if np.any(np.abs(w) > 1):
         raise ValueError(f"w must lie in [-1, 1], got a value {w[np.abs(w) > 1].ravel()[0]}")
     return w, check_dimension(d), as_scalar(kappa, "kappa", nonnegative=True)
 
 
-def marginal_logpdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
+def marginal_logpdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     r"""Log-density of ``w = <mu, x>``.
 
     .. math:: \log p(w) = \log C_d + \kappa + \log|S^{d-2}| - \kappa (1 - w)
@@ -143,13 +150,13 @@ def marginal_logpdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
     """
     w, d, kappa = _marginal_args(w, d, kappa)
     power = 0.5 * (d - 3.0)
-    constant = float(_log_mode_density(d, np.array(kappa))) + _log_area_minus_one(d)
+    constant = float(log_mode_density(d, np.array(kappa))) + _log_area_minus_one(d)
     with np.errstate(divide="ignore"):  # log(0) at w = +-1 is the exact limit
         return (constant - kappa * (1.0 - w) + special.xlog1py(power, -w)
                 + special.xlog1py(power, w))
 
 
-def marginal_pdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
+def marginal_pdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     """Density of ``w = <mu, x>``: ``exp`` of :func:`marginal_logpdf`.
 
     Examples
@@ -160,7 +167,7 @@ def marginal_pdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
     return np.exp(marginal_logpdf(w, d, kappa))
 
 
-def marginal_cdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
+def marginal_cdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     r"""``F(w) = P(<mu, x> <= w)`` for ``x ~ vMF(mu, kappa)`` on S^(d-1).
 
     .. math:: F(w) = \int_{-1}^{w} p(t)\, dt
@@ -189,10 +196,10 @@ def marginal_cdf(w: Any, d: Any, kappa: Any) -> np.ndarray:
         if kappa == 0:
             return 0.5 * (1.0 + w)
         return np.exp(-kappa * (1.0 - w)) * np.expm1(-kappa * (1.0 + w)) / np.expm1(-2 * kappa)
-    return _angle_integrals(angle_from_w(w), d, kappa)[1]
+    return angle_integrals(angle_from_w(w), d, kappa)[1]
 
 
-def marginal_cdf_kappa_derivative(w: Any, d: Any, kappa: Any) -> np.ndarray:
+def marginal_cdf_kappa_derivative(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     r"""``dF(w)/d kappa`` at fixed ``w``: the input of the implicit reparameterization.
 
     .. math:: \frac{\partial F(w)}{\partial \kappa} = \int_{-1}^{w} (t - A_d)\, p(t)\, dt
@@ -200,8 +207,8 @@ def marginal_cdf_kappa_derivative(w: Any, d: Any, kappa: Any) -> np.ndarray:
 
     integrated on the side of ``w`` holding less mass, with ``t - A_d`` written as
     ``(1 - A_d) - 2 sin^2(theta/2)`` so it does not cancel near ``t = 1``. The sample
-    path derivative is ``dw/d kappa = -(dF/d kappa)/p(w)`` (Figurnov et al. 2018;
-    research note §1.10, which writes it ``(F A - M)/p``).
+    path derivative is ``dw/d kappa = -(dF/d kappa)/p(w)`` (Figurnov et al. 2018,
+    arXiv:1805.08498).
 
     Examples
     --------
@@ -215,12 +222,12 @@ def marginal_cdf_kappa_derivative(w: Any, d: Any, kappa: Any) -> np.ndarray:
     complement = float(bessel_iv_ratio_complement(0.5 * d - 1.0, kappa))
     theta = angle_from_w(w)
 
-    def centred(t):
+    def centred(t: np.ndarray) -> np.ndarray:
         half = np.sin(0.5 * t)
         return complement - 2.0 * half * half
 
-    upper, lower = _angle_integrals(theta, d, kappa, centred)
-    below_half = _angle_integrals(theta, d, kappa)[1] <= 0.5
+    upper, lower = angle_integrals(theta, d, kappa, centred)
+    below_half = angle_integrals(theta, d, kappa)[1] <= 0.5
     return np.where(below_half, lower, -upper)
 
 
@@ -271,13 +278,14 @@ def _angle_quantile(u: np.ndarray, d: int, kappa: float) -> np.ndarray:
     return theta
 
 
-def marginal_quantile(u: Any, d: Any, kappa: Any) -> np.ndarray:
+def marginal_quantile(u: ArrayLike, d: int, kappa: float) -> np.ndarray:
     r"""The quantile ``w = F^{-1}(u)`` of ``w = <mu, x>``, for ``u`` in ``[0, 1]``.
 
     d = 3: ``1 - w = -log(u + (1-u) e^(-2 kappa)) / kappa``, with the logarithm taken as
     ``log1p(-(1 - u)(-expm1(-2 kappa)))`` when its argument is near 1 (small kappa or u
-    near 1; research/vmf_householder_testing_anchors.md §6.2) and directly otherwise
-    (u near 0 at large kappa); ``2 (1 - u)`` at kappa = 0. Otherwise a safeguarded Newton
+    near 1: the stable form of W. Jakob, "Numerically stable sampling of the von Mises
+    Fisher distribution on S^2 (and other tricks)", 2012, in complements) and directly
+    otherwise (u near 0 at large kappa); ``2 (1 - u)`` at kappa = 0. Otherwise a safeguarded Newton
     iteration on the angle's CDF (see :func:`marginal_cdf`), accurate to a few ulps of
     ``theta = arccos w``.
 
@@ -294,7 +302,7 @@ def marginal_quantile(u: Any, d: Any, kappa: Any) -> np.ndarray:
         raise ValueError(f"u must lie in [0, 1], got a value {u[(u < 0) | (u > 1)].ravel()[0]}")
     d, kappa = check_dimension(d), as_scalar(kappa, "kappa", nonnegative=True)
     if d == 3:
-        return 1.0 - _one_minus_w_d3(u, 1.0 - u, kappa)
+        return 1.0 - one_minus_w_d3(u, 1.0 - u, kappa)
     return np.cos(_angle_quantile(u.ravel(), d, kappa)).reshape(u.shape)
 
 
@@ -305,12 +313,12 @@ def quantile_angle(u: np.ndarray, d: int, kappa: float) -> np.ndarray:
     other d the Newton iteration of :func:`marginal_quantile`.
     """
     if d == 3:
-        half_gap = np.minimum(0.5 * _one_minus_w_d3(u, 1.0 - u, kappa), 1.0)
+        half_gap = np.minimum(0.5 * one_minus_w_d3(u, 1.0 - u, kappa), 1.0)
         return 2.0 * np.arcsin(np.sqrt(half_gap))
     return _angle_quantile(u, d, kappa)
 
 
-def _one_minus_w_d3(u: np.ndarray, r: np.ndarray, kappa: Any) -> np.ndarray:
+def one_minus_w_d3(u: np.ndarray, r: np.ndarray, kappa: ArrayLike) -> np.ndarray:
     """``1 - F^{-1}(u)`` at d = 3, cancellation-free, given both ``u`` and ``r = 1 - u``
     (each exact where it is used); kappa may be an array.
 
@@ -346,12 +354,12 @@ def quantile_angle_kappa_derivative(theta: np.ndarray, d: int, kappa: float) -> 
     """
     complement = float(bessel_iv_ratio_complement(0.5 * d - 1.0, kappa))
 
-    def centred(t):
+    def centred(t: np.ndarray) -> np.ndarray:
         half = np.sin(0.5 * t)
         return complement - 2.0 * half * half
 
-    upper, lower = _angle_integrals(theta, d, kappa, centred)
-    below_half = _angle_integrals(theta, d, kappa)[1] <= 0.5
+    upper, lower = angle_integrals(theta, d, kappa, centred)
+    below_half = angle_integrals(theta, d, kappa)[1] <= 0.5
     d_cdf = np.where(below_half, lower, -upper)
     density = np.exp(_log_angle_density(theta, d, kappa, _angle_constant(d, kappa)))
     positive = density > 0

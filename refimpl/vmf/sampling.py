@@ -2,27 +2,42 @@
 
 Every sampler draws the scalar ``w = <mu, x>`` from its marginal law (see
 :mod:`refimpl.vmf.marginal`) and then a direction uniform on the sphere of vectors
-orthogonal to mu, and returns ``x = w mu + sqrt(1 - w^2) nu``. The methods for ``w``:
+orthogonal to mu, and returns ``x = w mu + sqrt(1 - w^2) nu``. The route of one call of
+:func:`sample`, in the order it consumes the random stream:
 
-* ``"wood"``: Wood's (1994) rejection sampler with a Beta proposal, written with
-  complements (``1 - w``, ``1 - x0``, ``z`` and ``1 - z`` from two Gamma draws) so that no
-  step cancels at any kappa; the rejection loop runs over arrays (research note
-  vmf_householder_testing_anchors.md §6.1);
+1. *method choice* (``_draw_w``): ``"auto"`` is ``"exact"`` at d = 2, 3 and ``"wood"``
+   otherwise;
+2. *w*, by the chosen method (below), with ``s = sqrt(1 - w^2)`` from the complements
+   ``1 - w`` and ``1 + w`` where the method has them;
+3. *tangent*: Gaussians ``eps ~ N(0, I_d)`` per sample, or at d <= 3 on the Householder
+   route a random sign (d = 2) or angle (d = 3) (``_low_dimensional_place``);
+4. *placement* (``_place``): ``tangent="householder"`` writes ``(w, s v)`` around
+   e_1, ``v`` the normalised Gaussian tail, and reflects e_1 -> mu with
+   :func:`refimpl.householder.reflect` (O(d) per sample); ``tangent="projection"`` (the
+   vMF-VAE post) projects ``eps`` onto the hyperplane orthogonal to mu, normalises it and
+   adds ``w mu``. The two routes are tested against each other.
+
+The methods for ``w``:
+
+* ``"wood"``: the rejection sampler of Wood, "Simulation of the von Mises Fisher
+  distribution", Commun. Stat. Simul. Comput. 23(1):157-164 (1994), with a Beta
+  proposal. :func:`refimpl.vmf.wood.wood_definition` states it in Wood's variables; the
+  sampler (:func:`refimpl.vmf.wood.wood`) draws the same proposals but computes with
+  complements (``1 - w``, ``1 - x0``, ``z`` and ``1 - z`` from two Gamma draws) so that
+  no step cancels at any kappa, and runs the rejection loop over arrays;
 * ``"exact"``: the von Mises angle at d = 2 (NumPy's sampler); at d = 3, ``1 - w`` is
-  a truncated exponential, drawn exactly by the closed-form inverse CDF in complement
-  form (§6.2) for kappa < 1 and by redrawing the values above 2 for kappa >= 1;
+  a truncated exponential, drawn by the closed-form inverse CDF of Jakob, "Numerically
+  stable sampling of the von Mises Fisher distribution on S^2 (and other tricks)"
+  (2012), in complement form, for kappa < 1 and by redrawing the values above 2 for
+  kappa >= 1;
 * ``"inverse"``: the numerical inverse CDF of the angle, ``theta = F^{-1}(u)``;
-* ``"table"``: the vMF-VAE post's fixed-kappa inverse-CDF table, built once
-  (:func:`inverse_cdf_table`) and reused; we tabulate the CDF of the angle
-  ``theta = arccos w``, whose density is smooth at every d >= 2, which removes the
-  post's bias at d = 2 (research/vmf_univae_dimension.md §1.6, §1.9);
+* ``"table"``: the fixed-kappa inverse-CDF table of the vMF-VAE post
+  (kexue.fm/archives/8404), built once (:func:`inverse_cdf_table`) and reused; we
+  tabulate the CDF of the angle ``theta = arccos w``, whose density is smooth at every
+  d >= 2, which removes the bias of a table in ``w`` at d = 2, where ``p(w)`` has
+  integrable singularities at ``w = +-1``
+  (``tests/vmf/test_vmf_sampling.py::test_post_table_bias_at_d2_is_fixed``);
 * ``"auto"`` (default): ``"exact"`` at d = 2 and 3, ``"wood"`` otherwise.
-
-The orthogonal direction comes from one of two routes, which are tested against each
-other: ``tangent="projection"`` (the post: project a Gaussian ``eps ~ N(0, I_d)`` onto
-the hyperplane orthogonal to mu and normalise) or ``tangent="householder"`` (draw
-``(w, sqrt(1-w^2) v)`` around e_1, with ``v`` uniform on S^(d-2), and reflect e_1 -> mu
-with :func:`refimpl.householder.reflect`, O(d) per sample).
 """
 
 from __future__ import annotations
@@ -31,14 +46,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from refimpl._broadcasting import cotangent, sum_to_shape
-from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
-                                 broadcast_batch, check_choice, check_last_axis)
+from refimpl._validation import (
+    as_float_array,
+    as_generator,
+    as_int,
+    as_scalar,
+    broadcast_batch,
+    check_choice,
+    check_last_axis,
+)
 from refimpl.householder import reflect, reflect_vjp
+from refimpl.vmf._common import RandomSource, Size, size_tuple
 from refimpl.vmf.distribution import check_dimension, check_directions, check_kappa
-from refimpl.vmf.marginal import (_angle_integrals, _one_minus_w_d3, mode_interval,
-                                  quantile_angle, quantile_angle_kappa_derivative)
+from refimpl.vmf.marginal import (
+    angle_integrals,
+    mode_interval,
+    one_minus_w_d3,
+    quantile_angle,
+    quantile_angle_kappa_derivative,
+)
+from refimpl.vmf.wood import wood
 
 __all__ = ["METHODS", "TANGENTS", "InverseCdfTable", "inverse_cdf_table", "sample_marginal",
            "sample", "draw_noise", "transform", "transform_vjp", "reflection_normal"]
@@ -65,7 +95,7 @@ class InverseCdfTable:
         return np.interp(u, self.cdf, self.angle)
 
 
-def inverse_cdf_table(d: Any, kappa: Any, size: Any = 16384) -> InverseCdfTable:
+def inverse_cdf_table(d: int, kappa: float, size: int = 16384) -> InverseCdfTable:
     """Build the inverse-CDF table of ``theta = arccos <mu, x>`` for one (d, kappa).
 
     The grid has ``size`` angles, equally spaced over ``mode +- 16`` standard
@@ -86,54 +116,14 @@ def inverse_cdf_table(d: Any, kappa: Any, size: Any = 16384) -> InverseCdfTable:
     grid = np.concatenate([np.linspace(0.0, lo, 9), np.linspace(lo, hi, size),
                            np.linspace(hi, np.pi, 9)])
     angle = np.unique(grid)[::-1]
-    upper, lower = _angle_integrals(angle, d, kappa)
+    upper, lower = angle_integrals(angle, d, kappa)
     cdf = np.where(lower <= 0.5, lower, 1.0 - upper)
     cdf[0], cdf[-1] = 0.0, 1.0
     return InverseCdfTable(d, kappa, np.maximum.accumulate(cdf), angle)
 
 
-def _wood(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
-    """Wood's rejection sampler: ``n`` accepted draws for ``kappa`` (0-d, or one per draw).
-
-    With ``m = d - 1``, ``s = hypot(2 kappa, m)``: ``b = m/(2 kappa + s)``,
-    ``x0 = 2 kappa/(m + s)``, ``1 - x0 = m (1 + m/(s + 2 kappa))/(m + s)``. A proposal
-    ``z = g1/(g1 + g2)``, ``g_i ~ Gamma(m/2)``, gives ``1 - w = 2 b z/den`` and
-    ``1 + w = 2 (1 - z)/den`` with ``den = (1 - z) + b z``; it is accepted iff
-    ``kappa [(1 - x0) - (1 - w)] + m [log((1 - x0) + x0 (1 - w)) - log(1 - x0) - log1p(x0)]
-    >= log U``, which is Wood's test ``kappa w + m log(1 - x0 w) - c >= log U`` without
-    cancellation. Only the rejected entries are redrawn. Returns ``(1 - w, 1 + w)``.
-    """
-    m = d - 1.0
-    s = np.hypot(2.0 * kappa, m)
-    b, x0 = m / (2.0 * kappa + s), 2.0 * kappa / (m + s)
-    one_minus_x0 = m * (1.0 + m / (s + 2.0 * kappa)) / (m + s)
-    log_envelope = np.log(one_minus_x0) + np.log1p(x0)
-    params = np.broadcast_arrays(kappa, b, x0, one_minus_x0, log_envelope)
-    gap, rest, accept = _wood_proposals(m, params, n, rng)  # the first round fills all
-    pending = np.flatnonzero(~accept)
-    while pending.size:  # redraw only the rejected entries
-        taken = [a if a.ndim == 0 else a[pending] for a in params]
-        gap_p, rest_p, accept = _wood_proposals(m, taken, pending.size, rng)
-        done = pending[accept]
-        gap[done], rest[done] = gap_p[accept], rest_p[accept]
-        pending = pending[~accept]
-    return gap, rest
-
-
-def _wood_proposals(m: float, params, size: int, rng: np.random.Generator):
-    """One round of Wood proposals: ``(1 - w, 1 + w, accepted)`` for ``size`` entries."""
-    kappa, b, x0, one_minus_x0, log_envelope = params
-    g1, g2 = rng.standard_gamma(0.5 * m, size=(2, size))
-    total = g1 + g2
-    z, z_bar = g1 / total, g2 / total
-    den = z_bar + b * z
-    gap = 2.0 * b * z / den
-    log_ratio = kappa * (one_minus_x0 - gap) + m * (np.log(one_minus_x0 + x0 * gap)
-                                                     - log_envelope)
-    return gap, 2.0 * z_bar / den, log_ratio >= np.log1p(-rng.random(size))
-
-
-def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
+def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator
+           ) -> tuple[np.ndarray, np.ndarray]:
     """d = 2: von Mises angle (NumPy). d = 3: ``1 - w`` is an exponential variable of rate
     kappa truncated to ``[0, 2]``: drawn by redrawing the rare values above 2 when
     kappa >= 1, by the closed-form inverse CDF otherwise. Returns ``(1 - w, 1 + w)``."""
@@ -150,12 +140,13 @@ def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator):
         return gap, 2.0 - gap
     if d == 3:
         r = rng.random(n)  # r = 1 - u in [0, 1); 1 - r is exact where it is used
-        gap = _one_minus_w_d3(1.0 - r, r, kappa)
+        gap = one_minus_w_d3(1.0 - r, r, kappa)
         return gap, 2.0 - gap
     raise ValueError(f"method='exact' needs d = 2 or 3, got d={d}; use 'wood' or 'inverse'")
 
 
-def _angles(d: int, kappa: np.ndarray, u: np.ndarray, table: InverseCdfTable | None):
+def _angles(d: int, kappa: np.ndarray, u: np.ndarray, table: InverseCdfTable | None
+            ) -> np.ndarray:
     """``theta = F^{-1}(u)`` per entry, by the table or by Newton (one solve per kappa)."""
     if table is not None:
         return table.angle_at(u)
@@ -174,6 +165,7 @@ def _distinct(kappa: np.ndarray) -> np.ndarray:
 
 
 def _check_table(table: Any, d: int, kappa: np.ndarray) -> InverseCdfTable:
+    """``table`` if it is an :class:`InverseCdfTable` built for ``d`` and every ``kappa``."""
     if not isinstance(table, InverseCdfTable):
         raise TypeError(f"table must be an InverseCdfTable, got {type(table).__name__}")
     if table.d != d or np.any(kappa != table.kappa):
@@ -182,9 +174,10 @@ def _check_table(table: Any, d: int, kappa: np.ndarray) -> InverseCdfTable:
     return table
 
 
-def _marginal_pair(d: int, kappa: np.ndarray, shape: tuple[int, ...], rng, method: str,
-                   table) -> tuple[np.ndarray, ...]:
-    """Draw ``(w, sqrt(1 - w^2))``, flat, for ``kappa`` broadcast to ``shape``.
+def _draw_w(d: int, kappa: np.ndarray, shape: tuple[int, ...], rng: np.random.Generator,
+            method: str, table: InverseCdfTable | None) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1 and 2 of the route (module notes): choose the method, draw
+    ``(w, sqrt(1 - w^2))``, flat, for ``kappa`` broadcast to ``shape``.
 
     A single kappa stays a scalar (no per-draw parameter arrays)."""
     n = int(np.prod(shape))
@@ -197,7 +190,7 @@ def _marginal_pair(d: int, kappa: np.ndarray, shape: tuple[int, ...], rng, metho
     if table is not None and method != "table":
         raise ValueError(f"table is only used with method='table', got method={method!r}")
     if method in ("wood", "exact"):
-        gap, rest = (_wood if method == "wood" else _exact)(d, kappa, n, rng)
+        gap, rest = (wood if method == "wood" else _exact)(d, kappa, n, rng)
         return 1.0 - gap, np.sqrt(gap * rest)
     kappa = np.broadcast_to(kappa, (n,))
     if method == "table":
@@ -208,26 +201,21 @@ def _marginal_pair(d: int, kappa: np.ndarray, shape: tuple[int, ...], rng, metho
 
 
 def _single_kappa(kappa: np.ndarray) -> float:
+    """The one value of ``kappa`` a fixed-kappa table is built for."""
     values = _distinct(kappa)
     if values.size != 1:
         raise ValueError(f"method='table' needs one kappa (a fixed-kappa table), got {values.size}")
     return float(values[0])
 
 
-def _size_tuple(size: Any) -> tuple[int, ...]:
-    if size is None:
-        return ()
-    size = (size,) if np.ndim(size) == 0 else tuple(size)
-    return tuple(as_int(n, "size", minimum=0) for n in size)
-
-
-def sample_marginal(d: Any, kappa: Any, size: Any = None, rng: Any = None,
+def sample_marginal(d: int, kappa: ArrayLike, size: Size = None, rng: RandomSource = None,
                     method: str = "auto", table: InverseCdfTable | None = None) -> np.ndarray:
     """Draw ``w = <mu, x>`` for ``x ~ vMF(mu, kappa)`` on S^(d-1), shape ``size + kappa.shape``.
 
     The same draws of ``w`` that :func:`sample` uses (same methods, same ``rng``
     consumption for the rejection and inverse methods), without the d-dimensional
-    direction: cheap for large d.
+    direction: cheap for large d. ``method="wood"`` is defined by
+    :func:`refimpl.vmf.wood.wood_definition`.
 
     Examples
     --------
@@ -237,15 +225,16 @@ def sample_marginal(d: Any, kappa: Any, size: Any = None, rng: Any = None,
     """
     d, kappa = check_dimension(d), check_kappa(kappa)
     check_choice(method, "method", METHODS)
-    shape = _size_tuple(size) + kappa.shape
-    return _marginal_pair(d, kappa, shape, as_generator(rng), method, table)[0].reshape(shape)
+    shape = size_tuple(size) + kappa.shape
+    return _draw_w(d, kappa, shape, as_generator(rng), method, table)[0].reshape(shape)
 
 
 def reflection_normal(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The normal ``e_1 - mu`` of the reflection e_1 -> mu, without cancellation.
 
     Its first entry ``1 - mu_1`` is computed as ``||mu_(2:)||^2 / (1 + mu_1)`` when
-    ``mu_1 > 0`` (research note §7.1). Returns ``(normal, is_e1)``; where ``mu = e_1``
+    ``mu_1 > 0``, the choice of LAPACK's ``xLARFGP`` (``alpha - beta = -||x||^2 /
+    (alpha + beta)``). Returns ``(normal, is_e1)``; where ``mu = e_1``
     exactly the normal is 0 and the map is the identity (``is_e1`` true); the normal is
     then replaced by ``e_2`` only so that it is a valid argument.
 
@@ -263,18 +252,6 @@ def reflection_normal(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     is_e1 = (tail2 == 0) & (first > 0)
     normal[..., 1] = np.where(is_e1, 1.0, normal[..., 1])
     return normal, is_e1
-
-
-def _householder_place(w, s, y, mu):
-    """``x = H (w, s v/||v||)`` with ``H`` the reflection e_1 -> mu, in place in ``y``.
-
-    ``y`` is (n, d) with the Gaussian ``v`` in columns 1..d-1 (column 0 is overwritten
-    by ``w``), so the largest array is allocated once, by the normal draws.
-    """
-    tail = y[:, 1:]
-    tail *= (s / np.sqrt(np.einsum("ij,ij->i", tail, tail)))[:, None]
-    y[:, 0] = w
-    return _reflect_from_e1(y, mu)
 
 
 def _project(eps: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -297,26 +274,24 @@ def _row_dot(rows: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return rows @ mu if mu.ndim == 1 else np.einsum("ij,ij->i", rows, mu)
 
 
-def _projection_place(w, s, eps, mu):
-    """``x = w mu + s r/||r||`` with ``r`` the projection of ``eps`` (n, d) orthogonal to mu."""
-    r, norm = _project(eps, mu)
-    r *= (s / norm)[:, None]
-    r += w[:, None] * mu
-    return r
+def _place(w: np.ndarray, s: np.ndarray, normals: np.ndarray, mu: np.ndarray, tangent: str
+           ) -> np.ndarray:
+    """Step 4 of the route: ``x = w mu + s nu`` with ``nu`` from the Gaussians ``normals``
+    (n, d), overwritten with the result (the largest array is allocated once).
 
-
-def _place(w, s, rng_or_noise, mu, tangent: str) -> np.ndarray:
-    """Combine ``w`` and ``s = sqrt(1 - w^2)`` with a uniform tangent direction."""
-    d = mu.shape[-1]
-    if isinstance(rng_or_noise, np.random.Generator):
-        if tangent == "householder" and d <= 3:
-            return _low_dimensional_place(w, s, rng_or_noise, mu)
-        normals = rng_or_noise.standard_normal((w.shape[0], d))
-    else:
-        normals = rng_or_noise
-    if tangent == "householder":  # uses normals[:, 1:]; column 0 is the output's w
-        return _householder_place(w, s, normals, mu)
-    return _projection_place(w, s, normals, mu)
+    ``"householder"``: ``x = H (w, s v/||v||)``, ``v = normals[:, 1:]``, ``H`` the
+    reflection e_1 -> mu. ``"projection"``: ``x = w mu + s r/||r||``, ``r`` the projection
+    of ``normals`` orthogonal to mu.
+    """
+    if tangent == "projection":
+        r, norm = _project(normals, mu)
+        r *= (s / norm)[:, None]
+        r += w[:, None] * mu
+        return r
+    tail = normals[:, 1:]
+    tail *= (s / np.sqrt(np.einsum("ij,ij->i", tail, tail)))[:, None]
+    normals[:, 0] = w
+    return _reflect_from_e1(normals, mu)
 
 
 def _reflect_from_e1(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -331,10 +306,13 @@ def _reflect_from_e1(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return x
 
 
-def _low_dimensional_place(w, s, rng, mu):
-    """The Householder route at d = 2 and 3, with ``v`` uniform on S^(d-2) drawn directly:
-    a random sign (d = 2) or ``(cos phi, sin phi)`` with ``phi`` uniform (d = 3), which
-    is cheaper than normalising Gaussians (TFP's ``SphericalUniform`` does the same)."""
+def _low_dimensional_place(w: np.ndarray, s: np.ndarray, rng: np.random.Generator,
+                           mu: np.ndarray) -> np.ndarray:
+    """Steps 3 and 4 on the Householder route at d = 2 and 3, with ``v`` uniform on
+    S^(d-2) drawn directly: a random sign (d = 2) or ``(cos phi, sin phi)`` with ``phi``
+    uniform (d = 3), which is cheaper than normalising Gaussians (TFP's
+    ``SphericalUniform``, tensorflow_probability ``python/distributions/
+    spherical_uniform.py`` at c847a41, does the same)."""
     n, d = w.shape[0], mu.shape[-1]
     y = np.empty((n, d))
     if d == 2:
@@ -347,12 +325,17 @@ def _low_dimensional_place(w, s, rng, mu):
     return _reflect_from_e1(y, mu)
 
 
-def sample(mu: Any, kappa: Any, size: Any = None, rng: Any = None, method: str = "auto",
-           tangent: str = "householder", table: InverseCdfTable | None = None) -> np.ndarray:
+def sample(mu: ArrayLike, kappa: ArrayLike, size: Size = None, rng: RandomSource = None,
+           method: str = "auto", tangent: str = "householder",
+           table: InverseCdfTable | None = None) -> np.ndarray:
     r"""Draw from vMF(mu, kappa) on S^(d-1).
 
     .. math:: x = w\,\mu + \sqrt{1 - w^2}\,\nu, \qquad
-       p(w) \propto e^{\kappa w}(1 - w^2)^{(d-3)/2}, \quad \nu \sim \mathrm{Unif}(S^{d-1} \cap \mu^\perp)
+       p(w) \propto e^{\kappa w}(1 - w^2)^{(d-3)/2}, \quad
+       \nu \sim \mathrm{Unif}(S^{d-1} \cap \mu^\perp)
+
+    The draw follows the route of the module notes: method choice, ``w``, tangent noise,
+    placement.
 
     Parameters
     ----------
@@ -366,8 +349,9 @@ def sample(mu: Any, kappa: Any, size: Any = None, rng: Any = None, method: str =
     rng : None, int or numpy.random.Generator
         Source of randomness; the same seed gives the same draw.
     method : {"auto", "wood", "exact", "inverse", "table"}
-        How ``w`` is drawn (module notes). ``"table"`` needs a single kappa and uses
-        ``table`` if given (built by :func:`inverse_cdf_table`, reusable across
+        How ``w`` is drawn (module notes); ``"wood"`` is defined by
+        :func:`refimpl.vmf.wood.wood_definition`. ``"table"`` needs a single kappa and
+        uses ``table`` if given (built by :func:`inverse_cdf_table`, reusable across
         calls), otherwise builds one.
     tangent : {"householder", "projection"}
         Route for the direction orthogonal to mu (module notes).
@@ -394,14 +378,18 @@ def sample(mu: Any, kappa: Any, size: Any = None, rng: Any = None, method: str =
     check_choice(method, "method", METHODS)
     check_choice(tangent, "tangent", TANGENTS)
     batch = broadcast_batch(mu=mu.shape[:-1], kappa=kappa.shape)
-    shape = _size_tuple(size) + batch
-    rng = as_generator(rng)
-    w, s = _marginal_pair(d, kappa, shape, rng, method, table)
+    shape = size_tuple(size) + batch
+    generator = as_generator(rng)
+    w, s = _draw_w(d, kappa, shape, generator, method, table)  # steps 1, 2
     rows = mu if mu.ndim == 1 else np.broadcast_to(mu, shape + (d,)).reshape(-1, d)
-    return _place(w, s, rng, rows, tangent).reshape(shape + (d,))
+    if tangent == "householder" and d <= 3:  # steps 3, 4 with a sign or an angle
+        x = _low_dimensional_place(w, s, generator, rows)
+    else:  # step 3: Gaussian tangent noise; step 4: placement
+        x = _place(w, s, generator.standard_normal((w.shape[0], d)), rows, tangent)
+    return x.reshape(shape + (d,))
 
 
-def draw_noise(d: Any, size: Any = None, rng: Any = None) -> np.ndarray:
+def draw_noise(d: int, size: Size = None, rng: RandomSource = None) -> np.ndarray:
     """Noise for :func:`transform`: shape ``size + (d + 1,)``.
 
     Entry 0 is ``u ~ Uniform(0, 1)`` (the probability of ``w``), entries ``1..d`` are
@@ -412,15 +400,19 @@ def draw_noise(d: Any, size: Any = None, rng: Any = None) -> np.ndarray:
     >>> draw_noise(3, size=(2,), rng=0).shape
     (2, 4)
     """
-    d, rng = check_dimension(d), as_generator(rng)
-    shape = _size_tuple(size)
+    d, generator = check_dimension(d), as_generator(rng)
+    shape = size_tuple(size)
     noise = np.empty(shape + (d + 1,))
-    noise[..., 0] = rng.random(shape)
-    noise[..., 1:] = rng.standard_normal(shape + (d,))
+    noise[..., 0] = generator.random(shape)
+    noise[..., 1:] = generator.standard_normal(shape + (d,))
     return noise
 
 
-def _transform_args(noise, mu, kappa, tangent):
+def _transform_args(noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike, tangent: str
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray, np.ndarray,
+                               np.ndarray]:
+    """Validate the arguments of :func:`transform`; return mu, kappa, the batch shape, the
+    angles ``theta = F^{-1}(u)``, the Gaussian rows and mu per row (all flat)."""
     mu = check_directions(mu, "mu")
     d, kappa = mu.shape[-1], check_kappa(kappa)
     noise = as_float_array(noise, "noise")
@@ -443,7 +435,8 @@ def _transform_args(noise, mu, kappa, tangent):
     return mu, kappa, shape, theta, normals, flat(mu, (d,))
 
 
-def transform(noise: Any, mu: Any, kappa: Any, tangent: str = "householder") -> np.ndarray:
+def transform(noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike, tangent: str = "householder"
+              ) -> np.ndarray:
     r"""The reparameterized sampler: a deterministic map from noise to vMF samples.
 
     .. math:: \theta = F^{-1}(u;\, d, \kappa), \qquad
@@ -489,7 +482,7 @@ def _angle_kappa_derivative(theta: np.ndarray, d: int, kappa: np.ndarray) -> np.
     return out
 
 
-def _rotation_at_e1_vjp(g, y):
+def _rotation_at_e1_vjp(g: np.ndarray, y: np.ndarray) -> np.ndarray:
     """mu-gradient at ``mu = e_1`` of ``x = R_mu y``, ``R_mu`` the minimal rotation e_1 -> mu.
 
     The reflection has no limit at e_1 (its derivative grows like ``1/||mu - e_1||``), so
@@ -503,7 +496,8 @@ def _rotation_at_e1_vjp(g, y):
     return grad
 
 
-def _householder_vjp(g, theta, normals, rows):
+def _householder_vjp(g: np.ndarray, theta: np.ndarray, normals: np.ndarray, rows: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of the Householder route in ``mu`` (ambient) and in ``theta``."""
     w, s = np.cos(theta), np.sin(theta)
     normals = normals[:, 1:]
@@ -517,7 +511,8 @@ def _householder_vjp(g, theta, normals, rows):
     return grad_mu, grad_theta
 
 
-def _projection_vjp(g, theta, eps, rows):
+def _projection_vjp(g: np.ndarray, theta: np.ndarray, eps: np.ndarray, rows: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of ``x = w mu + s r/||r||``, ``r = eps - <eps, mu> mu``, in mu and theta."""
     w, s = np.cos(theta), np.sin(theta)
     along = np.einsum("ij,ij->i", eps, rows)
@@ -531,7 +526,7 @@ def _projection_vjp(g, theta, eps, rows):
     return grad_mu, grad_theta
 
 
-def transform_vjp(grad: Any, noise: Any, mu: Any, kappa: Any,
+def transform_vjp(grad: ArrayLike, noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike,
                   tangent: str = "householder") -> tuple[np.ndarray, np.ndarray]:
     r"""VJP of :func:`transform` in ``(mu, kappa)`` (the noise is not differentiated).
 

@@ -6,7 +6,8 @@ import importlib
 import numpy as np
 import pytest
 import scipy.linalg
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.gradcheck import check_vjp
 from refimpl.rope import (
@@ -90,25 +91,31 @@ def test_elementwise_form_is_bitwise_the_rotate_half_formula():
 @pytest.mark.parametrize("phi_shape", [(5, 3), (1, 3), (3, 1, 3), (3,)])
 def test_blocks_give_the_same_result_as_one_block(monkeypatch, block_size, phi_shape):
     """The loop over blocks (of rows, or of token spans when a row is too big) and the
-    sums of angle gradients across blocks, with angles broadcast in several ways."""
+    sums of angle (and magnitude) gradients across blocks, with angles broadcast in several
+    ways."""
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 5, 8))
     phi, basis = rng.uniform(-5, 5, phi_shape), np.linalg.qr(rng.standard_normal((6, 6)))[0]
     g = rng.standard_normal(np.broadcast_shapes(x.shape[:-1], phi_shape[:-1]) + (8,))
-    cases = [dict(layout=layout, basis=b) for layout in ("interleaved", "half")
-             for b in (None, basis)]
+    magnitude = rng.uniform(0.5, 2.0, phi_shape[-1:])
+    cases = [dict(layout=layout, basis=b, magnitude=m) for layout in ("interleaved", "half")
+             for b in (None, basis) for m in (None, magnitude)]
     whole = [(apply(x, phi, **c), apply_vjp(g, x, phi, **c)) for c in cases]
     monkeypatch.setattr(importlib.import_module("refimpl.rope.apply"), "BLOCK_SIZE", block_size)
     # Equal up to rounding: BLAS (the basis products) and NumPy's SIMD loops may round an
     # ulp differently on arrays of different lengths.
-    for c, (y, grads) in zip(cases, whole):
+    for c, (y, grads) in zip(cases, whole, strict=True):
         np.testing.assert_allclose(apply(x, phi, **c), y, rtol=0, atol=1e-14)
-        for blocked, single in zip(apply_vjp(g, x, phi, **c), grads):
+        for blocked, single in zip(apply_vjp(g, x, phi, **c), grads, strict=True):
+            if single is None:  # the argument was not given
+                assert blocked is None
+                continue
             np.testing.assert_allclose(blocked, single, rtol=1e-14, atol=1e-14)
 
 
 def test_fixtures_from_the_post():
-    """rope1d vectors of the rope2d research note §B.8 (base 10000, rounded to 6 places)."""
+    """1-D RoPE of kexue.fm/archives/8265 at base 10000, computed independently of refimpl
+    from the post's formula and rounded to 6 places."""
     q4, q8 = [1.0, 2.0, 3.0, 4.0], np.arange(1.0, 9.0)
     cases = [
         (q4, 1, [-1.14264, 1.922076, 2.959851, 4.0298]),
@@ -169,7 +176,7 @@ def test_dense_matrix_is_an_orthogonal_group_homomorphism(first, second, layout)
 def test_backward_is_forward_at_negated_angles(inputs, layout):
     g, phi = inputs
     x = np.ones_like(g)
-    grad_x, _ = apply_vjp(g, x, phi, layout=layout)
+    grad_x = apply_vjp(g, x, phi, layout=layout)[0]
     np.testing.assert_allclose(grad_x, apply(g, -phi, layout=layout), rtol=0, atol=ulp_tol(g))
 
 
@@ -286,7 +293,8 @@ def test_zero_pairs_is_the_identity():
 
 @pytest.mark.parametrize("layout", ["interleaved", "half"])
 def test_empty_batches(layout):
-    grad_x, grad_angles = apply_vjp(np.ones((0, 8)), np.ones((0, 8)), np.ones(4), layout=layout)
+    grad_x, grad_angles, _, _ = apply_vjp(np.ones((0, 8)), np.ones((0, 8)), np.ones(4),
+                                          layout=layout)
     assert apply(np.ones((0, 8)), np.ones(4), layout=layout).shape == (0, 8)
     assert grad_x.shape == (0, 8) and np.array_equal(grad_angles, np.zeros(4))
     assert apply(np.ones((2, 0, 8)), np.ones((0, 4)), layout=layout).shape == (2, 0, 8)
@@ -309,8 +317,8 @@ def test_gradcheck_x_and_angles(layout, with_magnitude, seed):
     x, phi = rng.standard_normal((2, 1, 4, 7)), rng.uniform(-4, 4, (4, 3))
     magnitude = rng.uniform(0.5, 2.0, (4, 3)) if with_magnitude else None
     options = dict(layout=layout, magnitude=magnitude)
-    check_vjp(functools.partial(apply, **options), functools.partial(apply_vjp, **options),
-              [x, phi], rng=seed)
+    check_vjp(functools.partial(apply, **options),
+              lambda g, x, phi: apply_vjp(g, x, phi, **options)[:2], [x, phi], rng=seed)
 
 
 @pytest.mark.parametrize("layout", ["interleaved", "half"])
@@ -318,7 +326,7 @@ def test_gradcheck_when_x_is_broadcast_by_angles(layout):
     rng = np.random.default_rng(5)
     x, phi = rng.standard_normal((4, 6)), rng.uniform(-4, 4, (3, 1, 2))
     check_vjp(functools.partial(apply, layout=layout),
-              functools.partial(apply_vjp, layout=layout), [x, phi], rng=0)
+              lambda g, x, phi: apply_vjp(g, x, phi, layout=layout)[:2], [x, phi], rng=0)
 
 
 @pytest.mark.parametrize("layout", ["interleaved", "half"])
@@ -336,7 +344,7 @@ def test_gradcheck_with_basis(layout):
 
     def dense(q):
         return np.concatenate([(q @ block @ q.T @ x[:, :6, None])[..., 0], x[:, 6:]], -1)
-    check_vjp(dense, lambda g, q: apply_vjp(g, x, phi, basis=q, layout=layout)[2], [basis],
+    check_vjp(dense, lambda g, q: apply_vjp(g, x, phi, basis=q, layout=layout)[3], [basis],
               rng=2)
 
 
@@ -350,7 +358,7 @@ def test_basis_gradient_along_orthogonal_curves():
     h = 1e-5
     plus = np.sum(g * apply(x, phi, basis=basis @ scipy.linalg.expm(h * skew)))
     minus = np.sum(g * apply(x, phi, basis=basis @ scipy.linalg.expm(-h * skew)))
-    grad_basis = apply_vjp(g, x, phi, basis=basis)[2]
+    grad_basis = apply_vjp(g, x, phi, basis=basis)[3]
     assert np.isclose((plus - minus) / (2 * h), np.sum(grad_basis * (basis @ skew)),
                       rtol=1e-7, atol=1e-9)
 

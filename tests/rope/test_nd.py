@@ -281,7 +281,7 @@ def rope_nd_of(x, F, basis, p, layout):
 def rope_nd_vjp(grad, x, F, basis, p, layout):
     """Chain rule: ``apply_vjp`` then ``nd_angles_vjp`` for F."""
     phi = nd_angles(p, F)
-    grad_x, grad_phi, grad_basis = apply_vjp(grad, x, phi, layout=layout, basis=basis)
+    grad_x, grad_phi, _, grad_basis = apply_vjp(grad, x, phi, layout=layout, basis=basis)
     return grad_x, nd_angles_vjp(grad_phi, p, F)[1], grad_basis
 
 

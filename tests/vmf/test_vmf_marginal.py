@@ -5,12 +5,16 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from refimpl.vmf import marginal as vm
-from refimpl.vmf.distribution import (log_normalizer, mean_resultant_length,
-                                      mean_resultant_length_derivative)
+from refimpl.vmf.distribution import (
+    log_normalizer,
+    mean_resultant_length,
+    mean_resultant_length_derivative,
+)
 
 dims = st.one_of(st.sampled_from([2, 3, 4, 5, 1000]), st.integers(2, 100000))
 kappas = st.one_of(st.sampled_from([0.0, 1e-12, 1.0]), st.floats(-6, 4).map(lambda e: 10.0 ** e))
@@ -47,7 +51,7 @@ def test_d3_density_closed_form(w, kappa):
 def test_angle_quadrature_matches_d3_closed_form(w, kappa):
     """The general quadrature (used for every d != 3) reproduces the d = 3 closed form."""
     theta = vm.angle_from_w(np.array(w))
-    upper, lower = vm._angle_integrals(theta, 3, kappa)
+    upper, lower = vm.angle_integrals(theta, 3, kappa)
     exact = vm.marginal_cdf(w, 3, kappa)
     assert lower == pytest.approx(exact, abs=4e-15)
     assert upper == pytest.approx(1 - exact, abs=4e-15)
@@ -94,7 +98,7 @@ def test_cdf_against_direct_quadrature_of_the_density(d, kappa):
 def test_quantile_inverts_cdf(d, kappa, u):
     theta = vm.quantile_angle(np.array([u]), d, kappa)
     assert np.all((theta >= 0) & (theta <= np.pi))
-    upper, lower = vm._angle_integrals(theta, d, kappa)
+    upper, lower = vm.angle_integrals(theta, d, kappa)
     residual = lower - u if u <= 0.5 else upper - (1 - u)
     # the quantile is exact to a few ulps of theta: the CDF moves by p(theta) * theta * eps
     density = np.exp(vm._log_angle_density(theta, d, kappa, vm._angle_constant(d, kappa)))
