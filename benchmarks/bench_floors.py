@@ -1,13 +1,13 @@
 """The floors every benchmark divides by, and what a gradient check costs.
 
-Prints: drawing N normals against one multiply over N values, and ``check_vjp`` of a
+Prints: drawing N normals against one multiply over N values, and ``assert_vjp`` of a
 softmax against a single forward call (the check makes 2 calls per input entry).
 """
 
 import numpy as np
 
 from _timing import floor_multiply, floor_normals, median_time, print_table
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.selfcheck.gradcheck import softmax, softmax_vjp
 
 
@@ -16,10 +16,10 @@ def main() -> None:
     multiply = floor_multiply((n,))
     x = np.random.default_rng(0).standard_normal((4, 16))
     forward = median_time(lambda: softmax(x))
-    check = median_time(lambda: check_vjp(softmax, softmax_vjp, [x], rng=0), repeat=3)
+    check = median_time(lambda: assert_vjp(softmax, softmax_vjp, [x], rng=0), repeat=3)
     print_table("floors and gradcheck cost", [
         (f"draw {n} normals / multiply {n} float64", floor_normals(n) / multiply, "(floor ratio)"),
-        (f"check_vjp(softmax, 64 inputs) / one forward", check / forward,
+        (f"assert_vjp(softmax, 64 inputs) / one forward", check / forward,
          "~2*64 forwards + overhead"),
     ])
 

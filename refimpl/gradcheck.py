@@ -27,7 +27,7 @@ from refimpl._validation import as_float_array, as_generator
 #: Default relative step: the cube root of float64 machine epsilon (about 6.06e-6).
 DEFAULT_EPS = float(np.finfo(np.float64).eps ** (1.0 / 3.0))
 
-__all__ = ["numerical_vjp", "check_vjp", "VJPReport", "DEFAULT_EPS"]
+__all__ = ["numerical_vjp", "assert_vjp", "VJPReport", "DEFAULT_EPS"]
 
 
 def _as_tuple(value: Any) -> tuple:
@@ -131,10 +131,16 @@ def _analytic_gradients(f_vjp, cotangents, args, argnums) -> tuple[np.ndarray, .
     cotangent = cotangents[0] if len(cotangents) == 1 else cotangents
     result = f_vjp(cotangent, *args)
     grads = (result,) if isinstance(result, np.ndarray) or np.isscalar(result) else tuple(result)
+    if len(grads) == len(args) != len(argnums):
+        # a fixed-arity VJP (one entry per argument, None for one not differentiated)
+        grads = tuple(grads[index] for index in argnums)
     if len(grads) != len(argnums):
         raise AssertionError(
             f"f_vjp returned {len(grads)} gradient(s), expected {len(argnums)} "
-            f"(one per argument in argnums={argnums})")
+            f"(one per argument in argnums={argnums}) or {len(args)} (one per argument)")
+    if any(grad is None for grad in grads):
+        missing = [index for index, grad in zip(argnums, grads, strict=True) if grad is None]
+        raise AssertionError(f"f_vjp returned None for checked argument(s) {missing}")
     checked = []
     for index, grad in zip(argnums, grads):
         grad = np.asarray(grad, dtype=np.float64)
@@ -148,7 +154,7 @@ def _analytic_gradients(f_vjp, cotangents, args, argnums) -> tuple[np.ndarray, .
     return tuple(checked)
 
 
-def check_vjp(
+def assert_vjp(
     f: Callable[..., Any],
     f_vjp: Callable[..., Any],
     args: Sequence[Any],
@@ -176,8 +182,10 @@ def check_vjp(
     f : callable
         ``f(*args)`` returns an array or a tuple of arrays (float64).
     f_vjp : callable
-        ``f_vjp(cotangent, *args)`` returns the gradient of each argument in ``argnums``:
-        a tuple in argument order, or a single array when there is one.
+        ``f_vjp(cotangent, *args)`` returns the gradient of each argument in ``argnums``
+        (a tuple in argument order, or a single array when there is one), or one entry
+        per argument, as refimpl's fixed-arity VJPs do; then the entries in ``argnums``
+        are checked and the others (e.g. ``None`` for an option not given) ignored.
     args : sequence
         Point of evaluation. Non-differentiable arguments (integers, options) may be
         left out of ``argnums``.
@@ -204,7 +212,7 @@ def check_vjp(
 
     Examples
     --------
-    >>> report = check_vjp(np.sin, lambda c, x: c * np.cos(x), [np.array([0.5, 2.0])], rng=0)
+    >>> report = assert_vjp(np.sin, lambda c, x: c * np.cos(x), [np.array([0.5, 2.0])], rng=0)
     >>> report.worst_abs_error < 1e-9
     True
     """

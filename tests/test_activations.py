@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 
 from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
                                  silu, silu_vjp)
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 PAIRS = [(relu, relu_vjp), (gelu, gelu_vjp), (gelu_tanh, gelu_tanh_vjp), (silu, silu_vjp)]
 finite = st.floats(-1e300, 1e300, allow_nan=False)
@@ -73,7 +73,7 @@ def test_vjps(f, f_vjp, seed):
     rng = np.random.default_rng(seed)
     x = 4.0 * rng.standard_normal((3, 4))
     x = np.where(np.abs(x) < 1e-3, 0.5, x)  # keep relu's kink away from the stencil
-    check_vjp(f, f_vjp, [x], rng=rng)
+    assert_vjp(f, f_vjp, [x], rng=rng)
 
 
 @pytest.mark.parametrize("f, f_vjp", PAIRS)
@@ -81,7 +81,7 @@ def test_vjp_check_has_power(f, f_vjp):
     # a VJP scaled by 1.01 (or with a dropped term) is rejected
     x = np.array([0.3, -1.2, 2.5])
     with pytest.raises(AssertionError, match="disagrees"):
-        check_vjp(f, lambda g, x: 1.01 * f_vjp(g, x), [x], rng=0)
+        assert_vjp(f, lambda g, x: 1.01 * f_vjp(g, x), [x], rng=0)
 
 
 @pytest.mark.parametrize("f, f_vjp", PAIRS)

@@ -10,7 +10,7 @@ from refimpl.attention import (attention_backward_from_weights, attention_logits
                                merge_heads, scaled_dot_product_attention,
                                scaled_dot_product_attention_vjp, softmax, softmax_vjp,
                                split_heads)
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.masks import causal_mask
 
 seeds = st.integers(0, 2**32 - 1)
@@ -52,7 +52,7 @@ def test_softmax_vjp(seed, axis, masked):
     rng = np.random.default_rng(seed)
     x = 3.0 * rng.standard_normal((3, 4))
     mask = rng.random((3, 4)) < 0.6 if masked else None
-    check_vjp(lambda x: softmax(x, axis, mask=mask),
+    assert_vjp(lambda x: softmax(x, axis, mask=mask),
               lambda g, x: softmax_vjp(g, x, axis, mask=mask), [x], rng=rng)
 
 
@@ -125,7 +125,7 @@ def test_attention_vjp(case):
     f = lambda *a: scaled_dot_product_attention(*a[:3], mask, *a[3:], **options)
     f_vjp = lambda g, *a: scaled_dot_product_attention_vjp(
         g, *a[:3], mask, *a[3:], **options)[:len(args)]
-    check_vjp(f, f_vjp, args, rng=rng)
+    assert_vjp(f, f_vjp, args, rng=rng)
 
 
 def test_attention_vjp_check_has_power():
@@ -137,7 +137,7 @@ def test_attention_vjp_check_has_power():
     unrotated = lambda g, q: scaled_dot_product_attention_vjp(
         g, rope.apply(q, phi), rope.apply(k, phi), v)[0]
     with pytest.raises(AssertionError, match="disagrees"):
-        check_vjp(f, unrotated, [q], rng=rng)
+        assert_vjp(f, unrotated, [q], rng=rng)
 
 
 @given(attention_case())
@@ -161,7 +161,7 @@ def test_attention_backward_from_weights(case):
         weights = attention_weights(q, k, mask, bias, scale=scale)
         return attention_backward_from_weights(g, q, k, v, weights, weights @ v, scale=scale)
 
-    check_vjp(f, f_vjp, [q, k, v], rng=rng)
+    assert_vjp(f, f_vjp, [q, k, v], rng=rng)
 
 
 @given(seeds, layouts)
@@ -182,7 +182,7 @@ def test_attention_backward_from_weights_chains_with_the_rope_vjp(seed, layout):
         return (rope.apply_vjp(grad_q, q, phi_q, layout=layout)[0],
                 rope.apply_vjp(grad_k, k, phi_k, layout=layout)[0])
 
-    check_vjp(f, f_vjp, [q, k], rng=rng)
+    assert_vjp(f, f_vjp, [q, k], rng=rng)
 
 
 def test_fully_masked_rows_give_zeros_and_zero_gradients():
@@ -373,5 +373,5 @@ def test_linear_attention_vjp(seed, layout, with_rope):
     phi = rope.angles(np.arange(3), rope.inv_freq(4)) if with_rope else None
     key_phi = rope.angles(np.arange(5) + 2, rope.inv_freq(4)) if with_rope else None
     options = dict(angles=phi, key_angles=key_phi, layout=layout)
-    check_vjp(lambda q, k, v: linear_attention(q, k, v, **options),
+    assert_vjp(lambda q, k, v: linear_attention(q, k, v, **options),
               lambda g, q, k, v: linear_attention_vjp(g, q, k, v, **options), [q, k, v], rng=rng)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.norms import layer_norm, layer_norm_vjp, rms_norm, rms_norm_vjp
 
 seeds = st.integers(0, 2**32 - 1)
@@ -96,7 +96,7 @@ def test_layer_norm_vjp(seed, d, log_scale):
     x, rng = draw(seed, d, log_scale, batch=(2, 3))
     gain, bias = rng.standard_normal(d), rng.standard_normal(d)
     eps = 1e-5 * 10.0 ** (2 * log_scale)  # keep eps at the same relative size
-    check_vjp(lambda x, g, b: layer_norm(x, g, b, eps),
+    assert_vjp(lambda x, g, b: layer_norm(x, g, b, eps),
               lambda c, x, g, b: layer_norm_vjp(c, x, g, b, eps),
               [x, gain, bias], rng=rng, eps=fd_step(log_scale))
 
@@ -106,7 +106,7 @@ def test_rms_norm_vjp(seed, d, log_scale):
     x, rng = draw(seed, d, log_scale, batch=(2, 3))
     gain = rng.standard_normal(d)
     eps = 1e-6 * 10.0 ** (2 * log_scale)
-    check_vjp(lambda x, g: rms_norm(x, g, eps), lambda c, x, g: rms_norm_vjp(c, x, g, eps),
+    assert_vjp(lambda x, g: rms_norm(x, g, eps), lambda c, x, g: rms_norm_vjp(c, x, g, eps),
               [x, gain], rng=rng, eps=fd_step(log_scale))
 
 
@@ -116,7 +116,7 @@ def test_vjp_catches_a_wrong_gradient():
     wrong = lambda c, x, g, b: (layer_norm_vjp(c, x, g, b)[0] + np.mean(c * g, -1, keepdims=True)
                                 / np.std(x, -1, keepdims=True), *layer_norm_vjp(c, x, g, b)[1:])
     with pytest.raises(AssertionError, match="disagrees"):
-        check_vjp(layer_norm, wrong, [x, np.ones(4), np.zeros(4)], rng=rng)
+        assert_vjp(layer_norm, wrong, [x, np.ones(4), np.zeros(4)], rng=rng)
 
 
 @pytest.mark.parametrize("call, match", [

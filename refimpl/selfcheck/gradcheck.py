@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.selfcheck._core import Check, CheckResult
 
 
@@ -42,7 +42,7 @@ def wrong_examples(rng: np.random.Generator) -> list[tuple]:
 
 def accepts_correct(rng: np.random.Generator) -> CheckResult:
     """Worst error over the correct examples."""
-    reports = [check_vjp(f, f_vjp, args, rng=rng) for f, f_vjp, args in examples(rng)]
+    reports = [assert_vjp(f, f_vjp, args, rng=rng) for f, f_vjp, args in examples(rng)]
     return CheckResult(len(reports), max(r.worst_abs_error for r in reports), 1e-7, unit="abs")
 
 
@@ -52,7 +52,7 @@ def rejects_wrong(rng: np.random.Generator) -> CheckResult:
     accepted = 0
     for f, f_vjp, args in cases:
         try:
-            check_vjp(f, f_vjp, args, rng=rng)
+            assert_vjp(f, f_vjp, args, rng=rng)
             accepted += 1
         except AssertionError:
             pass

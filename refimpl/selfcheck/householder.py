@@ -10,7 +10,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from refimpl import householder as hh
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.selfcheck._core import Check, CheckResult
 
 EPS = float(np.finfo(np.float64).eps)
@@ -78,7 +78,7 @@ def map_vjps(rng: np.random.Generator) -> CheckResult:
         a, b = hh.normalize(rng.standard_normal(5)), hh.normalize(rng.standard_normal(5))
         f = partial(getattr(hh, f"{kind}_map"), rtol=1e-4)
         f_vjp = partial(getattr(hh, f"{kind}_map_vjp"), rtol=1e-4)
-        report = check_vjp(f, f_vjp, [rng.standard_normal((2, 5)), a, b], rng=rng)
+        report = assert_vjp(f, f_vjp, [rng.standard_normal((2, 5)), a, b], rng=rng)
         worst, cases = max(worst, report.worst_abs_error), cases + 1
     return CheckResult(cases, worst, 1e-6, unit="abs")
 
@@ -97,7 +97,7 @@ def product_against_lapack(rng: np.random.Generator) -> CheckResult:
 def product_vjp(rng: np.random.Generator) -> CheckResult:
     """householder_product_vjp against central differences (V and tau)."""
     V, tau = rng.standard_normal((6, 4)), rng.uniform(0.0, 2.0, 3)
-    report = check_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
+    report = assert_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
     return CheckResult(1, report.worst_abs_error, 1e-6, unit="abs")
 
 

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 
 from refimpl import rope
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.selfcheck._core import Check, CheckResult
 
 LAYOUTS = ("interleaved", "half")
@@ -47,9 +47,9 @@ def orthogonality(rng: np.random.Generator) -> CheckResult:
 
 
 def vjp(rng: np.random.Generator) -> CheckResult:
-    """check_vjp of apply in x, angles and magnitude (both layouts) and of learned inv_freq.
+    """assert_vjp of apply in x, angles and magnitude (both layouts) and of learned inv_freq.
 
-    A wrong VJP makes check_vjp raise, which fails the row; otherwise the row shows the
+    A wrong VJP makes assert_vjp raise, which fails the row; otherwise the row shows the
     worst absolute error (gradients here are O(1-10), finite differences ~1e-9).
     """
     worst, cases = 0.0, 0
@@ -59,9 +59,9 @@ def vjp(rng: np.random.Generator) -> CheckResult:
         magnitude = rng.uniform(0.5, 2.0, 3)
         forward = functools.partial(_apply_scaled, layout=layout)
         backward = functools.partial(_apply_scaled_vjp, layout=layout)
-        report = check_vjp(forward, backward, [x, phi, magnitude], rng=rng)
+        report = assert_vjp(forward, backward, [x, phi, magnitude], rng=rng)
         omega = rope.inv_freq(6)
-        learned = check_vjp(
+        learned = assert_vjp(
             lambda w: rope.apply(x, rope.angles(positions, w), layout=layout),
             lambda g, w: rope.inv_freq_vjp(
                 rope.apply_vjp(g, x, rope.angles(positions, w), layout=layout)[1], positions),

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from refimpl import similarity as sim
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.selfcheck._core import Check, CheckResult
 
 
@@ -27,7 +27,7 @@ def vjps_agree(rng: np.random.Generator) -> CheckResult:
         (lambda u, v: sim.cosent_loss(u, v, grades, scale=5.0),
          lambda g, u, v: sim.cosent_loss_vjp(g, u, v, grades, scale=5.0), [u, v]),
     ]
-    reports = [check_vjp(f, f_vjp, args, rng=rng) for f, f_vjp, args in cases]
+    reports = [assert_vjp(f, f_vjp, args, rng=rng) for f, f_vjp, args in cases]
     return CheckResult(len(reports), max(r.worst_abs_error for r in reports), 1e-7, unit="abs")
 
 

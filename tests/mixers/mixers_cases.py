@@ -1,5 +1,5 @@
 """Shared pieces of the mixer tests: random parameters in the ``(out, in)`` layout, the
-flattening of parameter dataclasses for ``check_vjp``, and the Hypothesis budget.
+flattening of parameter dataclasses for ``assert_vjp``, and the Hypothesis budget.
 
 Reference values in the tests come from independent formulas written there (explicit
 DFT matrices, the two-step External Attention normalisation, the Flax/PyTorch layouts
@@ -12,7 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from refimpl import mixers as mx
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 seeds = st.integers(0, 2**32 - 1)
 #: gradient checks cost two forwards per parameter entry: run fewer of them
@@ -88,13 +88,13 @@ def unflatten(template, flat):
 
 
 def check_block(block, block_vjp, x, params, **options):
-    """check_vjp of a (x, params-dataclass) block through flat argument lists."""
+    """assert_vjp of a (x, params-dataclass) block through flat argument lists."""
     f = lambda x, *flat: block(x, unflatten(params, flat), **options)
 
     def f_vjp(grad, x, *flat):
         gx, gp = block_vjp(grad, x, unflatten(params, flat), **options)
         return (gx, *flatten(gp))
-    return check_vjp(f, f_vjp, [x, *flatten(params)], rng=0)
+    return assert_vjp(f, f_vjp, [x, *flatten(params)], rng=0)
 
 
 def sizes(rng):

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from mixers_cases import GRAD_EXAMPLES, normal, seeds, sizes
 
 from refimpl import mixers as mx
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 EPS = np.finfo(np.float64).eps
 
@@ -17,7 +17,7 @@ def test_vjp_of_external_attention(seed):
     # Split from test_vjps_of_the_attention_like_mixers (one test per module).
     rng = np.random.default_rng(seed)
     b, n, d = sizes(rng)
-    check_vjp(mx.external_attention, mx.external_attention_vjp,
+    assert_vjp(mx.external_attention, mx.external_attention_vjp,
               [normal(rng, b, n, d), normal(rng, 5, d), normal(rng, 3, 5)], rng=rng)
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from mixers_cases import GRAD_EXAMPLES, check_block, gmlp_params, normal, seeds, sizes
 
 from refimpl import mixers as mx
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 
 @settings(max_examples=GRAD_EXAMPLES)
@@ -24,7 +24,7 @@ def test_vjps_of_gating_pieces(seed, causal, with_residual):
     args = [normal(rng, b, n, 2 * e), normal(rng, n, n), normal(rng, n), normal(rng, e),
             normal(rng, e)] + ([normal(rng, b, n, e)] if with_residual else [])
     count = len(args)
-    check_vjp(lambda *a: mx.spatial_gating_unit(*a, causal=causal, eps=0.1),
+    assert_vjp(lambda *a: mx.spatial_gating_unit(*a, causal=causal, eps=0.1),
               lambda g, *a: mx.spatial_gating_unit_vjp(g, *a, causal=causal, eps=0.1)[:count],
               args, rng=rng)
     x = normal(rng, b, n, d)

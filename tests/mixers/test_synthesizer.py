@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from mixers_cases import GRAD_EXAMPLES, normal, seeds, sizes
 
 from refimpl import mixers as mx
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 EPS = np.finfo(np.float64).eps
 
@@ -19,9 +19,9 @@ def test_vjps_of_the_synthesizers(seed):
     b, n, d = sizes(rng)
     x = normal(rng, b, n, d)
     value = (normal(rng, 3, d), normal(rng, 3))
-    check_vjp(mx.synthesizer_random, mx.synthesizer_random_vjp,
+    assert_vjp(mx.synthesizer_random, mx.synthesizer_random_vjp,
               [x, 2 * normal(rng, n, n), *value], rng=rng)
-    check_vjp(mx.synthesizer_dense, mx.synthesizer_dense_vjp,
+    assert_vjp(mx.synthesizer_dense, mx.synthesizer_dense_vjp,
               [x, normal(rng, 4, d), normal(rng, 4), normal(rng, n, 4), normal(rng, n), *value],
               rng=rng)
 

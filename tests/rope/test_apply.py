@@ -9,7 +9,7 @@ import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.rope import (
     BASIS_ORTHOGONALITY_TOL,
     angles,
@@ -317,7 +317,7 @@ def test_gradcheck_x_and_angles(layout, with_magnitude, seed):
     x, phi = rng.standard_normal((2, 1, 4, 7)), rng.uniform(-4, 4, (4, 3))
     magnitude = rng.uniform(0.5, 2.0, (4, 3)) if with_magnitude else None
     options = dict(layout=layout, magnitude=magnitude)
-    check_vjp(functools.partial(apply, **options),
+    assert_vjp(functools.partial(apply, **options),
               lambda g, x, phi: apply_vjp(g, x, phi, **options)[:2], [x, phi], rng=seed)
 
 
@@ -325,7 +325,7 @@ def test_gradcheck_x_and_angles(layout, with_magnitude, seed):
 def test_gradcheck_when_x_is_broadcast_by_angles(layout):
     rng = np.random.default_rng(5)
     x, phi = rng.standard_normal((4, 6)), rng.uniform(-4, 4, (3, 1, 2))
-    check_vjp(functools.partial(apply, layout=layout),
+    assert_vjp(functools.partial(apply, layout=layout),
               lambda g, x, phi: apply_vjp(g, x, phi, layout=layout)[:2], [x, phi], rng=0)
 
 
@@ -338,13 +338,13 @@ def test_gradcheck_with_basis(layout):
     x, phi = rng.standard_normal((3, 7)), rng.uniform(-4, 4, 3)
     basis, _ = np.linalg.qr(rng.standard_normal((6, 6)))
     options = dict(layout=layout, basis=basis)
-    check_vjp(functools.partial(apply, **options),
+    assert_vjp(functools.partial(apply, **options),
               lambda g, x, phi: apply_vjp(g, x, phi, **options)[:2], [x, phi], rng=1)
     block = rotation_matrix(phi, 6, layout)
 
     def dense(q):
         return np.concatenate([(q @ block @ q.T @ x[:, :6, None])[..., 0], x[:, 6:]], -1)
-    check_vjp(dense, lambda g, q: apply_vjp(g, x, phi, basis=q, layout=layout)[3], [basis],
+    assert_vjp(dense, lambda g, q: apply_vjp(g, x, phi, basis=q, layout=layout)[3], [basis],
               rng=2)
 
 
@@ -376,12 +376,12 @@ def test_gradcheck_learnable_frequencies(layout, seed):
     def backward(g, omega):
         return inv_freq_vjp(apply_vjp(g, x, angles(positions, omega), layout=layout)[1],
                             positions)
-    check_vjp(forward, backward, [omega], rng=seed)
+    assert_vjp(forward, backward, [omega], rng=seed)
 
 
 def test_gradcheck_angles_vjp():
     rng = np.random.default_rng(8)
-    check_vjp(angles, angles_vjp, [rng.standard_normal((3, 1)), rng.standard_normal((4, 2))],
+    assert_vjp(angles, angles_vjp, [rng.standard_normal((3, 1)), rng.standard_normal((4, 2))],
               rng=0)
     positions, omega = rng.standard_normal(5), rng.standard_normal(3)
     g = rng.standard_normal((5, 3))

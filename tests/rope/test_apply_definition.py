@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refimpl._broadcasting import sum_to_shape
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.rope import (
     apply,
     apply_definition,
@@ -219,7 +219,7 @@ def test_gradcheck_definition_and_magnitude(layout, with_basis, seed):
         return apply(x, phi, layout=layout, magnitude=magnitude, basis=basis)
 
     for vjp in (apply_vjp, apply_vjp_definition):
-        check_vjp(forward, lambda g, x, phi, m, vjp=vjp: vjp(g, x, phi, layout=layout,
+        assert_vjp(forward, lambda g, x, phi, m, vjp=vjp: vjp(g, x, phi, layout=layout,
                                                              magnitude=m, basis=basis)[:3],
                   [x, phi, magnitude], rng=seed)
 
@@ -238,4 +238,4 @@ def test_gradcheck_definition_in_the_basis():
         def dense(q, block=block):
             return np.concatenate([(q @ block @ q.T @ x[:, :6, None])[..., 0], x[:, 6:]], -1)
         vjp = functools.partial(apply_vjp_definition, layout=layout, magnitude=magnitude)
-        check_vjp(dense, lambda g, q, vjp=vjp: vjp(g, x, phi, basis=q)[3], [basis], rng=2)
+        assert_vjp(dense, lambda g, q, vjp=vjp: vjp(g, x, phi, basis=q)[3], [basis], rng=2)

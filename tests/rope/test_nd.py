@@ -13,7 +13,7 @@ import pytest
 import scipy.stats
 from hypothesis import given, strategies as st
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.rope import angles, apply, apply_vjp, inv_freq
 from refimpl.rope.nd import (
     axial_frequencies,
@@ -267,7 +267,7 @@ def test_nd_angles_vjp_gradcheck(n_axes, pairs, seed):
     # Per-head F (heads, 1, n_axes, P) against token positions (tokens, n_axes).
     rng = np.random.default_rng(seed)
     p, F = rng.uniform(-3, 3, (5, n_axes)), rng.standard_normal((2, 1, n_axes, pairs))
-    check_vjp(nd_angles, nd_angles_vjp, [p, F], rng=rng)
+    assert_vjp(nd_angles, nd_angles_vjp, [p, F], rng=rng)
 
 
 def rope_nd_of(x, F, basis, p, layout):
@@ -296,7 +296,7 @@ def test_gradcheck_x_frequencies_and_basis(case, seed):
     x = rng.standard_normal((3, 2 * F.shape[1]))
     np.testing.assert_allclose(rope_nd_of(x, F, basis, p, layout),
                                apply(x, nd_angles(p, F), layout=layout, basis=basis), atol=1e-12)
-    check_vjp(functools.partial(rope_nd_of, p=p, layout=layout),
+    assert_vjp(functools.partial(rope_nd_of, p=p, layout=layout),
               functools.partial(rope_nd_vjp, p=p, layout=layout), [x, F, basis], rng=rng)
 
 

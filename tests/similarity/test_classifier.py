@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from similarity_cases import random_vectors, seeds
 
 from refimpl import similarity as sim
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 
 def keras_masked_cross_entropy(logits: np.ndarray, label: int) -> float:
@@ -42,7 +42,7 @@ def test_pair_features_blocks_and_swap(seed, d):
 @given(seeds)
 def test_pair_features_vjp_gradcheck(seed):
     u, v = random_vectors(seed, 2, 3, 4), random_vectors(seed + 1, 3, 4)
-    check_vjp(sim.pair_features, sim.pair_features_vjp, [u, v], rng=seed)
+    assert_vjp(sim.pair_features, sim.pair_features_vjp, [u, v], rng=seed)
 
 
 def test_pair_features_vjp_at_the_kink_uses_sign_zero():
@@ -129,7 +129,7 @@ def test_classifier_loss_vjp_gradcheck(seed):
     u, v = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4))  # v broadcasts
     weight = rng.standard_normal((12, 5))
     labels = np.array([[0, 3, 1], [4, 2, 1]])
-    check_vjp(lambda u, v, w: sim.pair_classifier_loss(u, v, w, labels),
+    assert_vjp(lambda u, v, w: sim.pair_classifier_loss(u, v, w, labels),
               lambda g, u, v, w: sim.pair_classifier_loss_vjp(g, u, v, w, labels),
               [u, v, weight], rng=seed)
 
@@ -140,7 +140,7 @@ def test_class_probabilities_vjp_gradcheck(seed):
     u, v, weight = rng.standard_normal((3, 2)), rng.standard_normal((1, 2)), \
         rng.standard_normal((6, 5))
     nli = [True, False, True]
-    check_vjp(lambda u, v, w: sim.pair_class_probabilities(u, v, w, nli),
+    assert_vjp(lambda u, v, w: sim.pair_class_probabilities(u, v, w, nli),
               lambda g, u, v, w: sim.pair_class_probabilities_vjp(g, u, v, w, nli),
               [u, v, weight], rng=seed)
 

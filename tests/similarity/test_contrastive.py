@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from similarity_cases import naive_unit, random_vectors, seeds
 
 from refimpl import similarity as sim
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 # ------------------------------------------------------------ in-batch contrastive
 
@@ -70,9 +70,9 @@ def test_contrastive_is_invariant_to_reordering_pairs_and_partners(seed):
 @given(seeds)
 def test_contrastive_vjp_gradcheck(seed):
     x = random_vectors(seed, 3, 4, 3)
-    check_vjp(lambda x: sim.in_batch_contrastive_loss(x, scale=5.0),
+    assert_vjp(lambda x: sim.in_batch_contrastive_loss(x, scale=5.0),
               lambda g, x: sim.in_batch_contrastive_loss_vjp(g, x, scale=5.0), [x], rng=seed)
-    check_vjp(sim.in_batch_contrastive_loss, sim.in_batch_contrastive_loss_vjp, [x[0]],
+    assert_vjp(sim.in_batch_contrastive_loss, sim.in_batch_contrastive_loss_vjp, [x[0]],
               rng=seed, rtol=1e-4)
 
 

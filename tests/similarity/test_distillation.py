@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from similarity_cases import random_vectors, seeds
 
 from refimpl import similarity as sim
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 # ------------------------------------------------------------------- distillation
 
@@ -42,7 +42,7 @@ def test_distillation_vanishes_when_the_student_copies_the_teacher(seed):
 @given(seeds)
 def test_distillation_vjp_gradcheck(seed):
     teacher, student = random_vectors(seed, 4, 5), random_vectors(seed + 1, 2, 4, 3)
-    check_vjp(sim.cosine_distillation_loss, sim.cosine_distillation_loss_vjp,
+    assert_vjp(sim.cosine_distillation_loss, sim.cosine_distillation_loss_vjp,
               [teacher, student], rng=seed)
 
 

@@ -2,7 +2,7 @@
 backward checked on its own against central differences of its forward (the model-level
 gradchecks in test_transformer_model.py cover them only through a whole layer).
 
-Tolerances are check_vjp's defaults: the central difference with step u^(1/3) max(1, |x|)
+Tolerances are assert_vjp's defaults: the central difference with step u^(1/3) max(1, |x|)
 is accurate to about u^(2/3) ~ 4e-11 of the function's scale, well inside atol = 1e-7;
 rtol = 1e-5 catches a wrong sign or factor on a small entry."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from transformer_cases import CONFIGS, leaves, lookup, random_params, tiny, with_leaves
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.masks import causal_mask, padding_mask
 from refimpl.transformer import ACTIVATIONS, NORMS, rope_angles
 from refimpl.transformer.layers import (
@@ -41,7 +41,7 @@ def check_sublayer(forward_fn, backward_fn, p, x, rng):
         assert sorted(map(str, (path for path, _ in leaves(grads)))) == sorted(map(str, paths))
         return (grad_x, *(lookup(grads, path) for path in paths))
 
-    check_vjp(f, f_vjp, [x] + [value for _, value in leaves(p)], rng=rng)
+    assert_vjp(f, f_vjp, [x] + [value for _, value in leaves(p)], rng=rng)
 
 
 @pytest.mark.parametrize("eps", [None, 0.3])
@@ -65,7 +65,7 @@ def test_activate_backward(activation):
     def f_vjp(grad, x):
         return activate_backward(config, grad, x, activate(config, x)[1])
 
-    check_vjp(lambda x: activate(config, x)[0], f_vjp, [x], rng=rng)
+    assert_vjp(lambda x: activate(config, x)[0], f_vjp, [x], rng=rng)
 
 
 @pytest.mark.parametrize("has_bias", [True, False])
@@ -82,7 +82,7 @@ def test_dense_backward(has_bias):
         assert sorted(grads) == (["b", "w"] if has_bias else ["w"])
         return (grad_x, grads["w"], *([grads["b"]] if has_bias else []))
 
-    check_vjp(f, f_vjp, [x, weight] + ([bias] if has_bias else []), rng=rng)
+    assert_vjp(f, f_vjp, [x, weight] + ([bias] if has_bias else []), rng=rng)
 
 
 @pytest.mark.parametrize("options", CONFIGS)

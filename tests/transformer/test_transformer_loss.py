@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformer_cases import lookup, random_params, tiny, with_leaves
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.masks import causal_mask
 from refimpl.transformer import loss_and_grad, token_cross_entropy, token_cross_entropy_vjp
 
@@ -30,7 +30,7 @@ def test_loss_and_grad_matches_finite_differences_of_the_loss(seed):
                                  weights, causal_mask(3))
         return g * lookup(grads, path)
 
-    check_vjp(loss, loss_vjp, [lookup(params, path)], rng=rng)
+    assert_vjp(loss, loss_vjp, [lookup(params, path)], rng=rng)
 
 def test_cross_entropy_closed_forms():
     # uniform logits: log V; the gradient of the mean is (1/V - onehot) / N
@@ -53,5 +53,5 @@ def test_cross_entropy_vjp(seed):
     rng = np.random.default_rng(seed)
     logits, targets, weights = rng.standard_normal((2, 3, 5)), rng.integers(0, 5, (2, 3)), \
         rng.random((2, 3))
-    check_vjp(lambda x: np.array(token_cross_entropy(x, targets, weights)),
+    assert_vjp(lambda x: np.array(token_cross_entropy(x, targets, weights)),
               lambda g, x: token_cross_entropy_vjp(g, x, targets, weights), [logits], rng=rng)

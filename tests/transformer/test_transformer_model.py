@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformer_cases import CONFIGS, leaves, lookup, random_params, tiny, with_leaves
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.masks import causal_mask, padding_mask, uniae_mask
 from refimpl.transformer import (
     backward,
@@ -45,7 +45,7 @@ def check_model(config, rng, tokens, mask=None, segments=None):
         assert sorted(map(str, (path for path, _ in leaves(grads)))) == sorted(map(str, paths))
         return tuple(lookup(grads, path) for path in paths)
 
-    return check_vjp(f, f_vjp, values, rng=rng)
+    return assert_vjp(f, f_vjp, values, rng=rng)
 
 @pytest.mark.parametrize("options", CONFIGS)
 def test_whole_model_gradcheck(options):
@@ -83,7 +83,7 @@ def test_block_vjp_in_input_and_parameters(norm_position, norm):
         grads, grad_h = block_backward(p, config, block_forward(p, config, h, mask)[1], grad)
         return (grad_h, *(lookup(grads, path) for path in paths))
 
-    check_vjp(f, f_vjp, [h] + [value for _, value in leaves(layer)], rng=rng)
+    assert_vjp(f, f_vjp, [h] + [value for _, value in leaves(layer)], rng=rng)
 
 def test_embedding_and_head_vjps():
     config = tiny(norm_position="post", positions="learned", n_segments=2, mlm_head=True,
@@ -100,7 +100,7 @@ def test_embedding_and_head_vjps():
     f_vjp = lambda g, *v: (lambda p: (lambda grads: tuple(lookup(grads, path) for path in paths))(
         embed_backward(p, config, embed_forward(p, config, tokens, segments=segments)[1], g))
     )(with_leaves(params, paths, v))
-    check_vjp(f, f_vjp, [lookup(params, path) for path in paths], rng=rng)
+    assert_vjp(f, f_vjp, [lookup(params, path) for path in paths], rng=rng)
     # head: gradient in h; the MLM parameters and the tied embedding's share
     paths = [("mlm", "w"), ("mlm", "b"), ("mlm", "norm", "gain"), ("embedding", "tokens"),
              ("output", "b")]
@@ -113,7 +113,7 @@ def test_embedding_and_head_vjps():
         grads, grad_h = head_backward(p, config, head_forward(p, config, h)[1], g)
         return (grad_h, *(lookup(grads, path) for path in paths))
 
-    check_vjp(head, head_vjp, [h] + [lookup(params, path) for path in paths], rng=rng)
+    assert_vjp(head, head_vjp, [h] + [lookup(params, path) for path in paths], rng=rng)
 
 def test_gradcheck_catches_a_wrong_backward():
     # power: a backward that forgets the tied output's share of the embedding gradient
@@ -132,7 +132,7 @@ def test_gradcheck_catches_a_wrong_backward():
         return embed_backward(p, config, cache["embedding"], grad_h)["embedding"]["tokens"]
 
     with pytest.raises(AssertionError, match="disagrees"):
-        check_vjp(f, wrong, [params["embedding"]["tokens"]], rng=rng)
+        assert_vjp(f, wrong, [params["embedding"]["tokens"]], rng=rng)
 
 @pytest.mark.parametrize("options", [CONFIGS[0], CONFIGS[3]])
 def test_huge_weights_give_finite_gradients(options):

@@ -21,7 +21,7 @@ from univae_cases import (
 
 from refimpl import transformer as tf
 from refimpl import univae as uv
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 
 # ---------------------------------------------------------------- information flow
 
@@ -212,7 +212,7 @@ def test_bad_noise_is_rejected():
 
 def _parameter_gradcheck(params, config, tokens, segments, mode, z=None, noise=None,
                          rng=0, paths=None):
-    """check_vjp of the loss in each parameter array named by ``paths``."""
+    """assert_vjp of the loss in each parameter array named by ``paths``."""
     _, grads, _ = uv.loss_and_grad(params, config, tokens, segments, mode, z, noise=noise)
     paths = paths or [("latent", 0, "down", "w"), ("latent", 1, "up", "w"),
                       ("latent", 1, "down", "b"), ("transformer", "layers", 0, "attn", "wq"),
@@ -234,7 +234,7 @@ def _parameter_gradcheck(params, config, tokens, segments, mode, z=None, noise=N
             finally:
                 node(params)[path[-1]] = original
         gradient = node(grads)[path[-1]]
-        check_vjp(loss, lambda g, value, gradient=gradient: g * gradient, [original.copy()],
+        assert_vjp(loss, lambda g, value, gradient=gradient: g * gradient, [original.copy()],
                   rng=rng)
 
 

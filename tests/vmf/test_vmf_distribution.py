@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 from scipy import special, stats
 
-from refimpl.gradcheck import check_vjp
+from refimpl.gradcheck import assert_vjp
 from refimpl.householder import normalize, normalize_vjp
 from refimpl.vmf import distribution as vd
 from refimpl.vmf import sample
@@ -151,7 +151,7 @@ def test_kappa_vjps(d, kappa):
     for f, f_vjp in [(vd.log_normalizer, vd.log_normalizer_vjp),
                      (vd.mean_resultant_length, vd.mean_resultant_length_vjp),
                      (vd.entropy, vd.entropy_vjp), (vd.kl_to_uniform, vd.kl_to_uniform_vjp)]:
-        check_vjp(lambda k: f(d, k), lambda g, k: f_vjp(g, d, k), [k], rng=0,
+        assert_vjp(lambda k: f(d, k), lambda g, k: f_vjp(g, d, k), [k], rng=0,
                   eps=1e-6 / max(1.0, kappa) ** 0.5)
 
 
@@ -233,7 +233,7 @@ def test_kl_and_logpdf_vjps(d, k1, k2):
         g1, ga, g2, gb = vd.kl_vjp(g, normalize(m1), a, normalize(m2), b)
         return normalize_vjp(g1, m1), ga, normalize_vjp(g2, m2), gb
 
-    check_vjp(f, f_vjp, [m1, np.array(k1), m2, np.array(k2)], rng=0)
+    assert_vjp(f, f_vjp, [m1, np.array(k1), m2, np.array(k2)], rng=0)
 
     def g(x, m, k):
         return vd.logpdf(normalize(x), normalize(m), k)
@@ -242,8 +242,8 @@ def test_kl_and_logpdf_vjps(d, k1, k2):
         gx, gm, gk = vd.logpdf_vjp(c, normalize(x), normalize(m), k)
         return normalize_vjp(gx, x), normalize_vjp(gm, m), gk
 
-    check_vjp(g, g_vjp, [rng.standard_normal((3, d)), m1, np.array([k1, k2, 1.0])], rng=0)
-    check_vjp(lambda k: vd.pdf(normalize(m2), normalize(m1), k),
+    assert_vjp(g, g_vjp, [rng.standard_normal((3, d)), m1, np.array([k1, k2, 1.0])], rng=0)
+    assert_vjp(lambda k: vd.pdf(normalize(m2), normalize(m1), k),
               lambda c, k: vd.pdf_vjp(c, normalize(m2), normalize(m1), k)[2],
               [np.array([0.5, 2.0])], rng=0)
 
