@@ -13,7 +13,8 @@ kind of object (a string, a dict, a complex array where reals are needed).
 from __future__ import annotations
 
 import numbers
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def as_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     if isinstance(value, numbers.Integral):
         number = int(value)
     elif isinstance(value, numbers.Real) and float(value).is_integer():
-        number = int(value)
+        number = int(float(value))
     else:
         raise TypeError(f"{name} must be an integer, got {describe(value)}")
     if minimum is not None and number < minimum:
@@ -176,7 +177,8 @@ def as_generator(rng: Any) -> np.random.Generator:
     if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)):
         if isinstance(rng, (bool, np.bool_)):
             raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}")
-        return np.random.default_rng(rng)
+        seed = rng if rng is None or isinstance(rng, np.random.SeedSequence) else int(rng)
+        return np.random.default_rng(seed)
     if isinstance(rng, np.random.Generator):
         return rng
     raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {describe(rng)}")

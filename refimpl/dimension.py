@@ -20,8 +20,9 @@ pairwise squared distances of ``N`` points within a factor ``1 +- eps`` with
 probability at least ``1 - 1/N`` (:func:`jl_dimension`, :func:`jl_failure_bound`,
 :func:`random_projection`, :func:`worst_distortion`).
 
-Logarithms are natural throughout, as in the posts. Reference: kexue.fm/archives/7695,
-/8711, /8679, /8706; research note ``vmf_univae_dimension.md`` §3.
+Logarithms are natural throughout, as in the posts. References: Su's posts
+https://kexue.fm/archives/7695, /8711, /8679 and /8706; Johnson and Lindenstrauss (1984);
+Dasgupta and Gupta, "An elementary proof of a theorem of Johnson and Lindenstrauss" (2003).
 """
 
 from __future__ import annotations
@@ -33,8 +34,14 @@ from scipy.optimize import brentq
 from scipy.spatial.distance import pdist
 from scipy.special import gammaln, log_expit, logsumexp
 
-from refimpl._validation import (as_float_array, as_generator, as_int, as_scalar,
-                                 check_choice, check_ndim)
+from refimpl._validation import (
+    as_float_array,
+    as_generator,
+    as_int,
+    as_scalar,
+    check_choice,
+    check_ndim,
+)
 
 #: The golden ratio ``phi = (1 + sqrt 5) / 2``.
 GOLDEN_RATIO = (1.0 + np.sqrt(5.0)) / 2.0

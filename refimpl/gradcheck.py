@@ -7,7 +7,8 @@ such a VJP against central differences of the scalar ``<cotangent, f(args)>``:
 .. math::
 
     \\frac{\\partial}{\\partial x_j} \\langle c, f(x) \\rangle
-    \\approx \\frac{\\langle c, f(x + h_j e_j) \\rangle - \\langle c, f(x - h_j e_j) \\rangle}{2 h_j}
+    \\approx \\frac{\\langle c, f(x + h_j e_j) \\rangle
+                   - \\langle c, f(x - h_j e_j) \\rangle}{2 h_j}
 
 The truncation error of the central difference is ``O(h^2 |f'''|)`` and its rounding
 error is ``O(u |f| / h)`` with ``u = 2^-52``; the two balance at ``h ~ u^(1/3) ~ 6e-6``.
@@ -17,8 +18,9 @@ about ``u^(2/3) ~ 4e-11`` relative to the function's scale.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +39,7 @@ def _as_tuple(value: Any) -> tuple:
 def _contract(outputs: tuple, cotangents: tuple) -> float:
     """The scalar ``sum_i <c_i, y_i>`` over every output array."""
     return float(sum(np.sum(np.asarray(c) * np.asarray(y, dtype=np.float64))
-                     for c, y in zip(cotangents, outputs)))
+                     for c, y in zip(cotangents, outputs, strict=True)))
 
 
 def _resolve_argnums(argnums: int | Sequence[int] | None, count: int) -> tuple[int, ...]:
@@ -122,11 +124,12 @@ class VJPReport:
 
     def __str__(self) -> str:
         rows = [f"  arg {i}: max abs error {a:.3e}, max rel error {r:.3e}"
-                for i, a, r in zip(self.argnums, self.max_abs_error, self.max_rel_error)]
+                for i, a, r in zip(self.argnums, self.max_abs_error, self.max_rel_error, strict=True)]
         return "VJP agrees with central differences\n" + "\n".join(rows)
 
 
-def _analytic_gradients(f_vjp, cotangents, args, argnums) -> tuple[np.ndarray, ...]:
+def _analytic_gradients(f_vjp: Callable[..., Any], cotangents: tuple[np.ndarray, ...],
+                        args: list[Any], argnums: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """Call the VJP and check the structure of what it returns."""
     cotangent = cotangents[0] if len(cotangents) == 1 else cotangents
     result = f_vjp(cotangent, *args)
@@ -139,10 +142,11 @@ def _analytic_gradients(f_vjp, cotangents, args, argnums) -> tuple[np.ndarray, .
             f"f_vjp returned {len(grads)} gradient(s), expected {len(argnums)} "
             f"(one per argument in argnums={argnums}) or {len(args)} (one per argument)")
     if any(grad is None for grad in grads):
-        missing = [index for index, grad in zip(argnums, grads, strict=True) if grad is None]
+        missing = [index for index, grad in zip(argnums, grads, strict=True)
+                   if grad is None]
         raise AssertionError(f"f_vjp returned None for checked argument(s) {missing}")
     checked = []
-    for index, grad in zip(argnums, grads):
+    for index, grad in zip(argnums, grads, strict=True):
         grad = np.asarray(grad, dtype=np.float64)
         expected = np.shape(args[index])
         if grad.shape != expected:
@@ -229,7 +233,7 @@ def assert_vjp(
     analytic = _analytic_gradients(f_vjp, cotangents, args, argnums)
     numeric = numerical_vjp(f, args, cotangents, argnums=argnums, eps=eps)
     abs_errors, rel_errors = [], []
-    for index, a, n in zip(argnums, analytic, numeric):
+    for index, a, n in zip(argnums, analytic, numeric, strict=True):
         error = np.abs(a - n)
         scale = max(1.0, float(np.max(np.abs(n), initial=0.0)))
         bound = atol * scale + rtol * np.abs(n)

@@ -7,16 +7,27 @@ none were produced by the code under test.
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 from scipy.optimize import brentq
 from scipy.special import gammaln, ive
 
-from refimpl.dimension import (ASYMPTOTIC_COEFFICIENT, ASYMPTOTIC_SLOPE, GOLDEN_RATIO,
-                               dimension_rule, h_n, inner_product_deviation_bound,
-                               jl_dimension, jl_failure_bound, minimum_dimension,
-                               norm_deviation_bound, pair_entropy, random_projection,
-                               worst_distortion)
+from refimpl.dimension import (
+    ASYMPTOTIC_COEFFICIENT,
+    ASYMPTOTIC_SLOPE,
+    GOLDEN_RATIO,
+    dimension_rule,
+    h_n,
+    inner_product_deviation_bound,
+    jl_dimension,
+    jl_failure_bound,
+    minimum_dimension,
+    norm_deviation_bound,
+    pair_entropy,
+    random_projection,
+    worst_distortion,
+)
 
 PHI = (1 + np.sqrt(5)) / 2
 

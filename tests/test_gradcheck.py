@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.gradcheck import DEFAULT_EPS, assert_vjp, numerical_vjp
 from refimpl.selfcheck.gradcheck import examples, softmax, softmax_vjp, wrong_examples

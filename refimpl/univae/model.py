@@ -21,7 +21,7 @@ sample into ``mu`` and :mod:`refimpl.gradcheck` applies.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -68,14 +68,14 @@ def _latent_forward(latent: dict[str, Any], config: UniVAEConfig, cls: np.ndarra
                     noise: np.ndarray | None, given: np.ndarray | None
                     ) -> tuple[np.ndarray, dict[str, Any]]:
     """Encode position 0 of one latent layer and return the vector that replaces it."""
-    cache = dict(cls=cls, noise=noise)
+    cache: dict[str, Any] = dict(cls=cls, noise=noise)
     if mode == "decoder":
         z = given
     else:
         cache["pre"] = cls @ latent["down"]["w"] + latent["down"]["b"]
         cache["mu"] = normalize(cache["pre"])
         z = cache["mu"] if mode == "encoder" else vmf.transform(
-            noise, cache["mu"], config.kappa, tangent=TANGENT)
+            cast(np.ndarray, noise), cache["mu"], config.kappa, tangent=TANGENT)
     cache["z"] = z
     return z @ latent["up"]["w"] + latent["up"]["b"], cache
 
