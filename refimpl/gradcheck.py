@@ -124,7 +124,8 @@ class VJPReport:
 
     def __str__(self) -> str:
         rows = [f"  arg {i}: max abs error {a:.3e}, max rel error {r:.3e}"
-                for i, a, r in zip(self.argnums, self.max_abs_error, self.max_rel_error, strict=True)]
+                for i, a, r in zip(self.argnums, self.max_abs_error, self.max_rel_error,
+                                   strict=True)]
         return "VJP agrees with central differences\n" + "\n".join(rows)
 
 
