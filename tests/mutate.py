@@ -44,9 +44,10 @@ unmutated baseline in every copy (refusing to go on if it fails), then per mutan
 the mutated module into a free copy, forks a child that runs ``pytest.main(tests + -x -q
 -p no:cacheprovider)`` under ``HYPOTHESIS_PROFILE=ci`` and restores the module. The
 children use single-threaded BLAS, no Hypothesis example database and no shrinking (a
-kill needs one failing example, not the smallest). A child slower than ``timeout-factor``
-times the baseline (at least ``MIN_TIMEOUT``) is killed and counted as a timeout, which
-kills the mutant.
+kill needs one failing example, not the smallest), and compile the mutated module from
+source every time (the baseline caches the bytecode of everything else). A child slower
+than ``timeout-factor`` times the baseline (at least ``MIN_TIMEOUT``) is killed and
+counted as a timeout, which kills the mutant.
 
 Score = (killed + timed out) / (mutants - equivalent). ``tests/mutation_equivalent.toml``
 lists, per module, the ids judged equivalent, each with a one-line reason; listed ids
@@ -525,24 +526,23 @@ def _preload(files: Iterable[Path]) -> None:
 
 # --- equivalents, report, command line ---------------------------------------------------
 
-def _equivalents(path: Path, generated: dict[str, list[Mutant]]) -> dict[str, dict[str, str]]:
-    """The listed equivalent ids of the modules under test; warns about stale ones."""
+def _equivalents(path: Path, generated: dict[str, list[Mutant]]) -> tuple[dict, list[str]]:
+    """The listed equivalent ids (and reasons) per module under test, and the stale ids."""
     if not path.exists():
-        return {}
+        return {}, []
     import tomllib  # Python >= 3.11; only the command line reads the file
 
     listed = tomllib.loads(path.read_text())
-    for module, mutants in generated.items():
-        ids = {m.id for m in mutants}
-        for stale in sorted(set(listed.get(module, {})) - ids):
-            print(f"warning: {module}: listed equivalent {stale!r} no longer exists",
-                  file=sys.stderr)
-    return {module: dict(listed.get(module, {})) for module in generated}
+    stale = [f"{module}: {ident}" for module, mutants in generated.items()
+             for ident in sorted(set(listed.get(module, {})) - {m.id for m in mutants})]
+    for line in stale:
+        print(f"warning: listed as equivalent but no longer generated: {line}", file=sys.stderr)
+    return {module: dict(listed.get(module, {})) for module in generated}, stale
 
 
 def _counts(results: list[Result]) -> dict[str, Any]:
-    status = Counter(r.status for r in results if not r.equivalent)
-    equivalent = sum(1 for r in results if r.equivalent)
+    equivalent = sum(1 for r in results if r.equivalent and r.status == "survived")
+    status = Counter(r.status for r in results if not (r.equivalent and r.status == "survived"))
     scored = len(results) - equivalent
     score = (status["killed"] + status["timeout"]) / scored if scored else 1.0
     return {"mutants": len(results), "equivalent": equivalent, "killed": status["killed"],
@@ -601,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     modules, tests = _paths(args.modules, True), _paths(args.tests, False)
     generated = {m: generate_mutants((REPO / m).read_bytes().decode()) for m in modules}
-    equivalents = _equivalents(args.equivalents, generated)
+    equivalents, stale = _equivalents(args.equivalents, generated)
     first, _, last = (args.only or f"1-{sys.maxsize}").partition("-")
     lines = range(int(first), int(last or first) + 1)
     results = [Result(module, m, equivalent=equivalents.get(module, {}).get(m.id, ""))
@@ -611,8 +611,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")  # --jobs children share the cores
-    _preload([*REPO.glob("refimpl/**/*.py"), *(p for t in tests for p in
-                                             [REPO / t, *(REPO / t).rglob("*.py")])])
+    _preload([*REPO.glob("refimpl/**/*.py"), *(p for t in map(REPO.joinpath, tests)
+                                             for p in ([t] if t.is_file() else t.rglob("*.py")))])
     ignore = shutil.ignore_patterns(".git", "__pycache__", ".hypothesis", "*.egg-info",
                                     "build", "dist", ".venv*", "golden")
     with tempfile.TemporaryDirectory(prefix="refimpl-mutate-") as tmp:
@@ -633,6 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         summary = {"tests": tests, "jobs": args.jobs, "baseline_seconds": baseline,
                    "timeout_seconds": timeout, "elapsed_seconds": elapsed,
+                   "mutants_per_minute": rate, "stale_equivalents": stale,
                    "modules": {m: {**_counts(rs), "results": [_as_json(r) for r in rs]}
                                for m, rs in by_module.items()}}
         args.json.write_text(json.dumps(summary, indent=1) + "\n")
