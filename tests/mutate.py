@@ -81,12 +81,13 @@ REPO = Path(__file__).resolve().parents[1]
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
 MIN_TIMEOUT = 10.0  # seconds: a 1 s baseline on a loaded machine is too noisy to scale
 Edit = tuple[int, int, str]  # replace source[start:end] by the text
-_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-           ast.Mod: "%", ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.Lt: "<",
-           ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
-           ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
-           ast.And: "and", ast.Or: "or"}
-_SWAP: dict[type, type] = {
+_SYMBOL: dict[type[ast.AST], str] = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+    ast.Mod: "%", ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.Lt: "<",
+    ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+    ast.And: "and", ast.Or: "or"}
+_SWAP: dict[type[ast.AST], Any] = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
     ast.FloorDiv: ast.Div, ast.Mod: ast.Div, ast.Pow: ast.Mult, ast.BitAnd: ast.BitOr,
     ast.BitOr: ast.BitAnd, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
@@ -283,6 +284,7 @@ class _Finder(ast.NodeVisitor):
 
     def visit_Constant(self, node: ast.Constant) -> None:
         value = node.value
+        news: list[Any]
         if isinstance(value, bool):
             news, operator = [not value], "bool"
         elif isinstance(value, (int, float)):
@@ -313,7 +315,9 @@ def _dump_with(top: ast.AST, parent: ast.AST, old: ast.AST, new: ast.AST) -> str
         return ast.dump(new)
     for name, value in ast.iter_fields(parent):
         if value is old or (isinstance(value, list) and old in value):
-            changed = [new if item is old else item for item in value] if value is not old else new
+            changed: Any = new
+            if isinstance(value, list):
+                changed = [new if item is old else item for item in value]
             setattr(parent, name, changed)
             try:
                 return ast.dump(top)
@@ -329,8 +333,8 @@ def _diff(source: str, mutated: str, edits: Iterable[Edit]) -> str:
     last = source.count("\n", 0, max(end for _, end, _ in spans))
     old = source.split("\n")[first:last + 1]
     new = mutated.split("\n")[first:last + 1 + mutated.count("\n") - source.count("\n")]
-    size = lambda n: "" if n == 1 else f",{n}"
-    head = f"@@ -{first + 1}{size(len(old))} +{first + 1}{size(len(new))} @@"
+    size = [f",{len(lines)}" if len(lines) != 1 else "" for lines in (old, new)]
+    head = f"@@ -{first + 1}{size[0]} +{first + 1}{size[1]} @@"
     return "\n".join([head, *("-" + line for line in old), *("+" + line for line in new)])
 
 
@@ -526,12 +530,12 @@ def _preload(files: Iterable[Path]) -> None:
 
 # --- equivalents, report, command line ---------------------------------------------------
 
-def _equivalents(path: Path, generated: dict[str, list[Mutant]]) -> tuple[dict, list[str]]:
+def _equivalents(path: Path, generated: dict[str, list[Mutant]]
+                 ) -> tuple[dict[str, dict[str, str]], list[str]]:
     """The listed equivalent ids (and reasons) per module under test, and the stale ids."""
     if not path.exists():
         return {}, []
-    import tomllib  # Python >= 3.11; only the command line reads the file
-
+    tomllib = importlib.import_module("tomllib")  # Python >= 3.11, for the command line only
     listed = tomllib.loads(path.read_text())
     stale = [f"{module}: {ident}" for module, mutants in generated.items()
              for ident in sorted(set(listed.get(module, {})) - {m.id for m in mutants})]
