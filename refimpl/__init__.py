@@ -6,4 +6,4 @@ them, each with a hand-written vector-Jacobian product, in float64. See the READ
 tour and ``python -m refimpl check`` for the library's self-verification.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -41,9 +41,11 @@ class ResMLPParams:
     layer_scale1 : (d,)
         LayerScale on the token branch (init ``0.1`` to ``1e-6`` by depth).
     affine2_alpha, affine2_beta : (d,)
+        The second ``Aff``, before the channel MLP (init 1 and 0).
     channel_w1 : (c, d); channel_b1 : (c,); channel_w2 : (d, c); channel_b2 : (d,)
         The channel MLP (timm ``mlp_channels.fc1``, ``.fc2``).
     layer_scale2 : (d,)
+        LayerScale on the channel branch.
     """
 
     affine1_alpha: ArrayLike

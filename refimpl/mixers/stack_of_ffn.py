@@ -38,10 +38,13 @@ class StackFFNParams:
     weights ``(out, in)``.
 
     channel_norm_gain, channel_norm_bias : (d,)
+        LayerNorm over the channels, before the channel FFN.
     channel_w1 : (c, d); channel_b1 : (c,); channel_w2 : (d, c); channel_b2 : (d,)
+        The channel FFN.
     token_norm_gain, token_norm_bias : (n,)
         LayerNorm over the **token** axis (each channel's column is normalised).
     token_w1 : (h, n); token_b1 : (h,); token_w2 : (n, h); token_b2 : (n,)
+        The token FFN.
     """
 
     channel_norm_gain: ArrayLike

@@ -1,0 +1,89 @@
+"""Sphinx configuration of refimpl's documentation site.
+
+Build (the ``docs`` extra: ``python -m pip install -e ".[docs]"``)::
+
+    python -m sphinx -W -b html docs docs/_build/html
+
+``-W`` turns every warning into an error. The API pages (``docs/api/``) and the figures
+(``docs/_generated/figures/``) are generated during the build, from the package and
+from ``docs/figures/*.py``; neither is checked in. ``python docs/check_site.py`` opens
+every built page in headless Chromium and checks it.
+"""
+
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS / "_ext"))
+sys.path.insert(0, str(DOCS.parent))  # document this checkout's refimpl, not an installed one
+
+import refimpl  # noqa: E402
+
+project = "refimpl"
+author = "the refimpl developers"
+copyright = "2026, the refimpl developers"
+release = refimpl.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "myst_parser",
+    "numpydoc",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax 3 shipped from the package into _static/mathjax/
+    "refimpl_api",
+    "refimpl_figures",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "_generated", "README.md", "**/conftest.py"]
+templates_path = ["_templates"]
+html_static_path = ["_static"]
+html_css_files = ["refimpl.css"]
+
+# --- math: rendered by MathJax 3 from the site itself, never from a CDN -----------------
+# sphinx-mathjax-offline copies its MathJax into _static/mathjax/; the path is repeated
+# here so that the site can never fall back to Sphinx's default CDN address.
+mathjax_path = "mathjax/tex-chtml.js"
+mathjax3_config = {"tex": {"macros": {"RR": r"\mathbb{R}"}}}
+
+# --- markdown pages (MyST) -----------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+
+# --- the API reference ---------------------------------------------------------------
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"  # the numpydoc Parameters sections state the types in words
+autodoc_class_signature = "separated"
+numpydoc_show_class_members = False  # autodoc's :members: lists methods once
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+add_module_names = False
+python_display_short_literal_types = True
+
+# Docstrings with a bare ``|x|`` (an rst substitution reference: an error under -W) in
+# files the docs may not edit; their pipes outside literals are escaped at build time so
+# that they render as written (refimpl_api). The proper fix is ``|x|`` in double
+# backticks; an entry whose docstrings no longer need it fails the build, to be deleted.
+refimpl_api_escape_pipes = {
+    "refimpl.selfcheck.dimension": "roots_and_rule: |root - note|",
+    "refimpl.selfcheck.householder": "orthogonality, determinants, product_against_lapack",
+    "refimpl.selfcheck.rope": "relative_invariance, orthogonality",
+    "refimpl.testing.strategies": "positions: |p|",
+}
+
+# --- HTML ------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"refimpl {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 4,
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_show_sourcelink = True
+html_last_updated_fmt = None
+# the theme's light/dark default; left unset, its script logs a console error on a
+# reader's first visit ("invalid theme mode")
+html_context = {"default_mode": "auto"}
