@@ -213,7 +213,8 @@ def check_pages(pages: list[str], base: str, chromium: str,
                 if report["untypeset"]:
                     result.problems.append(f"{report['untypeset']} of {report['math']} math "
                                            f"elements not typeset")
-                result.problems += [f"TeX error: {text}" for text in report["texErrors"]]
+                result.problems += [f"TeX error: {text}"
+                                    for text in dict.fromkeys(report["texErrors"])]
                 result.problems += [f"raw TeX in the text: ...{text}..."
                                     for text in report["rawTex"][:5]]
                 result.problems += [f"image not loaded: {src}" for src in report["brokenImages"]]

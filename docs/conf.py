@@ -45,7 +45,9 @@ html_css_files = ["refimpl.css"]
 # sphinx-mathjax-offline copies its MathJax into _static/mathjax/; the path is repeated
 # here so that the site can never fall back to Sphinx's default CDN address.
 mathjax_path = "mathjax/tex-chtml.js"
-mathjax3_config = {"tex": {"macros": {"RR": r"\mathbb{R}"}}}
+# Without the "noundefined" package an unknown macro is a TeX error (MathJax's merror,
+# which docs/check_site.py fails on) instead of red text that looks typeset.
+mathjax3_config = {"tex": {"packages": {"[-]": ["noundefined"]}}}
 
 # --- markdown pages (MyST) -----------------------------------------------------------
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
