@@ -102,9 +102,18 @@ def static_failures(html_dir: Path, pages: list[Path]) -> dict[str, list[str]]:
 
 # --- the browser pass -------------------------------------------------------------------
 
+#: What raw TeX looks like in a page's visible text: math delimiters, ``$$``, a common
+#: macro, or ``$...$`` (an inline math span that nothing typeset).
+TEX_MACROS = ("frac", "dfrac", "sum", "prod", "int", "sqrt", "begin", "end", "left", "right",
+              "math[a-z]+", "operatorname", "cdot", "times", "alpha", "beta", "gamma", "theta",
+              "kappa", "lambda", "sigma", "varphi", "phi", "pi", "mu", "langle", "rangle",
+              "qquad", "quad", "text", "leq?", "geq?", "infty", "partial", "nabla", "top")
+TEX_PATTERN = (r"\\[()\[\]]|\$\$|\\(" + "|".join(TEX_MACROS) + r")(?![a-zA-Z])"
+               r"|\$[^$\s][^$]{0,80}\$")
+
 #: Runs in the page after load: waits for MathJax and the images, then reports.
 PAGE_REPORT = r"""
-async () => {
+async (TEX_PATTERN) => {
   const report = {mathjax: false, math: 0, untypeset: 0, texErrors: [], rawTex: [],
                   images: [], brokenImages: []};
   const images = Array.from(document.images);
@@ -114,13 +123,14 @@ async () => {
     report.mathjax = true;
     await MathJax.startup.promise;          // resolves once the initial typesetting is done
   }
+  await document.fonts.ready;
   const math = Array.from(document.querySelectorAll(".math"));
   report.math = math.length;
   report.untypeset = math.filter(el => !el.querySelector("mjx-container")).length;
   report.texErrors = Array.from(document.querySelectorAll("mjx-merror, [data-mjx-error]"))
     .map(el => el.getAttribute("data-mjx-error") || el.textContent).slice(0, 5);
   const skip = "mjx-container, script, style, pre, code, kbd, samp, textarea, .highlight";
-  const tex = /\\[()\[\]]|\$\$|\\(frac|dfrac|sum|prod|int|sqrt|begin|end|left|right|math[a-z]+|operatorname|cdot|times|alpha|beta|gamma|theta|kappa|lambda|sigma|varphi|phi|pi|mu|langle|rangle|qquad|quad|text|leq?|geq?|infty|partial|nabla|top)(?![a-zA-Z])|\$[^$\s][^$]{0,80}\$/;
+  const tex = new RegExp(TEX_PATTERN);
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const parent = node.parentElement;
@@ -185,24 +195,27 @@ def check_pages(pages: list[str], base: str, chromium: str,
         print(f"Chromium {context.browser.version if context.browser else '?'} "
               f"at {chromium}, flags {' '.join(CHROMIUM_FLAGS)}, empty profile")
         page = context.new_page()
+        events: list[str] = []  # what the current page reported; cleared for each page
+        page.on("console", lambda message: events.append(f"console error: {message.text}")
+                if message.type == "error" else None)
+        page.on("pageerror", lambda error: events.append(f"uncaught exception: {error}"))
+        page.on("requestfailed", lambda request: events.append(
+            f"request failed: {request.url} ({request.failure})"))
+        # requests under way: a page is done when none is left (MathJax fetches its fonts
+        # after typesetting; leaving earlier would abort them and blame the next page)
+        pending: set[object] = set()
+        page.on("request", lambda request: pending.add(request))
+        page.on("requestfinished", lambda request: pending.discard(request))
+        page.on("requestfailed", lambda request: pending.discard(request))
+        page.on("response", lambda response: events.append(
+            f"HTTP {response.status}: {response.url}") if response.status >= 400 else None)
         for name in pages:
             result = PageResult(name)
             blocked.clear()
-            events: list[str] = []
-            on_console = lambda message: events.append(  # noqa: E731
-                f"console error: {message.text}") if message.type == "error" else None
-            on_error = lambda error: events.append(f"uncaught exception: {error}")  # noqa: E731
-            on_failed = lambda request: events.append(  # noqa: E731
-                f"request failed: {request.url} ({request.failure})")
-            on_response = lambda response: events.append(  # noqa: E731
-                f"HTTP {response.status}: {response.url}") if response.status >= 400 else None
-            page.on("console", on_console)
-            page.on("pageerror", on_error)
-            page.on("requestfailed", on_failed)
-            page.on("response", on_response)
+            events.clear()
             try:
                 page.goto(f"{base}/{name}", wait_until="load", timeout=30_000)
-                report = page.evaluate(PAGE_REPORT)
+                report = page.evaluate(PAGE_REPORT, TEX_PATTERN)
             except Exception as error:  # a timeout or a crash is a failure of this page
                 result.problems.append(f"could not check the page: {error}")
                 report = None
@@ -220,12 +233,14 @@ def check_pages(pages: list[str], base: str, chromium: str,
                 result.problems += [f"image not loaded: {src}" for src in report["brokenImages"]]
                 if name in screenshots:
                     page.screenshot(path=str(screenshots[name]))
-            page.wait_for_timeout(50)  # let late console messages arrive
+            deadline = time.perf_counter() + 10.0
+            while pending and time.perf_counter() < deadline:
+                page.wait_for_timeout(20)
+            if pending:
+                result.problems.append(f"{len(pending)} requests still pending after 10 s")
+            page.wait_for_timeout(20)  # let late console messages arrive
             result.problems += events + [f"blocked request to another host: {url}"
                                          for url in blocked]
-            for event, listener in (("console", on_console), ("pageerror", on_error),
-                                    ("requestfailed", on_failed), ("response", on_response)):
-                page.remove_listener(event, listener)
             results.append(result)
         context.close()
     return results

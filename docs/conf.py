@@ -84,6 +84,9 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
+# The section navigation only where there is a section to navigate (the API reference);
+# on the guide's top-level pages it would be an empty column.
+html_sidebars = {"*": [], "api/**": ["sidebar-nav-bs"]}
 html_show_sourcelink = True
 html_last_updated_fmt = None
 # the theme's light/dark default; left unset, its script logs a console error on a

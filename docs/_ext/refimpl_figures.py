@@ -93,7 +93,7 @@ class RefimplFigure(Figure):
         if not script.is_file():
             raise self.error(f"refimpl-figure: no script docs/figures/{name}.py")
         env.note_dependency(str(script))
-        self.arguments = [f"/{OUTPUT.as_posix()}/{name}.png"]
+        self.arguments[0] = f"/{OUTPUT.as_posix()}/{name}.png"
         self.options.setdefault("class", []).append("refimpl-figure")
         result = super().run()
         figure = result[0]
