@@ -56,7 +56,6 @@ myst_heading_anchors = 3
 # --- the API reference ---------------------------------------------------------------
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # the numpydoc Parameters sections state the types in words
-autodoc_class_signature = "separated"
 numpydoc_show_class_members = False  # autodoc's :members: lists methods once
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False

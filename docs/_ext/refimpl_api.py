@@ -34,6 +34,8 @@ from typing import Any
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.errors import PycodeError
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -184,8 +186,16 @@ def escape_pipes(text: str, name: str) -> str:
     return escape_line(text) if listed(name) else text
 
 
-def escape_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
-                     lines: list[str]) -> None:
+def process_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
+                      lines: list[str]) -> None:
+    """Escape listed docstrings' pipes; drop a constant's docstring inherited from its type.
+
+    A constant without a ``#:`` comment would otherwise show the docstring of ``tuple``
+    or ``float`` ("Built-in immutable sequence ...") as if it described the constant.
+    """
+    if what in ("data", "attribute") and type(obj).__doc__ and \
+            "\n".join(lines).strip() == inspect.cleandoc(type(obj).__doc__):
+        lines.clear()
     if listed(name):
         lines[:] = [escape_line(line) for line in lines]
 
@@ -234,9 +244,26 @@ def summary_table(entries: list[tuple[str, str]]) -> list[str]:
     return lines + [""]
 
 
+def data_comment(module_name: str, name: str) -> str:
+    """The ``#:`` comment above a module-level constant, on one line ("" without one)."""
+    try:
+        comments = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+    except PycodeError:
+        return ""
+    lines = comments.get(("", name), [])
+    paragraph = "\n".join(lines).strip().split("\n\n", 1)[0]
+    return escape_pipes(" ".join(line.strip() for line in paragraph.split("\n")),
+                        f"{module_name}.{name}")
+
+
 def member_entry(member: Member) -> tuple[str, str]:
     value = getattr(sys.modules[member.owner], member.name)
-    summary = "" if member.kind == "data" else first_paragraph(value)
+    if member.kind != "data":
+        summary = first_paragraph(value)
+    else:  # its #: comment, else its value when short
+        summary = data_comment(member.owner, member.name)
+        if not summary and len(repr(value)) <= 60 and "`" not in repr(value):
+            summary = f"``{value!r}``"
     return f":py:obj:`{member.name} <{member.owner}.{member.name}>`", summary
 
 
@@ -339,6 +366,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("refimpl_api_package", "refimpl", "env")
     app.add_config_value("refimpl_api_escape_pipes", {}, "env")
     app.connect("builder-inited", generate)
-    app.connect("autodoc-process-docstring", escape_docstring)
+    app.connect("autodoc-process-docstring", process_docstring, priority=400)  # before numpydoc
     app.connect("missing-reference", resolve_alias)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
