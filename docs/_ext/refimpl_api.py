@@ -155,6 +155,12 @@ def collect(package_name: str) -> dict[str, ModuleInfo]:
     for info, member, key in pending:
         member.owner = key[0] if key[0] in public else nearest(key[0], exporters[key])
         info.exports.append(member)
+    # an object exported only by a package (e.g. a constant of a module without __all__)
+    # is still documented with the module that defines it
+    for info, member, _ in pending:
+        owner = infos[member.owner]
+        if not any(m.name == member.name for m in owner.exports):
+            owner.exports.append(Member(member.name, member.owner, member.kind))
     return infos
 
 
