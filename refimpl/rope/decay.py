@@ -17,7 +17,8 @@ from refimpl._validation import as_float_array, as_int
 from refimpl.rope.frequencies import inv_freq
 
 
-def decay_indicator(relative_distance: ArrayLike, dim: int = 128, base: float = 10000.0) -> np.ndarray:
+def decay_indicator(relative_distance: ArrayLike, dim: int = 128,
+                    base: float = 10000.0) -> np.ndarray:
     """The post's decay indicator ``(1/(d/2)) sum_(j=1)^(d/2) |S_j|`` at relative distance ``r``.
 
     .. math::

@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from refimpl._validation import (
     as_float_array,
@@ -212,7 +212,8 @@ def canonical_form(A: ArrayLike, *, rtol: float = 1e-9) -> tuple[np.ndarray, np.
     scale = float(np.max(np.abs(A))) or 1.0
     skew_error = np.max(np.abs(A + np.swapaxes(A, -1, -2))) / scale
     if skew_error > rtol:
-        raise ValueError(f"A must be skew-symmetric, got max |A + A^T| / max |A| = {skew_error:.3g}")
+        raise ValueError("A must be skew-symmetric, got max |A + A^T| / max |A| = "
+                         f"{skew_error:.3g}")
     M = np.tensordot(np.cos(np.arange(1, A.shape[0] + 1)), A, axes=1)
     b, Z = np.linalg.eigh(1j * M)
     Z = Z[:, b > rtol * scale][:, ::-1] * np.sqrt(2.0)
@@ -288,7 +289,8 @@ def _grid_separation(frequencies: np.ndarray, grid_shape: tuple[int, ...]) -> fl
     return float(np.sqrt(np.min(np.sum(8 * np.sin(half_angles) ** 2, axis=1))))
 
 
-def validate_generators(A: ArrayLike, grid_shape: tuple[int, ...] | None = None, *, rtol: float = 1e-9,
+def validate_generators(A: ArrayLike, grid_shape: tuple[int, ...] | None = None, *,
+                        rtol: float = 1e-9,
                         min_separation: float = 1e-6) -> GeneratorReport:
     """Check whether generators ``A_k`` define a valid N-D RoPE ``R(p) = expm(sum p_k A_k)``.
 

@@ -22,7 +22,7 @@ Prefix tokens sit at the origin, where every RoPE is the identity (angle 0). A
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -130,7 +130,8 @@ def pixel_grid(shape: Sequence[int], *, axis_order: str = "ij") -> np.ndarray:
     return _grid([np.linspace(-1.0, 1.0, size) for size in shape], axis_order)
 
 
-def with_prefix_tokens(positions: ArrayLike, n_prefix: int = 1, *, where: str = "first") -> np.ndarray:
+def with_prefix_tokens(positions: ArrayLike, n_prefix: int = 1, *,
+                       where: str = "first") -> np.ndarray:
     """Add ``n_prefix`` tokens (CLS, registers) at the origin, where RoPE is the identity.
 
     Because N-D angles are linear in the position, ``p = 0`` gives angle 0 in every

@@ -26,9 +26,11 @@ def layout_permutation(dim: int, src: str, dst: str, *, rotary_dim: int | None =
 
     .. math::
 
-        \\text{interleaved} \\to \\text{half}: \\; \\pi(j) = 2 (j \\bmod P) + \\lfloor j / P \\rfloor,
+        \\text{interleaved} \\to \\text{half}: \\;
+        \\pi(j) = 2 (j \\bmod P) + \\lfloor j / P \\rfloor,
         \\qquad
-        \\text{half} \\to \\text{interleaved}: \\; \\pi^{-1}(i) = (i \\bmod 2) P + \\lfloor i / 2 \\rfloor
+        \\text{half} \\to \\text{interleaved}: \\;
+        \\pi^{-1}(i) = (i \\bmod 2) P + \\lfloor i / 2 \\rfloor
 
     Features ``rotary_dim..dim-1`` (partial rotary) stay in place; ``src == dst`` gives
     the identity. Source: rope_anchors.md §3 and §8 (transformers'

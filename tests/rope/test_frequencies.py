@@ -7,7 +7,8 @@ third-party reports (vllm PR #28244, jmaczan/tiny-vllm PR #1).
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.rope import (
     dynamic_inv_freq,

@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.rope import apply
 from refimpl.rope.grids import index_grid, pixel_grid, with_prefix_tokens

@@ -1,8 +1,10 @@
-"""Tests of refimpl.rope.layouts: the layout permutation and Meta <-> Hugging Face q/k conversion."""
+"""Tests of refimpl.rope.layouts: the layout permutation and Meta <-> HF q/k conversion."""
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from rope_cases import rotary_dim
 
 from refimpl.rope import angles, apply, inv_freq, layout_permutation, permute_qk_rows
 
@@ -48,8 +50,9 @@ def test_half_of_permuted_equals_permuted_interleaved(pairs, extra, seed):
     dim = 2 * pairs + extra
     x, phi = rng.standard_normal((3, dim)), rng.uniform(-100, 100, (3, pairs))
     perm = layout_permutation(dim, "interleaved", "half", rotary_dim=2 * pairs)
-    np.testing.assert_allclose(apply(x[:, perm], phi, layout="half"),
-                               apply(x, phi, layout="interleaved")[:, perm],
+    np.testing.assert_allclose(apply(x[:, perm], phi, layout="half", rotary_dim=rotary_dim(phi)),
+                               apply(x, phi, layout="interleaved", rotary_dim=rotary_dim(phi))[:,
+                                                                                               perm],
                                rtol=0, atol=8 * np.finfo(float).eps * np.abs(x).max())
 
 
@@ -70,7 +73,9 @@ def test_converting_qk_weights_leaves_every_attention_score_unchanged(
     def scores(w_q, b_q, w_k, b_k, layout):
         q = (x @ w_q.T + b_q).reshape(tokens, heads, head_dim).transpose(1, 0, 2)
         k = (x @ w_k.T + b_k).reshape(tokens, kv_heads, head_dim).transpose(1, 0, 2)
-        q, k = apply(q, phi, layout=layout), apply(k, phi, layout=layout)
+        width = rotary_dim(phi)
+        q = apply(q, phi, layout=layout, rotary_dim=width)
+        k = apply(k, phi, layout=layout, rotary_dim=width)
         return q @ np.repeat(k, group, axis=0).transpose(0, 2, 1)
 
     def convert(rows, count):

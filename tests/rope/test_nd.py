@@ -11,7 +11,8 @@ import functools
 import numpy as np
 import pytest
 import scipy.stats
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.gradcheck import assert_vjp
 from refimpl.rope import angles, apply, apply_vjp, inv_freq
@@ -235,13 +236,16 @@ def test_mixed_init_structure(quarter, n_heads, seed):
     assert F.shape == (n_heads, 2, dim // 2)
     magnitude = 10.0 ** (-4 * np.arange(quarter) / dim)
     first, second = F[..., :quarter], F[..., quarter:]
-    np.testing.assert_allclose(np.hypot(*np.moveaxis(first, 1, 0)), np.broadcast_to(magnitude, (n_heads, quarter)), rtol=1e-14)
-    np.testing.assert_allclose(np.hypot(*np.moveaxis(second, 1, 0)), np.broadcast_to(magnitude, (n_heads, quarter)), rtol=1e-14)
+    expected = np.broadcast_to(magnitude, (n_heads, quarter))
+    np.testing.assert_allclose(np.hypot(*np.moveaxis(first, 1, 0)), expected, rtol=1e-14)
+    np.testing.assert_allclose(np.hypot(*np.moveaxis(second, 1, 0)), expected, rtol=1e-14)
     # One direction per head: every pair of the first group points the same way, and
     # the second group is that direction turned by +90 degrees.
     direction = first / magnitude
-    np.testing.assert_allclose(direction, np.broadcast_to(direction[..., :1], direction.shape), atol=1e-14)
-    np.testing.assert_allclose(second / magnitude, np.stack([-direction[:, 1], direction[:, 0]], 1), atol=1e-14)
+    np.testing.assert_allclose(direction, np.broadcast_to(direction[..., :1], direction.shape),
+                               atol=1e-14)
+    np.testing.assert_allclose(second / magnitude, np.stack([-direction[:, 1], direction[:, 0]],
+                                                            1), atol=1e-14)
     np.testing.assert_array_equal(mixed_frequencies(dim, n_heads, rng=seed), F)
 
 
