@@ -1,4 +1,4 @@
-"""The long-range decay indicator of the RoPE post (kexue.fm/archives/8265, rope2d note §A.6).
+"""The long-range decay indicator of the RoPE post (kexue.fm/archives/8265; RoFormer §3.4.3).
 
 Writing the pairs of ``q`` and ``k`` as complex numbers, the RoPE score at relative
 distance ``r`` is ``Re sum_i h_i e^{i r theta_i}`` with ``h_i = q_i conj(k_i)``. Abel

@@ -1,7 +1,7 @@
 """N-D RoPE as a matrix exponential: ``R(p) = expm(sum_k p_k A_k)``.
 
-The RoPE-2D post (kexue.fm/archives/8397; research note rope2d_householder.md §B.6-B.7)
-asks for rotations with *relativity*, ``R(p)^T R(q) = R(q - p)``, and *invertibility*
+The RoPE-2D post (Su, "Transformer upgrade road 4: RoPE for 2-D positions",
+kexue.fm/archives/8397) asks for rotations with *relativity*, ``R(p)^T R(q) = R(q - p)``, and *invertibility*
 (``p`` can be read back from ``R(p)``). Writing ``R(p) = expm(sum_k p_k A_k)``,
 relativity holds when every generator ``A_k`` is skew-symmetric and the ``A_k``
 commute; invertibility needs them linearly independent (``rank F = n_axes``) and,
@@ -140,7 +140,7 @@ def rotation_from_generators(positions: ArrayLike, A: ArrayLike) -> np.ndarray:
     return scipy.linalg.expm(exponent)
 
 
-def _check_family(A) -> np.ndarray:
+def _check_family(A: ArrayLike) -> np.ndarray:
     """Validate ``A`` as ``n_axes`` square matrices of one even size ``(n_axes, D, D)``."""
     A = as_float_array(A, "A")
     if A.ndim != 3 or A.shape[1] != A.shape[2] or A.shape[0] < 1:

@@ -33,8 +33,9 @@ def layout_permutation(dim: int, src: str, dst: str, *, rotary_dim: int | None =
         \\pi^{-1}(i) = (i \\bmod 2) P + \\lfloor i / 2 \\rfloor
 
     Features ``rotary_dim..dim-1`` (partial rotary) stay in place; ``src == dst`` gives
-    the identity. Source: rope_anchors.md §3 and §8 (transformers'
-    ``convert_llama_weights_to_hf.py``; torchtune ``hf_to_tune`` uses the inverse).
+    the identity. Source: transformers 4.x
+    ``models/llama/convert_llama_weights_to_hf.py`` (its ``permute``); torchtune
+    ``models/convert_weights.py`` (``hf_to_tune``) applies the inverse.
 
     Parameters
     ----------

@@ -6,8 +6,8 @@ the angle of pair ``j`` becomes a linear function of the whole position,
 
 .. math:: \\varphi_j(p) = \\sum_k p_k F_{kj}, \\qquad F \\in \\mathbb{R}^{n \\times P}.
 
-The 2-D/N-D schemes in use differ only in ``F`` (research note rope2d_householder.md
-§B.7-B.8 and §D): the post's axial split (:func:`axial_frequencies`), the
+The 2-D/N-D schemes in use differ only in ``F`` (docs/rope_nd.md; the RoPE-2D post
+kexue.fm/archives/8397 and its sequel kexue.fm/archives/10040): the post's axial split (:func:`axial_frequencies`), the
 axis-interleaved assignment of post 17 (:func:`axis_interleaved_frequencies`),
 RoPE-Mixed with a learnable ``F`` (:func:`mixed_frequencies`), and Qwen's M-RoPE
 (:func:`mrope_frequencies`). 1-D RoPE is ``n = 1``, ``F = inv_freq[None]``. The angles
@@ -148,7 +148,7 @@ def frequencies_from_axis_map(axis_of_pair: ArrayLike, inv_freq_of_pair: ArrayLi
     return frequencies
 
 
-def _check_split(rotary_dim, n_axes) -> tuple[int, int]:
+def _check_split(rotary_dim: Any, n_axes: Any) -> tuple[int, int]:
     """Validate ``rotary_dim`` as a multiple of ``2 * n_axes``; return both as ints."""
     rotary_dim = as_int(rotary_dim, "rotary_dim", minimum=2)
     n_axes = as_int(n_axes, "n_axes", minimum=1)
