@@ -52,6 +52,17 @@ from refimpl.rope.hf import (
     replay,
 )
 from refimpl.rope.layouts import layout_permutation, permute_qk_rows
+from refimpl.rope.mrope_positions import (
+    ImageSpan,
+    TextSpan,
+    VideoSpan,
+    decode_position_ids,
+    qwen2_5_vl_position_ids,
+    qwen2_vl_position_ids,
+    qwen3_vl_position_ids,
+    qwen3_vl_timestamps,
+    qwen3_vl_video_spans,
+)
 from refimpl.rope.nd import (
     axial_frequencies,
     axis_interleaved_frequencies,
@@ -70,5 +81,7 @@ __all__ = [
     "ntk_base", "scaled_inv_freq", "proportional_inv_freq", "HfRope", "from_hf_config",
     "dynamic_seq_lens", "longrope_seq_lens", "replay", "layout_permutation", "permute_qk_rows",
     "axial_frequencies", "axis_interleaved_frequencies", "mixed_frequencies",
-    "mrope_frequencies", "nd_angles", "nd_angles_vjp",
+    "mrope_frequencies", "nd_angles", "nd_angles_vjp", "TextSpan", "ImageSpan", "VideoSpan",
+    "qwen2_vl_position_ids", "qwen2_5_vl_position_ids", "qwen3_vl_position_ids",
+    "qwen3_vl_video_spans", "qwen3_vl_timestamps", "decode_position_ids",
 ]

@@ -1,9 +1,8 @@
 """N-D RoPE as a matrix exponential: ``R(p) = expm(sum_k p_k A_k)``.
 
-The RoPE-2D post (Su, "Transformer upgrade road 4: RoPE for 2-D positions",
-kexue.fm/archives/8397) asks for rotations with *relativity*, ``R(p)^T R(q) = R(q - p)``, and *invertibility*
-(``p`` can be read back from ``R(p)``). Writing ``R(p) = expm(sum_k p_k A_k)``,
-relativity holds when every generator ``A_k`` is skew-symmetric and the ``A_k``
+The RoPE-2D post (Su, kexue.fm/archives/8397) asks for rotations with *relativity*,
+``R(p)^T R(q) = R(q - p)``, and *invertibility* (``p`` can be read back from
+``R(p)``). Writing ``R(p) = expm(sum_k p_k A_k)``, relativity holds when every generator ``A_k`` is skew-symmetric and the ``A_k``
 commute; invertibility needs them linearly independent (``rank F = n_axes``) and,
 on a finite set of positions, no two positions with the same rotation.
 
