@@ -1,10 +1,11 @@
 """N-D RoPE as a matrix exponential: ``R(p) = expm(sum_k p_k A_k)``.
 
 The RoPE-2D post (Su, kexue.fm/archives/8397) asks for rotations with *relativity*,
-``R(p)^T R(q) = R(q - p)``, and *invertibility* (``p`` can be read back from
-``R(p)``). Writing ``R(p) = expm(sum_k p_k A_k)``, relativity holds when every generator ``A_k`` is skew-symmetric and the ``A_k``
-commute; invertibility needs them linearly independent (``rank F = n_axes``) and,
-on a finite set of positions, no two positions with the same rotation.
+``R(p)^T R(q) = R(q - p)``, and *invertibility* (``p`` can be read back from ``R(p)``).
+Writing ``R(p) = expm(sum_k p_k A_k)``, relativity holds when every generator ``A_k`` is
+skew-symmetric and the ``A_k`` commute; invertibility needs them linearly independent
+(``rank F = n_axes``) and, on a finite set of positions, no two positions with the same
+rotation.
 
 A commuting family of real skew-symmetric matrices can be brought to block-diagonal
 form by one orthogonal ``Q``: ``A_k = Q blockdiag_j(F_kj J) Q^T`` with

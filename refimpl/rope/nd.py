@@ -9,11 +9,11 @@ the angle of pair ``j`` becomes a linear function of the whole position,
 The 2-D/N-D schemes in use differ only in ``F`` (docs/rope_nd.md; the RoPE-2D post
 kexue.fm/archives/8397 and its sequel kexue.fm/archives/10040): the post's axial split
 (:func:`axial_frequencies`), the axis-interleaved assignment of the sequel
-(:func:`axis_interleaved_frequencies`), RoPE-Mixed with a learnable ``F`` (:func:`mixed_frequencies`), and Qwen's M-RoPE
-(:func:`mrope_frequencies`). 1-D RoPE is ``n = 1``, ``F = inv_freq[None]``. The angles
-come from :func:`nd_angles` and the rotation from :func:`refimpl.rope.apply`; the
-equivalent generator form ``expm(sum_k p_k A_k)`` lives in
-:mod:`refimpl.rope.generators`.
+(:func:`axis_interleaved_frequencies`), RoPE-Mixed with a learnable ``F``
+(:func:`mixed_frequencies`), and Qwen's M-RoPE (:func:`mrope_frequencies`). 1-D RoPE is
+``n = 1``, ``F = inv_freq[None]``. The angles come from :func:`nd_angles` and the
+rotation from :func:`refimpl.rope.apply`; the equivalent generator form ``expm(sum_k p_k
+A_k)`` lives in :mod:`refimpl.rope.generators`.
 """
 
 from __future__ import annotations
