@@ -374,6 +374,23 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
     return out
 
 
+def _check_inputs(grad_angles: np.ndarray, grad: np.ndarray, x: np.ndarray, rotary: int
+                  ) -> None:
+    """Raise naming ``grad`` or ``x`` when either holds NaN or inf.
+
+    Every rotary entry of both reaches the angle gradient through a product
+    (``inf * 0`` is NaN), so a finite ``grad_angles`` proves the rotary blocks finite
+    without reading them again; only the pass-through features need their own check.
+    A non-finite ``grad_angles`` from finite inputs (an overflow) passes.
+    """
+    if not np.isfinite(np.einsum("i->", grad_angles.reshape(-1))):
+        check_finite(grad, "grad")
+        check_finite(x, "x")
+    if rotary < x.shape[-1]:
+        check_finite(grad[..., rotary:], "grad")
+        check_finite(x[..., rotary:], "x")
+
+
 def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
               magnitude: ArrayLike | None = None, basis: ArrayLike | None = None,
               rotary_dim: int | None = None) -> Gradients:
@@ -425,17 +442,15 @@ def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str =
         raise ValueError(f"grad must have the output's shape {shape}, got {grad.shape}")
     if grad.strides[-1] != grad.itemsize:
         grad = np.ascontiguousarray(grad)
-    grad_x, grad_angles = np.empty(shape), np.zeros(cos.shape)
+    grad_x, angle_sums = np.empty(shape), np.zeros(cos.shape, dtype=np.complex128)
     grad_scale, grad_basis = np.zeros(cos.shape), np.zeros((2 * cos.shape[-1],) * 2)
     lead, rows, blocks = cut_into_blocks(shape, cos.shape, BLOCK_SIZE)
     rows_grad, rows_x, rows_grad_x = (as_rows(a, shape, lead, rows) for a in (grad, x, grad_x))
     turns = complex_rotation(cos, sin)[None], complex_rotation(cos, -sin)[None]  # +phi, -phi
     unit = None if scale is None else complex_rotation(np.cos(phi), -np.sin(phi))[None]
-    angle_rows, scale_rows = grad_angles[None], grad_scale[None]  # views: blocks add into them
+    angle_rows, scale_rows = angle_sums[None], grad_scale[None]  # views: blocks add into them
     for block in blocks:
         grad_block, x_block = cut(rows_grad, *block), cut(rows_x, *block)
-        check_finite_fast(grad_block, "grad", grad)
-        check_finite_fast(x_block, "x", x)
         angle_part, basis_part = apply_vjp_block(
             grad_block, x_block, (cut(turns[0], *block), cut(turns[1], *block)), layout, frame,
             cut(rows_grad_x, *block))
@@ -447,6 +462,8 @@ def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str =
             target += sum_to_shape(part, target.shape)
         if basis_part is not None:
             grad_basis += basis_part
+    grad_angles = angle_sums.imag.copy()
+    _check_inputs(grad_angles, grad, x, 2 * cos.shape[-1])
     return (sum_to_shape(grad_x, x.shape), grad_angles,
             None if scale is None else sum_to_shape(grad_scale, scale.shape),
             None if frame is None else grad_basis)
