@@ -38,6 +38,7 @@ from refimpl.rope._arguments import (
     scaled_cos_sin,
 )
 from refimpl.rope._kernels import (
+    Block,
     apply_block,
     apply_vjp_block,
     as_rows,
@@ -391,6 +392,27 @@ def _check_inputs(grad_angles: np.ndarray, grad: np.ndarray, x: np.ndarray, rota
         check_finite(x[..., rotary:], "x")
 
 
+def _vjp_blocks(blocks: list[Block], rows_grad: np.ndarray, rows_x: np.ndarray,
+                rows_grad_x: np.ndarray, turns: tuple[np.ndarray, np.ndarray],
+                unit: np.ndarray | None, layout: str, frame: np.ndarray | None,
+                angle_rows: np.ndarray, scale_rows: np.ndarray, grad_basis: np.ndarray) -> None:
+    """The block loop of :func:`apply_vjp`: writes ``grad_x`` and adds every block's
+    angle products, magnitude and basis gradients into the accumulators."""
+    for block in blocks:
+        grad_block, x_block = cut(rows_grad, *block), cut(rows_x, *block)
+        angle_part, basis_part = apply_vjp_block(
+            grad_block, x_block, (cut(turns[0], *block), cut(turns[1], *block)), layout, frame,
+            cut(rows_grad_x, *block))
+        target = cut(angle_rows, *block)
+        target += sum_to_shape(angle_part, target.shape)
+        if unit is not None:
+            part = magnitude_gradient(grad_block, x_block, cut(unit, *block), layout, frame)
+            target = cut(scale_rows, *block)
+            target += sum_to_shape(part, target.shape)
+        if basis_part is not None:
+            grad_basis += basis_part
+
+
 def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
               magnitude: ArrayLike | None = None, basis: ArrayLike | None = None,
               rotary_dim: int | None = None) -> Gradients:
@@ -449,19 +471,9 @@ def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str =
     turns = complex_rotation(cos, sin)[None], complex_rotation(cos, -sin)[None]  # +phi, -phi
     unit = None if scale is None else complex_rotation(np.cos(phi), -np.sin(phi))[None]
     angle_rows, scale_rows = angle_sums[None], grad_scale[None]  # views: blocks add into them
-    for block in blocks:
-        grad_block, x_block = cut(rows_grad, *block), cut(rows_x, *block)
-        angle_part, basis_part = apply_vjp_block(
-            grad_block, x_block, (cut(turns[0], *block), cut(turns[1], *block)), layout, frame,
-            cut(rows_grad_x, *block))
-        target = cut(angle_rows, *block)
-        target += sum_to_shape(angle_part, target.shape)
-        if unit is not None:
-            part = magnitude_gradient(grad_block, x_block, cut(unit, *block), layout, frame)
-            target = cut(scale_rows, *block)
-            target += sum_to_shape(part, target.shape)
-        if basis_part is not None:
-            grad_basis += basis_part
+    with np.errstate(invalid="ignore"):  # inf * 0 from a non-finite input: named below
+        _vjp_blocks(blocks, rows_grad, rows_x, rows_grad_x, turns, unit, layout, frame,
+                    angle_rows, scale_rows, grad_basis)
     grad_angles = angle_sums.imag.copy()
     _check_inputs(grad_angles, grad, x, 2 * cos.shape[-1])
     return (sum_to_shape(grad_x, x.shape), grad_angles,

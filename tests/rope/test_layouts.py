@@ -79,7 +79,7 @@ def test_converting_qk_weights_leaves_every_attention_score_unchanged(
         return q @ np.repeat(k, group, axis=0).transpose(0, 2, 1)
 
     def convert(rows, count):
-        return permute_qk_rows(rows, count, src, dst, rotary_dim=2 * pairs)
+        return permute_qk_rows(rows, count, src, dst, rotary_dim=2 * pairs, head_dim=head_dim)
     before = scores(w_q, b_q, w_k, b_k, src)
     after = scores(convert(w_q, heads), convert(b_q, heads), convert(w_k, kv_heads),
                    convert(b_k, kv_heads), dst)
