@@ -1,7 +1,8 @@
 """Tests of refimpl.rope.frequencies: the default frequencies and the Hugging Face schedules.
 
-Anchor values come from rope_anchors.md §11 (a float64 transcription of the Hugging Face
-formulas) and rope2d_householder.md §A.5; the band counts and ranges are also quoted in
+Anchor values come from a float64 transcription of the Hugging Face formulas
+(transformers 5.23.0 ``modeling_rope_utils.py``), independent of this code; the band
+counts and ranges are also quoted in
 third-party reports (vllm PR #28244, jmaczan/tiny-vllm PR #1).
 """
 
@@ -82,7 +83,8 @@ def test_yarn_fixtures():
 
 
 def test_yarn_clamps_at_rotary_dim_minus_one_and_separates_equal_ends():
-    """rope_anchors.md §2.2: hi is clamped to R - 1 (not P - 1); lo == hi gets hi += 0.001.
+    """transformers 5.23.0 _compute_yarn_parameters: hi is clamped to R - 1 (not P - 1);
+    lo == hi gets hi += 0.001.
 
     R = 8, b = 10, L0 = 4096: d(32) = 8 ln(4096 / 64 pi) / (2 ln 10) = 5.24 and
     d(1) = 8 ln(4096 / 2 pi) / (2 ln 10) = 11.26, so (floor, ceil) = (5, 12) -> (5, 7).

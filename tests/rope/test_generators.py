@@ -1,6 +1,6 @@
 """Tests of refimpl.rope.generators: the commuting-generator form of N-D RoPE.
 
-Also the RoPE-2D post's negative results (rope2d_householder.md §B.4-B.6), each shown
+Also the RoPE-2D post's negative results (kexue.fm/archives/8397), each shown
 failing: ``rot((x + y) theta)`` is relative but not invertible; the quaternion
 generators do not commute and relativity breaks; in 3 dimensions (and 2) a second
 commuting skew generator is a multiple of the first, while 4 dimensions admit two.
@@ -167,7 +167,7 @@ def test_validator_accepts_builders_in_any_basis(F, layout):
 
 
 def test_invertibility_on_32_by_32_grid():
-    # rope2d_householder.md §B.7: axial layout, D = 16, base 1e4: all 1024 positions of a
+    # kexue.fm/archives/8397: axial layout, D = 16, base 1e4: all 1024 positions of a
     # 32 x 32 grid give distinct rotations. Checked directly (every pair of dense
     # matrices) and through the validator's closed form, which must agree.
     F = axial_frequencies(16, 2)

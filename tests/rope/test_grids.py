@@ -66,7 +66,8 @@ def test_prefix_tokens_are_not_rotated(height, width, n_prefix, where):
 
 
 def test_llama4_vision_convention():
-    # rope_anchors.md §2.4: x = col and y = row, 1-based, CLS appended last with angle 0.
+    # transformers 5.23.0 models/llama4/modeling_llama4.py: x = col and y = row,
+    # 1-based, CLS appended last with angle 0.
     # On the 1-based grid no patch sits at the origin, so CLS alone is unrotated.
     positions = with_prefix_tokens(index_grid((3, 4), axis_order="xy", offset=1), where="last")
     np.testing.assert_array_equal(positions[0], [1, 1])
@@ -79,7 +80,7 @@ def test_llama4_vision_convention():
 
 
 def test_post_flattening_objection():
-    # rope2d_householder.md §B.1: flattening (x, y) -> x h + y puts the two neighbours of
+    # kexue.fm/archives/8397: flattening (x, y) -> x h + y puts the two neighbours of
     # (3, 4) on a 14 x 14 map at distances 14 and 1; the 2-D positions see both at 1.
     grid = index_grid((14, 14))
     flat = lambda row, col: np.flatnonzero(np.all(grid == [row, col], axis=1))[0]

@@ -12,7 +12,8 @@ layouts = st.sampled_from(["interleaved", "half"])
 
 
 def test_fixtures_for_head_dim_8():
-    """rope_anchors.md §3: HF row j <- Meta row pi(j), pi = [0,2,4,6,1,3,5,7]; inverse."""
+    """convert_llama_weights_to_hf.py permute: HF row j <- Meta row pi(j),
+    pi = [0,2,4,6,1,3,5,7]; and the inverse."""
     np.testing.assert_array_equal(layout_permutation(8, "interleaved", "half"),
                                   [0, 2, 4, 6, 1, 3, 5, 7])
     np.testing.assert_array_equal(layout_permutation(8, "half", "interleaved"),

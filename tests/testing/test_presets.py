@@ -1,7 +1,8 @@
 """Presets against independent NumPy transcriptions of the sources they cite.
 
 The other kit tests check each preset against itself; these pin the conventions that
-only show on 2-D inputs (axis order, non-square grids) to rope_anchors.md §2.4 and §5.
+only show on 2-D inputs (axis order, non-square grids) to the source files they cite
+(transformers 5.23.0, timm 1.0.31, the reference repositories).
 """
 
 import numpy as np
@@ -36,7 +37,7 @@ def test_llama4_vision_matches_the_hf_code_column_first():
 
 def test_timm_eva_rescales_each_axis_by_its_own_ref_over_feat():
     """timm ``_build_grid``: ``t_axis = index * ref[axis] / feat[axis]``; bands
-    ``T^(-k/(D/4))``, row bands first (rope_anchors.md §5)."""
+    ``T^(-k/(D/4))``, row bands first (timm 1.0.31 pos_embed_sincos.py)."""
     convention = timm_eva(16, ref_feat_shape=(16, 8), feat_shape=(32, 32))
     bands = 10000.0 ** (-np.arange(4) / 4)
     row, col = 3.0, 5.0
