@@ -2,9 +2,10 @@
 Hugging Face's ``rotate_half`` code.
 
 Shape (4, 16, 2048, 128) float64 (batch, heads, tokens, head dim) with the angles
-(2048, 64) precomputed, as in issue 4. Targets: interleaved within 1.5x of the floor
-(one multiply ``x * y -> out`` over the same shape), half within 3x, and at least 3x
-faster than the concatenate-based port.
+(2048, 64) precomputed, as in issue 4. Targets: apply interleaved within 1.5x of the
+floor (one multiply ``x * y -> out`` over the same shape), half within 3x, and at least
+3x faster than the concatenate-based port; apply_vjp within 2.5x (interleaved) and 3.5x
+(half), issue #21.
 """
 
 import time
@@ -72,9 +73,9 @@ def main() -> None:
     print_table(f"RoPE-1D, x {SHAPE} float64, angles precomputed (best of 9, in turn)", [
         ("apply interleaved / one multiply", best["apply interleaved"] / floor, "<= 1.5"),
         ("apply_vjp interleaved (x and angles) / one multiply",
-         best["vjp interleaved"] / floor, "<= 1.5"),
+         best["vjp interleaved"] / floor, "<= 2.5"),
         ("apply half / one multiply", best["apply half"] / floor, "<= 3"),
-        ("apply_vjp half (x and angles) / one multiply", best["vjp half"] / floor, "<= 3"),
+        ("apply_vjp half (x and angles) / one multiply", best["vjp half"] / floor, "<= 3.5"),
         ("HF rotate_half port / apply half", best["port"] / best["apply half"], ">= 3"),
         ("HF rotate_half port / apply interleaved", best["port"] / best["apply interleaved"],
          ">= 3"),

@@ -213,13 +213,15 @@ def merge_heads_unchecked(x: np.ndarray) -> np.ndarray:
 
 def _rotate(x: np.ndarray, angles: np.ndarray | None, layout: str) -> np.ndarray:
     """RoPE on the leading ``2P`` features of ``x``, or ``x`` itself without angles."""
-    return x if angles is None else rope.apply(x, angles, layout=layout)
+    return x if angles is None else rope.apply(x, angles, layout=layout,
+                                                rotary_dim=2 * angles.shape[-1])
 
 
 def _rotate_vjp(grad: np.ndarray, x: np.ndarray, angles: np.ndarray | None,
                 layout: str) -> np.ndarray:
     """Gradient of :func:`_rotate` in ``x`` (the angles are not differentiated)."""
-    return grad if angles is None else rope.apply_vjp(grad, x, angles, layout=layout)[0]
+    return grad if angles is None else rope.apply_vjp(grad, x, angles, layout=layout,
+                                                             rotary_dim=2 * angles.shape[-1])[0]
 
 
 

@@ -19,20 +19,20 @@ seeds = st.integers(0, 2**32 - 1)
 def test_against_high_precision_formulas(values):
     # 30-digit mpmath evaluations of the defining formulas, with 1 + tanh(u) written as
     # 2 / (1 + exp(-2u)) so that the reference itself does not cancel
-    mpmath.mp.dps = 30
     for x in values:
-        m = mpmath.mpf(x)
-        u = mpmath.sqrt(2 / mpmath.pi) * (m + mpmath.mpf("0.044715") * m**3)
-        exact = {
-            gelu: m * mpmath.erfc(-m / mpmath.sqrt(2)) / 2,
-            gelu_tanh: m / (1 + mpmath.exp(-2 * u)),
-            silu: m / (1 + mpmath.exp(-m)),
-        }
+        with mpmath.workdps(30):  # local precision: never the process-wide default
+            m = mpmath.mpf(x)
+            u = mpmath.sqrt(2 / mpmath.pi) * (m + mpmath.mpf("0.044715") * m**3)
+            exact = {
+                gelu: float(m * mpmath.erfc(-m / mpmath.sqrt(2)) / 2),
+                gelu_tanh: float(m / (1 + mpmath.exp(-2 * u))),
+                silu: float(m / (1 + mpmath.exp(-m))),
+            }
         # far in the negative tail the functions are ill-conditioned (relative condition
         # number |x f'(x) / f(x)| ~ x^2, about 900 at x = -30), so allow 1e-12 there
         rel = 1e-14 if abs(x) <= 5 else 1e-12
         for f, value in exact.items():
-            assert f([x])[0] == pytest.approx(float(value), rel=rel, abs=1e-300), f.__name__
+            assert f([x])[0] == pytest.approx(value, rel=rel, abs=1e-300), f.__name__
         assert relu([x])[0] == max(x, 0.0)
 
 

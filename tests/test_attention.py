@@ -175,12 +175,13 @@ def test_attention_backward_from_weights_chains_with_the_rope_vjp(seed, layout):
                                                   layout=layout)
 
     def f_vjp(g, q, k):
-        q_rot, k_rot = rope.apply(q, phi_q, layout=layout), rope.apply(k, phi_k, layout=layout)
+        options = dict(layout=layout, rotary_dim=4)  # partial rotary: 4 of 6 features
+        q_rot, k_rot = rope.apply(q, phi_q, **options), rope.apply(k, phi_k, **options)
         weights = attention_weights(q_rot, k_rot)
         grad_q, grad_k, _ = attention_backward_from_weights(g, q_rot, k_rot, v, weights,
                                                             weights @ v)
-        return (rope.apply_vjp(grad_q, q, phi_q, layout=layout)[0],
-                rope.apply_vjp(grad_k, k, phi_k, layout=layout)[0])
+        return (rope.apply_vjp(grad_q, q, phi_q, **options)[0],
+                rope.apply_vjp(grad_k, k, phi_k, **options)[0])
 
     assert_vjp(f, f_vjp, [q, k], rng=rng)
 

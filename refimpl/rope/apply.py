@@ -29,15 +29,16 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from refimpl._broadcasting import cotangent, sum_to_shape
-from refimpl._validation import (
-    as_float_array,
-    as_int,
-    broadcast_batch,
-    check_choice,
-    check_finite,
-    check_ndim,
+from refimpl._validation import as_float_array, broadcast_batch, check_finite, check_ndim
+from refimpl.rope._arguments import (
+    BASIS_ORTHOGONALITY_TOL,
+    LAYOUTS,
+    check_basis,
+    rotation_arguments,
+    scaled_cos_sin,
 )
 from refimpl.rope._kernels import (
+    Block,
     apply_block,
     apply_vjp_block,
     as_rows,
@@ -49,13 +50,7 @@ from refimpl.rope._kernels import (
     outer_sum,
     pair_views,
 )
-
-#: The two pair layouts: ``(2k, 2k+1)`` and ``(k, k+P)``.
-LAYOUTS = ("interleaved", "half")
-
-#: Largest ``max |Q^T Q - I|`` accepted for ``basis``: a float64 orthogonalisation
-#: (QR, expm of a skew matrix) lands near 1e-15; a float32 one (about 1e-7) is rejected.
-BASIS_ORTHOGONALITY_TOL = 1e-10
+from refimpl.rope.reference_forms import complex_form, elementwise_form, rotation_matrix
 
 #: Elements per block in :func:`apply` and :func:`apply_vjp` (512 KiB of float64): large
 #: enough that the Python loop costs little, small enough that a block's input, output
@@ -66,7 +61,7 @@ BLOCK_SIZE = 1 << 16
 __all__ = [
     "LAYOUTS", "BASIS_ORTHOGONALITY_TOL", "angles", "angles_vjp", "inv_freq_vjp",
     "apply_definition", "apply_vjp_definition", "apply", "apply_vjp", "elementwise_form",
-    "complex_form", "rotation_matrix",
+    "complex_form", "rotation_matrix", "check_basis",
 ]
 
 #: Where :func:`apply_vjp` and :func:`apply_vjp_definition` put each gradient.
@@ -171,56 +166,6 @@ def inv_freq_vjp(grad_angles: ArrayLike, positions: ArrayLike) -> np.ndarray:
     return product.reshape(-1, product.shape[-1]).sum(axis=0)
 
 
-# -- validation, shared by every form ----------------------------------------------------
-
-def _arguments(x: ArrayLike, angles: ArrayLike, layout: str, magnitude: ArrayLike | None,
-               basis: ArrayLike | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None,
-                          tuple[int, ...]]:
-    """Validate the arguments of the rotation; return x, angles, magnitude, basis and the
-    output's shape.
-
-    ``x`` may still hold non-finite values: :func:`apply` checks it block by block, while
-    the block is in cache, the other forms check it whole.
-    """
-    check_choice(layout, "layout", LAYOUTS)
-    x = as_float_array(x, "x", allow_nonfinite=True)
-    check_ndim(x, "x", 1)
-    if x.strides[-1] != x.itemsize:
-        x = np.ascontiguousarray(x)
-    phi = as_float_array(angles, "angles")
-    check_ndim(phi, "angles", 1)
-    pairs, dim = phi.shape[-1], x.shape[-1]
-    if 2 * pairs > dim:
-        raise ValueError(f"angles has P={pairs} pairs, so the rotary block 2P={2 * pairs} "
-                         f"exceeds x's last dimension D={dim}")
-    batch = broadcast_batch(x=x.shape[:-1], angles=phi.shape[:-1])
-    scale = None
-    if magnitude is not None:
-        scale = as_float_array(magnitude, "magnitude")
-        if np.broadcast_shapes(scale.shape, phi.shape) != phi.shape:
-            raise ValueError(f"magnitude of shape {scale.shape} must broadcast to "
-                             f"angles' shape {phi.shape}")
-    frame = None if basis is None else check_basis(basis, 2 * pairs)
-    return x, phi, scale, frame, batch + (dim,)
-
-
-def check_basis(basis: ArrayLike, size: int) -> np.ndarray:
-    """Return ``basis`` as float64 after checking it is an orthogonal (size, size) matrix.
-
-    Shared with :mod:`refimpl.rope.generators`; raises ``ValueError`` naming ``basis``.
-    """
-    basis = as_float_array(basis, "basis")
-    if basis.shape != (size, size):
-        raise ValueError(f"basis must have shape ({size}, {size}) to match 2P={size} "
-                         f"rotary features, got shape {basis.shape}")
-    error = float(np.max(np.abs(basis.T @ basis - np.eye(size)), initial=0.0))
-    if error > BASIS_ORTHOGONALITY_TOL:
-        raise ValueError(f"basis must be orthogonal: max |Q^T Q - I| = {error:.3g} exceeds "
-                         f"{BASIS_ORTHOGONALITY_TOL:g}")
-    return basis
-
-
 # -- the definitions ---------------------------------------------------------------------
 
 def _rotate_pairs(z: np.ndarray, cos: np.ndarray, sin: np.ndarray, scale: ArrayLike,
@@ -236,8 +181,8 @@ def _rotate_pairs(z: np.ndarray, cos: np.ndarray, sin: np.ndarray, scale: ArrayL
 
 
 def apply_definition(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
-                     magnitude: ArrayLike | None = None, basis: ArrayLike | None = None
-                     ) -> np.ndarray:
+                     magnitude: ArrayLike | None = None, basis: ArrayLike | None = None,
+                     rotary_dim: int | None = None) -> np.ndarray:
     """The definition of :func:`apply`: every feature pair turned by its own 2x2 rotation.
 
     For the pair ``(x1, x2) = (x_2k, x_2k+1)`` (interleaved) or ``(x_k, x_k+P)`` (half)
@@ -260,12 +205,13 @@ def apply_definition(x: ArrayLike, angles: ArrayLike, *, layout: str = "interlea
 
     Examples
     --------
-    >>> apply_definition([1.0, 0.0, 2.0], [np.pi / 2]).round(12)
+    >>> apply_definition([1.0, 0.0, 2.0], [np.pi / 2], rotary_dim=2).round(12)
     array([0., 1., 2.])
     >>> apply_definition([1.0, 2.0, 3.0, 4.0], [np.pi / 2, 0.0], layout="half").round(12)
     array([-3.,  2.,  1.,  4.])
     """
-    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
+    x, phi, scale, frame, shape = rotation_arguments(x, angles, layout, magnitude, basis,
+                                                     rotary_dim)
     check_finite(x, "x")
     rotary = 2 * phi.shape[-1]
     z = x[..., :rotary] if frame is None else x[..., :rotary] @ frame  # Q^T x
@@ -279,7 +225,8 @@ def apply_definition(x: ArrayLike, angles: ArrayLike, *, layout: str = "interlea
 
 def apply_vjp_definition(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *,
                          layout: str = "interleaved", magnitude: ArrayLike | None = None,
-                         basis: ArrayLike | None = None) -> Gradients:
+                         basis: ArrayLike | None = None, rotary_dim: int | None = None
+                         ) -> Gradients:
     """The definition of :func:`apply_vjp`: the chain rule through each 2x2 rotation.
 
     With ``(g1, g2)`` the upstream gradient of the output pair ``y = m R(phi) (x1, x2)``
@@ -310,7 +257,8 @@ def apply_vjp_definition(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *,
     >>> gx.round(12), ga.round(12), gm, gq
     (array([1., 0.]), array([0.]), None, None)
     """
-    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
+    x, phi, scale, frame, shape = rotation_arguments(x, angles, layout, magnitude, basis,
+                                                     rotary_dim)
     check_finite(x, "x")
     grad = cotangent(grad, shape)
     rotary = 2 * phi.shape[-1]
@@ -331,17 +279,9 @@ def apply_vjp_definition(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *,
             None if scale is None else sum_to_shape(grad_magnitude, scale.shape), grad_basis)
 
 
-def _scaled_cos_sin(phi: np.ndarray, scale: np.ndarray | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """``(m cos phi, m sin phi)``, the tables of the fast forms."""
-    cos, sin = np.cos(phi), np.sin(phi)
-    if scale is not None:
-        cos, sin = cos * scale, sin * scale
-    return cos, sin
-
-
 def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
-          magnitude: ArrayLike | None = None, basis: ArrayLike | None = None) -> np.ndarray:
+          magnitude: ArrayLike | None = None, basis: ArrayLike | None = None,
+          rotary_dim: int | None = None) -> np.ndarray:
     """Rotate the leading ``2P`` features of ``x`` pair by pair; pass the rest through.
 
     Defined by :func:`apply_definition`: every pair ``(a_k, c_k)`` of the rotary block
@@ -359,8 +299,9 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
     x : array_like, shape (..., D)
         Queries or keys, feature last.
     angles : array_like, shape (..., P)
-        Angles ``phi``, ``2P <= D``, e.g. from :func:`angles`; leading axes broadcast
-        against ``x``'s (x ``(B, H, T, D)`` with angles ``(T, P)`` is the usual case).
+        Angles ``phi``, ``2P = D`` (or ``2P = rotary_dim``), e.g. from :func:`angles`;
+        leading axes broadcast against ``x``'s (x ``(B, H, T, D)`` with angles
+        ``(T, P)`` is the usual case; angles ``(B, T, P)`` need ``angles[:, None]``).
     layout : {"interleaved", "half"}
         Pairs ``(2k, 2k+1)`` (Meta, GPT-J, the post) or ``(k, k+P)`` (Hugging Face
         ``rotate_half``, GPT-NeoX), both within the rotary block ``x[..., :2P]``.
@@ -375,6 +316,11 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
         Orthogonal change of basis ``Q``, checked to ``max |Q^T Q - I| <=``
         :data:`BASIS_ORTHOGONALITY_TOL` (1e-10). The layout chooses the pairs in
         ``Q``'s frame.
+    rotary_dim : int, optional
+        Partial rotary, said explicitly: the number ``2P`` of leading features that
+        rotate when it is less than ``D``; the rest pass through. Without it ``angles``
+        must cover all ``D`` features: a short ``angles`` is refused, never guessed
+        (positions passed where angles belong look exactly like partial rotary).
 
     Returns
     -------
@@ -383,8 +329,10 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
     Raises
     ------
     ValueError
-        ``2P > D``, an unknown ``layout``, non-finite input, shapes that do not
-        broadcast, a non-orthogonal ``basis``.
+        ``2P != D`` without ``rotary_dim`` (the message shows both shapes and the
+        fix), ``rotary_dim != 2P``, an unknown ``layout``, non-finite input, shapes that
+        do not broadcast (with a hint for a missing heads axis), a non-orthogonal
+        ``basis``.
 
     Notes
     -----
@@ -404,7 +352,7 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
 
     Examples
     --------
-    >>> y = apply([1.0, 0.0, 2.0, 5.0], [np.pi / 2])
+    >>> y = apply([1.0, 0.0, 2.0, 5.0], [np.pi / 2], rotary_dim=2)
     >>> np.round(y, 12)
     array([0., 1., 2., 5.])
     >>> q, k = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, -1.0, 2.0, 1.0])
@@ -413,8 +361,9 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
     >>> bool(np.isclose(score(3, 7), score(10, 14)))
     True
     """
-    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
-    cos, sin = _scaled_cos_sin(phi, scale)
+    x, phi, scale, frame, shape = rotation_arguments(x, angles, layout, magnitude, basis,
+                                                     rotary_dim)
+    cos, sin = scaled_cos_sin(phi, scale)
     out = np.empty(shape)
     lead, rows, blocks = cut_into_blocks(shape, cos.shape, BLOCK_SIZE)
     rows_x, rows_out = as_rows(x, shape, lead, rows), as_rows(out, shape, lead, rows)
@@ -426,9 +375,47 @@ def apply(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
     return out
 
 
+def _check_inputs(grad_angles: np.ndarray, grad: np.ndarray, x: np.ndarray, rotary: int
+                  ) -> None:
+    """Raise naming ``grad`` or ``x`` when either holds NaN or inf.
+
+    Every rotary entry of both reaches the angle gradient through a product
+    (``inf * 0`` is NaN), so a finite ``grad_angles`` proves the rotary blocks finite
+    without reading them again; only the pass-through features need their own check.
+    A non-finite ``grad_angles`` from finite inputs (an overflow) passes.
+    """
+    if not np.isfinite(np.einsum("i->", grad_angles.reshape(-1))):
+        check_finite(grad, "grad")
+        check_finite(x, "x")
+    if rotary < x.shape[-1]:
+        check_finite(grad[..., rotary:], "grad")
+        check_finite(x[..., rotary:], "x")
+
+
+def _vjp_blocks(blocks: list[Block], rows_grad: np.ndarray, rows_x: np.ndarray,
+                rows_grad_x: np.ndarray, turns: tuple[np.ndarray, np.ndarray],
+                unit: np.ndarray | None, layout: str, frame: np.ndarray | None,
+                angle_rows: np.ndarray, scale_rows: np.ndarray, grad_basis: np.ndarray) -> None:
+    """The block loop of :func:`apply_vjp`: writes ``grad_x`` and adds every block's
+    angle products, magnitude and basis gradients into the accumulators."""
+    for block in blocks:
+        grad_block, x_block = cut(rows_grad, *block), cut(rows_x, *block)
+        angle_part, basis_part = apply_vjp_block(
+            grad_block, x_block, (cut(turns[0], *block), cut(turns[1], *block)), layout, frame,
+            cut(rows_grad_x, *block))
+        target = cut(angle_rows, *block)
+        target += sum_to_shape(angle_part, target.shape)
+        if unit is not None:
+            part = magnitude_gradient(grad_block, x_block, cut(unit, *block), layout, frame)
+            target = cut(scale_rows, *block)
+            target += sum_to_shape(part, target.shape)
+        if basis_part is not None:
+            grad_basis += basis_part
+
+
 def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
-              magnitude: ArrayLike | None = None, basis: ArrayLike | None = None
-              ) -> Gradients:
+              magnitude: ArrayLike | None = None, basis: ArrayLike | None = None,
+              rotary_dim: int | None = None) -> Gradients:
     """Gradients of :func:`apply` in ``x``, ``angles``, ``magnitude`` and ``basis``.
 
     Defined by :func:`apply_vjp_definition`, which states the equations pair by pair:
@@ -469,147 +456,26 @@ def apply_vjp(grad: ArrayLike, x: ArrayLike, angles: ArrayLike, *, layout: str =
     >>> np.round(gx, 12), np.round(ga, 12)
     (array([1., 0.]), array([0.]))
     """
-    x, phi, scale, frame, shape = _arguments(x, angles, layout, magnitude, basis)
-    cos, sin = _scaled_cos_sin(phi, scale)
+    x, phi, scale, frame, shape = rotation_arguments(x, angles, layout, magnitude, basis,
+                                                     rotary_dim)
+    cos, sin = scaled_cos_sin(phi, scale)
     grad = as_float_array(grad, "grad", allow_nonfinite=True)
     if grad.shape != shape:
         raise ValueError(f"grad must have the output's shape {shape}, got {grad.shape}")
     if grad.strides[-1] != grad.itemsize:
         grad = np.ascontiguousarray(grad)
-    grad_x, grad_angles = np.empty(shape), np.zeros(cos.shape)
+    grad_x, angle_sums = np.empty(shape), np.zeros(cos.shape, dtype=np.complex128)
     grad_scale, grad_basis = np.zeros(cos.shape), np.zeros((2 * cos.shape[-1],) * 2)
     lead, rows, blocks = cut_into_blocks(shape, cos.shape, BLOCK_SIZE)
     rows_grad, rows_x, rows_grad_x = (as_rows(a, shape, lead, rows) for a in (grad, x, grad_x))
     turns = complex_rotation(cos, sin)[None], complex_rotation(cos, -sin)[None]  # +phi, -phi
     unit = None if scale is None else complex_rotation(np.cos(phi), -np.sin(phi))[None]
-    angle_rows, scale_rows = grad_angles[None], grad_scale[None]  # views: blocks add into them
-    for block in blocks:
-        grad_block, x_block = cut(rows_grad, *block), cut(rows_x, *block)
-        check_finite_fast(grad_block, "grad", grad)
-        check_finite_fast(x_block, "x", x)
-        angle_part, basis_part = apply_vjp_block(
-            grad_block, x_block, (cut(turns[0], *block), cut(turns[1], *block)), layout, frame,
-            cut(rows_grad_x, *block))
-        target = cut(angle_rows, *block)
-        target += sum_to_shape(angle_part, target.shape)
-        if unit is not None:
-            part = magnitude_gradient(grad_block, x_block, cut(unit, *block), layout, frame)
-            target = cut(scale_rows, *block)
-            target += sum_to_shape(part, target.shape)
-        if basis_part is not None:
-            grad_basis += basis_part
+    angle_rows, scale_rows = angle_sums[None], grad_scale[None]  # views: blocks add into them
+    with np.errstate(invalid="ignore"):  # inf * 0 from a non-finite input: named below
+        _vjp_blocks(blocks, rows_grad, rows_x, rows_grad_x, turns, unit, layout, frame,
+                    angle_rows, scale_rows, grad_basis)
+    grad_angles = angle_sums.imag.copy()
+    _check_inputs(grad_angles, grad, x, 2 * cos.shape[-1])
     return (sum_to_shape(grad_x, x.shape), grad_angles,
             None if scale is None else sum_to_shape(grad_scale, scale.shape),
             None if frame is None else grad_basis)
-
-
-# -- the reference forms -----------------------------------------------------------------
-
-def _expand(table: np.ndarray, layout: str) -> np.ndarray:
-    """Per-pair values laid out per feature: ``[t0, t0, t1, t1, ...]`` or ``[t, t]``."""
-    if layout == "interleaved":
-        return np.repeat(table, 2, axis=-1)
-    return np.concatenate([table, table], axis=-1)
-
-
-def _rotate_quarter(block: np.ndarray, layout: str) -> np.ndarray:
-    """The post's ``rot(x)``: every pair ``(a, c)`` becomes ``(-c, a)``."""
-    if layout == "interleaved":
-        return np.stack([-block[..., 1::2], block[..., 0::2]], axis=-1).reshape(block.shape)
-    half = block.shape[-1] // 2
-    return np.concatenate([-block[..., half:], block[..., :half]], axis=-1)
-
-
-def elementwise_form(x: ArrayLike, angles: ArrayLike, *, layout: str = "interleaved",
-                     magnitude: ArrayLike | None = None) -> np.ndarray:
-    """The post's elementwise formula ``x * C + rot(x) * S``, written out plainly.
-
-    .. math:: y = x \\odot (m\\cos\\varphi)_{\\text{expanded}}
-              + \\mathrm{rot}(x) \\odot (m\\sin\\varphi)_{\\text{expanded}}
-
-    ``rot`` sends each pair ``(a, c)`` to ``(-c, a)`` and the per-pair tables are
-    expanded as ``[t0, t0, t1, t1, ...]`` (interleaved) or ``[t, t]`` (half), exactly
-    as kexue.fm/archives/8265 (its efficient elementwise form) and Hugging Face
-    ``rotate_half`` (transformers 5.24.0, ``models/llama/modeling_llama.py``) write it.
-    It is :func:`apply_definition` with the pair formula spread over whole vectors;
-    it allocates several temporaries, so use :func:`apply` for speed.
-
-    Examples
-    --------
-    >>> elementwise_form([1.0, 2.0, 3.0, 4.0], [1.0, 0.01]).round(6)
-    array([-1.14264 ,  1.922076,  2.959851,  4.0298  ])
-    """
-    x, phi, scale, _, _ = _arguments(x, angles, layout, magnitude, None)
-    check_finite(x, "x")
-    cos, sin = _scaled_cos_sin(phi, scale)
-    rotary = 2 * cos.shape[-1]
-    block = x[..., :rotary]
-    rotated = block * _expand(cos, layout) + _rotate_quarter(block, layout) * _expand(sin, layout)
-    rest = np.broadcast_to(x[..., rotary:], rotated.shape[:-1] + (x.shape[-1] - rotary,))
-    return np.concatenate([rotated, rest], axis=-1)
-
-
-def complex_form(x: ArrayLike, angles: ArrayLike, *, magnitude: ArrayLike | None = None
-                 ) -> np.ndarray:
-    """Interleaved RoPE as complex multiplication: ``(x_2k + i x_2k+1) m e^{i phi_k}``.
-
-    .. math:: y_{2k} + i\\, y_{2k+1} = m_k e^{i \\varphi_k} (x_{2k} + i\\, x_{2k+1})
-
-    This is the derivation of kexue.fm/archives/8265 (RoFormer's 2-D case) and Meta's
-    ``apply_rotary_emb`` (meta-llama/llama ``llama/model.py``: ``torch.polar`` then a
-    complex product). Returns the real array, pass-through features included, shaped
-    like :func:`apply`'s output.
-
-    Examples
-    --------
-    >>> complex_form([1.0, 2.0, 3.0, 4.0], [1.0, 0.01]).round(6)
-    array([-1.14264 ,  1.922076,  2.959851,  4.0298  ])
-    """
-    x, phi, _, _, shape = _arguments(x, angles, "interleaved", magnitude, None)
-    check_finite(x, "x")
-    pairs = phi.shape[-1]
-    scale = 1.0 if magnitude is None else np.asarray(magnitude, dtype=np.float64)
-    phasor = scale * np.exp(1j * phi)
-    rotated = (x[..., 0:2 * pairs:2] + 1j * x[..., 1:2 * pairs:2]) * phasor
-    out = np.empty(shape)
-    out[..., 0:2 * pairs:2], out[..., 1:2 * pairs:2] = rotated.real, rotated.imag
-    out[..., 2 * pairs:] = x[..., 2 * pairs:]
-    return out
-
-
-def rotation_matrix(angles: ArrayLike, dim: int, layout: str = "interleaved", *,
-                    magnitude: ArrayLike | None = None) -> np.ndarray:
-    """The dense block-diagonal RoPE matrix ``R(phi)``, shape ``(..., dim, dim)``.
-
-    .. math::
-
-        R_{a_k a_k} = R_{c_k c_k} = m_k\\cos\\varphi_k, \\quad
-        R_{a_k c_k} = -m_k\\sin\\varphi_k, \\quad R_{c_k a_k} = m_k\\sin\\varphi_k
-
-    for every pair ``(a_k, c_k)`` of the layout, and the identity on the pass-through
-    features ``2P..dim-1``; ``apply(x, phi) = R(phi) @ x``. Ground truth for tests
-    (``O(dim^2)`` memory per angle vector; never use it for speed).
-
-    Examples
-    --------
-    >>> rotation_matrix([np.pi / 2], 3).round(12)
-    array([[ 0., -1.,  0.],
-           [ 1.,  0.,  0.],
-           [ 0.,  0.,  1.]])
-    """
-    dim = as_int(dim, "dim", minimum=0)
-    pairs = np.shape(angles)[-1] if np.ndim(angles) else 0
-    if 2 * pairs > dim:
-        raise ValueError(f"angles has P={pairs} pairs, so the rotary block 2P={2 * pairs} "
-                         f"exceeds dim={dim}")
-    _, phi, scale, _, _ = _arguments(np.zeros(dim), angles, layout, magnitude, None)
-    cos, sin = _scaled_cos_sin(phi, scale)
-    pairs = cos.shape[-1]
-    first, second = pair_views(np.arange(2 * pairs), layout)
-    matrix = np.zeros(cos.shape[:-1] + (dim, dim))
-    matrix[..., np.arange(2 * pairs, dim), np.arange(2 * pairs, dim)] = 1.0
-    matrix[..., first, first] = cos
-    matrix[..., second, second] = cos
-    matrix[..., first, second] = -sin
-    matrix[..., second, first] = sin
-    return matrix

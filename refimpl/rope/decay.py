@@ -1,4 +1,4 @@
-"""The long-range decay indicator of the RoPE post (kexue.fm/archives/8265, rope2d note §A.6).
+"""The long-range decay indicator of the RoPE post (kexue.fm/archives/8265; RoFormer §3.4.3).
 
 Writing the pairs of ``q`` and ``k`` as complex numbers, the RoPE score at relative
 distance ``r`` is ``Re sum_i h_i e^{i r theta_i}`` with ``h_i = q_i conj(k_i)``. Abel
@@ -17,7 +17,8 @@ from refimpl._validation import as_float_array, as_int
 from refimpl.rope.frequencies import inv_freq
 
 
-def decay_indicator(relative_distance: ArrayLike, dim: int = 128, base: float = 10000.0) -> np.ndarray:
+def decay_indicator(relative_distance: ArrayLike, dim: int = 128,
+                    base: float = 10000.0) -> np.ndarray:
     """The post's decay indicator ``(1/(d/2)) sum_(j=1)^(d/2) |S_j|`` at relative distance ``r``.
 
     .. math::

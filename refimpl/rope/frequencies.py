@@ -3,12 +3,22 @@
 Pair ``k`` of a rotary block of width ``d`` turns by ``p * omega_k`` at position ``p``.
 The default frequencies fall geometrically from 1 to about ``1/base``; the
 context-extension schedules of Hugging Face's ``ROPE_INIT_FUNCTIONS`` (linear, dynamic
-NTK, YaRN, LongRoPE, Llama 3) rescale them so a model trained on ``L0`` positions can
+NTK, YaRN, LongRoPE, Llama 3, proportional; transformers 5.23.0
+``modeling_rope_utils.py``) rescale them so a model trained on ``L0`` positions can
 read longer inputs. Each schedule returns ``(inv_freq, attention_factor)``; the
 attention factor multiplies cos and sin (``magnitude`` in :func:`refimpl.rope.apply`).
+
+The schedules follow Hugging Face's arithmetic, including its reading of an odd width
+``d`` (``int(head_dim * partial_rotary_factor) = 19``): ``ceil(d/2)`` frequencies
+``1/b^(2k/d)``, which rotate ``d + 1`` features (see ``docs/rope_hf.md``). The textbook
+:func:`inv_freq` keeps to even widths.
 """
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -16,12 +26,23 @@ from numpy.typing import ArrayLike
 from refimpl._validation import as_float_array, as_int, as_scalar, check_choice
 
 
-def _rotary_dim(rotary_dim) -> int:
+def _rotary_dim(rotary_dim: Any) -> int:
     """Check that the rotary width is a positive even integer."""
     rotary_dim = as_int(rotary_dim, "rotary_dim", minimum=2)
     if rotary_dim % 2:
         raise ValueError(f"rotary dimension must be even, got rotary_dim={rotary_dim}")
     return rotary_dim
+
+
+def _hf_width(rotary_dim: Any) -> int:
+    """A Hugging Face rotary width: an integer >= 2, odd allowed (HF rounds it up)."""
+    return as_int(rotary_dim, "rotary_dim", minimum=2)
+
+
+def _frequencies(width: int, base: float) -> np.ndarray:
+    """``1 / base**(2k / width)`` for ``2k < width``: ``ceil(width / 2)`` entries, as
+    Hugging Face's ``torch.arange(0, dim, 2) / dim`` writes it."""
+    return 1.0 / base ** (np.arange(0, width, 2, dtype=np.float64) / width)
 
 
 def inv_freq(rotary_dim: int, base: float = 10000.0) -> np.ndarray:
@@ -32,7 +53,7 @@ def inv_freq(rotary_dim: int, base: float = 10000.0) -> np.ndarray:
     RoFormer (kexue.fm/archives/8265) and Hugging Face ``default``. Computed as
     ``1 / base**(2k/d)``, the form Hugging Face, Meta, GPT-NeoX, lucidrains and
     torchtune use; ``base**(-2k/d)`` or ``exp(-2k ln(b)/d)`` differ by an ulp in many
-    entries (rope_anchors.md §9).
+    entries (for ``d = 128``: about a third of them against ``base**(-2k/d)``).
 
     Parameters
     ----------
@@ -52,9 +73,12 @@ def inv_freq(rotary_dim: int, base: float = 10000.0) -> np.ndarray:
     array([1.   , 0.1  , 0.01 , 0.001])
     """
     rotary_dim = _rotary_dim(rotary_dim)
-    base = as_scalar(base, "base", greater_than=1.0)
-    exponents = np.arange(0, rotary_dim, 2, dtype=np.float64) / rotary_dim
-    return 1.0 / base**exponents
+    return _frequencies(rotary_dim, as_scalar(base, "base", greater_than=1.0))
+
+
+def _hf_inv_freq(rotary_dim: Any, base: Any) -> np.ndarray:
+    """:func:`inv_freq` with Hugging Face's odd widths allowed (``ceil(d/2)`` entries)."""
+    return _frequencies(_hf_width(rotary_dim), as_scalar(base, "base", greater_than=1.0))
 
 
 def ntk_base(base: float, factor: float, rotary_dim: int) -> float:
@@ -64,8 +88,9 @@ def ntk_base(base: float, factor: float, rotary_dim: int) -> float:
 
     Chosen so the slowest pair, ``k = d/2 - 1``, turns ``s`` times slower while the
     fastest (``k = 0``) is unchanged: ``b'^(-(d-2)/d) = b^(-(d-2)/d) / s``. This is
-    lucidrains' ``theta_rescale_factor`` and the base of Hugging Face's ``dynamic``
-    schedule with ``s`` replaced by ``factor * L / max_pos - (factor - 1)``.
+    lucidrains' ``theta_rescale_factor`` (rotary-embedding-torch 0.9.1) and the base of
+    Hugging Face's ``dynamic`` schedule with ``s`` replaced by
+    ``factor * L / max_pos - (factor - 1)``.
 
     Parameters
     ----------
@@ -86,27 +111,35 @@ def ntk_base(base: float, factor: float, rotary_dim: int) -> float:
         raise ValueError(f"NTK rescaling needs rotary_dim >= 4 (exponent d/(d-2)), "
                          f"got rotary_dim={rotary_dim}")
     base = as_scalar(base, "base", greater_than=1.0)
-    factor = _factor(factor)
-    return base * factor ** (rotary_dim / (rotary_dim - 2))
+    return _ntk_base(base, _factor(factor), rotary_dim)
 
 
-def _factor(factor, name: str = "factor") -> float:
+def _ntk_base(base: float, factor: float, width: int) -> float:
+    """``base * factor**(width / (width - 2))`` without checks (width >= 3)."""
+    return base * factor ** (width / (width - 2))
+
+
+def _factor(factor: Any, name: str = "factor", rope_type: str = "") -> float:
     """A context-extension factor: a real number >= 1 (Hugging Face's config check)."""
     factor = as_scalar(factor, name)
     if factor < 1.0:
-        raise ValueError(f"{name} must be >= 1, got {name}={factor}")
+        hint = (" (only rope_type='linear' accepts 0 < factor < 1; see docs/rope_hf.md)"
+                if rope_type else "")
+        raise ValueError(f"{name} must be >= 1, got {name}={factor}{hint}")
     return factor
 
 
 def default_inv_freq(rotary_dim: int, base: float = 10000.0) -> tuple[np.ndarray, float]:
     """Hugging Face ``default``: ``(inv_freq(rotary_dim, base), 1.0)``.
 
+    An odd ``rotary_dim`` gives Hugging Face's ``ceil(d/2)`` frequencies ``1/b^(2k/d)``.
+
     Examples
     --------
     >>> default_inv_freq(4)
     (array([1.  , 0.01]), 1.0)
     """
-    return inv_freq(rotary_dim, base), 1.0
+    return _hf_inv_freq(rotary_dim, base), 1.0
 
 
 def linear_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float
@@ -115,7 +148,12 @@ def linear_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float
 
     .. math:: \\omega_k' = \\frac{1}{b^{2k/d}} \\Big/ s, \\qquad \\text{attention factor } 1
 
-    Source: transformers ``_compute_linear_scaling_rope_parameters`` (5.24).
+    Position interpolation is Chen et al., "Extending Context Window of Large Language
+    Models via Positional Interpolation" (2023, arXiv:2306.15595). ``0 < factor < 1`` is
+    accepted, as Hugging Face computes it after a warning: the positions are then
+    stretched instead of compressed, a well-defined RoPE (docs/rope_hf.md).
+
+    Source: transformers 5.23.0 ``_compute_linear_scaling_rope_parameters``.
     Disagreements: Hugging Face 4.38, lucidrains (``interpolate_factor``) and keras-hub
     divide the *positions* by ``factor`` instead, ``(p / s) omega`` rather than
     ``p (omega / s)``: equal in exact arithmetic, an ulp apart in float64; Gemma JAX
@@ -123,18 +161,20 @@ def linear_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float
 
     Returns
     -------
-    (inv_freq, attention_factor) : (ndarray of shape (rotary_dim // 2,), float)
+    (inv_freq, attention_factor) : (ndarray of shape (ceil(rotary_dim / 2),), float)
 
     Examples
     --------
     >>> linear_inv_freq(4, factor=4.0)
     (array([0.25 , 0.0025]), 1.0)
     """
-    return inv_freq(rotary_dim, base) / _factor(factor), 1.0
+    omega = _hf_inv_freq(rotary_dim, base)
+    return omega / as_scalar(factor, "factor", positive=True), 1.0
 
 
 def dynamic_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
-                     max_position_embeddings: int, seq_len: int) -> tuple[np.ndarray, float]:
+                     max_position_embeddings: int, seq_len: int | None = None
+                     ) -> tuple[np.ndarray, float]:
     """Hugging Face ``dynamic`` (dynamic NTK): the default frequencies with a base that grows
     once ``seq_len`` passes ``max_position_embeddings``.
 
@@ -147,12 +187,15 @@ def dynamic_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
     with attention factor 1. At ``seq_len <= max_position_embeddings`` this is the
     default schedule exactly (Hugging Face restores ``original_inv_freq`` there; the
     formula itself would give ``b' = b`` only up to the rounding of ``s - (s - 1)``).
+    ``seq_len=None`` is Hugging Face's initialisation, ``L = L_max``: the default
+    frequencies. Which ``seq_len`` a generation step uses is a rule with memory,
+    :func:`refimpl.rope.hf.dynamic_seq_lens`.
 
     ``seq_len`` is the number of positions, ``max(position_ids) + 1`` in Hugging Face's
-    ``dynamic_rope_update``, not the last index. Source: transformers
-    ``_compute_dynamic_ntk_parameters`` (5.24). Disagreements (rope_anchors.md §10.4):
-    keys cached before the base changed keep their old rotation (transformers #25104);
-    vLLM's "dynamic" is in effect static at ``max_len * factor`` (vllm #3488, #5093);
+    ``dynamic_rope_update``, not the last index. Source: transformers 5.23.0
+    ``_compute_dynamic_ntk_parameters``. Disagreements: keys cached before the base
+    changed keep their old rotation (transformers #25104); vLLM's "dynamic" is in effect
+    static at ``max_len * factor`` (vllm #3488, #5093);
     ``original_max_position_embeddings`` is ignored by Hugging Face.
 
     Examples
@@ -162,13 +205,18 @@ def dynamic_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
     >>> float(omega[63]), scale
     (3.849273282298...e-05, 1.0)
     """
+    width = _hf_width(rotary_dim)
     length = as_int(max_position_embeddings, "max_position_embeddings", minimum=1)
-    seq_len = as_int(seq_len, "seq_len", minimum=1)
-    factor = _factor(factor)
+    seq_len = length if seq_len is None else as_int(seq_len, "seq_len", minimum=1)
+    factor = _factor(factor, rope_type="dynamic")
+    if width < 3:
+        raise ValueError(f"dynamic NTK needs rotary_dim >= 3 (exponent d/(d-2)), "
+                         f"got rotary_dim={width}")
     if seq_len <= length:  # s L / L_max - (s - 1) = 1 up to rounding: return it exactly
-        return inv_freq(rotary_dim, base), 1.0
+        return _hf_inv_freq(width, base), 1.0
     scale = factor * seq_len / length - (factor - 1.0)
-    return inv_freq(rotary_dim, ntk_base(base, scale, rotary_dim)), 1.0
+    base = as_scalar(base, "base", greater_than=1.0)
+    return _frequencies(width, _ntk_base(base, scale, width)), 1.0
 
 
 def yarn_mscale(scale: float, mscale: float = 1.0) -> float:
@@ -204,6 +252,12 @@ def yarn_correction_range(rotary_dim: int, base: float, original_max_position_em
     floor and ceiling apply only when ``truncate`` (gpt-oss sets it False; vllm #27722).
     The upper clamp is ``d - 1``, not ``d/2 - 1``, as in Hugging Face.
 
+    ``beta_fast < beta_slow`` is refused: it puts ``lo`` above ``hi``, so the ramp runs
+    backwards and YaRN would interpolate the fast pairs and keep the slow ones, the
+    opposite of the method (Peng et al., "YaRN", 2023, arXiv:2309.00071); Hugging Face
+    5.23.0 only warns. ``beta_fast == beta_slow`` is accepted (a step, with Hugging
+    Face's ``hi += 0.001`` guard in :func:`yarn_inv_freq`).
+
     Examples
     --------
     >>> lo, hi = yarn_correction_range(64, 150000.0, 4096, truncate=False)
@@ -215,7 +269,12 @@ def yarn_correction_range(rotary_dim: int, base: float, original_max_position_em
     length = as_int(original_max_position_embeddings, "original_max_position_embeddings",
                     minimum=1)
     beta_slow = as_scalar(beta_slow, "beta_slow", positive=True)
-    beta_fast = as_scalar(beta_fast, "beta_fast", greater_than=beta_slow)
+    beta_fast = as_scalar(beta_fast, "beta_fast", positive=True)
+    if beta_fast < beta_slow:
+        raise ValueError(f"YaRN needs beta_fast >= beta_slow, got beta_fast={beta_fast:g} < "
+                         f"beta_slow={beta_slow:g}: the ramp would run backwards, "
+                         "interpolating the fast pairs and keeping the slow ones (were they "
+                         "swapped? the defaults are beta_fast=32, beta_slow=1)")
     if not isinstance(truncate, (bool, np.bool_)):
         raise TypeError(f"truncate must be True or False, got {truncate!r}")
 
@@ -246,8 +305,10 @@ def yarn_inv_freq(rotary_dim: int, base: float = 10000.0, *,
     ``g(s, mscale) / g(s, mscale_all_dim)`` if both are non-zero; else ``g(s, 1)``
     (:func:`yarn_mscale`). ``factor=None`` means ``max_position_embeddings / L0``.
 
-    Source: transformers ``_compute_yarn_parameters`` (5.24), after the YaRN paper
-    (arXiv 2309.00071). Disagreements (rope_anchors.md §10.5): an intermediate
+    Source: transformers 5.23.0 ``_compute_yarn_parameters``, after Peng et al.,
+    "YaRN: Efficient Context Window Extension of Large Language Models" (2023,
+    arXiv:2309.00071). An odd ``rotary_dim`` is refused (Hugging Face's own code fails
+    on it). Disagreements: an intermediate
     transformers release replaced ``factor`` by ``max_pos / L0`` (#38224, fixed in
     #40320); Hugging Face 5.x fills a missing ``L0`` with ``max_position_embeddings``
     (here it is required); vLLM ignored an explicit ``attention_factor`` (#46280) and
@@ -267,7 +328,12 @@ def yarn_inv_freq(rotary_dim: int, base: float = 10000.0, *,
     >>> round(scale, 12)
     1.34657359028
     """
-    rotary_dim = _rotary_dim(rotary_dim)
+    rotary_dim = as_int(rotary_dim, "rotary_dim", minimum=2)
+    if rotary_dim % 2:
+        raise ValueError(f"yarn needs an even rotary_dim, got rotary_dim={rotary_dim}: Hugging "
+                         f"Face's ramp has {rotary_dim // 2} entries for its "
+                         f"{(rotary_dim + 1) // 2} frequencies and fails to broadcast, so no "
+                         "formula exists to follow")
     base = as_scalar(base, "base", greater_than=1.0)
     length = as_int(original_max_position_embeddings, "original_max_position_embeddings",
                     minimum=1)
@@ -276,7 +342,7 @@ def yarn_inv_freq(rotary_dim: int, base: float = 10000.0, *,
             raise ValueError("yarn needs factor, or max_position_embeddings to derive it "
                              "as max_position_embeddings / original_max_position_embeddings")
         factor = as_int(max_position_embeddings, "max_position_embeddings", minimum=1) / length
-    factor = _factor(factor)
+    factor = _factor(factor, rope_type="yarn")
     if attention_factor is not None:
         attention_factor = as_scalar(attention_factor, "attention_factor", positive=True)
     elif mscale and mscale_all_dim:
@@ -297,7 +363,7 @@ def yarn_inv_freq(rotary_dim: int, base: float = 10000.0, *,
 
 def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor: ArrayLike,
                       long_factor: ArrayLike,
-                      original_max_position_embeddings: int, seq_len: int,
+                      original_max_position_embeddings: int, seq_len: int | None = None,
                       factor: float | None = None, max_position_embeddings: int | None = None,
                       attention_factor: float | None = None) -> tuple[np.ndarray, float]:
     """Hugging Face ``longrope`` (Phi-3): per-pair rescaling, short or long set by length.
@@ -308,14 +374,18 @@ def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor: A
         e = \\begin{cases} \\text{long\\_factor} & \\text{seq\\_len} > L_0 \\\\
                            \\text{short\\_factor} & \\text{otherwise} \\end{cases}
 
+    ``seq_len=None`` is Hugging Face's initialisation: the short factors. Which set a
+    generation step uses is :func:`refimpl.rope.hf.longrope_factor_choices`.
+
     Attention factor: ``attention_factor`` if given, else 1 when ``s <= 1``, else
     ``sqrt(1 + ln s / ln L0)``, where ``s = factor`` or, when ``factor`` is None,
     ``max_position_embeddings / L0``.
 
-    Source: transformers ``_compute_longrope_parameters`` and
-    ``longrope_frequency_update`` (5.24; ``seq_len = max(position_ids) + 1``).
-    Disagreements (rope_anchors.md §10.6): switching from the short to the long set
-    invalidates keys cached with the short set (transformers #33129, llama.cpp #8995);
+    Source: transformers 5.23.0 ``_compute_longrope_parameters`` and
+    ``longrope_frequency_update`` (``seq_len = max(position_ids) + 1``), after Ding et
+    al., "LongRoPE" (2024, arXiv:2402.13753). Disagreements: switching from the short
+    to the long set invalidates keys cached with the short set (transformers #33129,
+    llama.cpp #8995);
     some ports used offsets instead of positions (llama.cpp #6849); Hugging Face 4.4x
     replaced ``factor`` by ``max_position_embeddings / L0`` whenever the config had
     ``original_max_position_embeddings``, and at initialisation chose the long factors
@@ -324,7 +394,7 @@ def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor: A
 
     Parameters
     ----------
-    short_factor, long_factor : array_like, shape (rotary_dim // 2,)
+    short_factor, long_factor : array_like, shape (ceil(rotary_dim / 2),)
         Positive per-pair divisors.
 
     Examples
@@ -335,12 +405,12 @@ def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor: A
     >>> omega, round(scale, 12)
     (array([1.   , 0.005]), 1.190238071424)
     """
-    omega = inv_freq(rotary_dim, base)
+    omega = _hf_inv_freq(rotary_dim, base)
     length = as_int(original_max_position_embeddings, "original_max_position_embeddings",
                     minimum=1)
-    seq_len = as_int(seq_len, "seq_len", minimum=1)
-    name = "long_factor" if seq_len > length else "short_factor"
-    chosen = as_float_array(long_factor if seq_len > length else short_factor, name)
+    long = seq_len is not None and as_int(seq_len, "seq_len", minimum=1) > length
+    name = "long_factor" if long else "short_factor"
+    chosen = as_float_array(long_factor if long else short_factor, name)
     if chosen.shape != omega.shape or np.any(chosen <= 0):
         raise ValueError(f"{name} must hold {omega.size} positive values (one per pair), "
                          f"got {chosen.tolist()}")
@@ -356,8 +426,9 @@ def longrope_inv_freq(rotary_dim: int, base: float = 10000.0, *, short_factor: A
         attention_factor = 1.0
     else:
         attention_factor = float(np.sqrt(1.0 + np.log(factor) / np.log(length)))
-    exponents = np.arange(0, omega.size * 2, 2, dtype=np.float64) / (omega.size * 2)
-    return 1.0 / (chosen * base**exponents), attention_factor
+    width = _hf_width(rotary_dim)
+    exponents = np.arange(0, width, 2, dtype=np.float64) / width
+    return 1.0 / (chosen * float(base) ** exponents), attention_factor
 
 
 def llama3_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
@@ -374,14 +445,16 @@ def llama3_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
             \\omega_k & \\lambda_k < \\lambda_{high} \\\\
             \\omega_k / s & \\lambda_k > \\lambda_{low} \\\\
             (1 - t_k)\\, \\omega_k / s + t_k\\, \\omega_k,\\;
-            t_k = \\frac{L_0/\\lambda_k - \\text{lff}}{\\text{hff} - \\text{lff}} & \\text{otherwise}
+            t_k = \\frac{L_0/\\lambda_k - \\text{lff}}{\\text{hff} - \\text{lff}}
+            & \\text{otherwise}
         \\end{cases}
 
     The middle band includes both ends. Attention factor 1.
 
-    Source: transformers ``_compute_llama3_parameters`` (5.24), identical band logic to
-    Meta's ``apply_scaling`` (llama-models). Disagreements (rope_anchors.md §10.7):
-    Meta's reference code and MaxText hard-code factor 8 (Llama 3.2 configs use 32);
+    Source: transformers 5.23.0 ``_compute_llama3_parameters``, identical band logic to
+    Meta's ``apply_scaling`` (meta-llama/llama-models ``models/llama3/reference_impl/
+    model.py``). Disagreements: Meta's reference code and MaxText hard-code factor 8
+    (Llama 3.2 configs use 32);
     the first Hugging Face version returned unscaled frequencies (PR #32330).
 
     Examples
@@ -391,8 +464,8 @@ def llama3_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
     >>> float(omega[20])
     0.01656044008099...
     """
-    omega = inv_freq(rotary_dim, base)
-    factor = _factor(factor)
+    omega = _hf_inv_freq(rotary_dim, base)
+    factor = _factor(factor, rope_type="llama3")
     low = as_scalar(low_freq_factor, "low_freq_factor", positive=True)
     high = as_scalar(high_freq_factor, "high_freq_factor", greater_than=low)
     length = as_int(original_max_position_embeddings, "original_max_position_embeddings",
@@ -405,51 +478,119 @@ def llama3_inv_freq(rotary_dim: int, base: float = 10000.0, *, factor: float,
     return np.where(medium, smoothed, scaled), 1.0
 
 
+def proportional_inv_freq(head_dim: int, base: float = 10000.0, *,
+                          partial_rotary_factor: float = 1.0, factor: float = 1.0
+                          ) -> tuple[np.ndarray, float]:
+    """Hugging Face ``proportional``: the full head's frequencies, the slowest ones set to 0.
+
+    With ``D = head_dim`` and ``R = floor(partial_rotary_factor * D / 2)`` rotated pairs:
+
+    .. math::
+
+        \\omega_k' = \\begin{cases} \\dfrac{1}{s\\, b^{2k/D}} & k < R \\\\
+                                0 & R \\le k < D/2 \\end{cases}
+
+    Unlike ``partial_rotary_factor`` in the other types, the exponent's denominator is
+    the whole head ``D`` and the result always has ``D/2`` entries: the pairs past ``R``
+    turn by angle 0, i.e. pass through. Apply it to all ``D`` features. Attention
+    factor 1. Source: transformers 5.23.0 ``_compute_proportional_rope_parameters``
+    (``rope_angles = int(partial_rotary_factor * head_dim // 2)``).
+
+    Examples
+    --------
+    >>> proportional_inv_freq(8, partial_rotary_factor=0.5)
+    (array([1. , 0.1, 0. , 0. ]), 1.0)
+    """
+    head_dim = _rotary_dim(head_dim)
+    share = as_scalar(partial_rotary_factor, "partial_rotary_factor", nonnegative=True)
+    if share > 1.0:
+        raise ValueError(f"partial_rotary_factor must lie in [0, 1], got {share}")
+    rotated = int(share * head_dim // 2)
+    omega = np.zeros(head_dim // 2)
+    omega[:rotated] = _frequencies(head_dim, as_scalar(base, "base", greater_than=1.0))[:rotated]
+    return omega / as_scalar(factor, "factor", positive=True), 1.0
+
+
 #: Hugging Face ``rope_type`` -> the function computing ``(inv_freq, attention_factor)``.
-ROPE_TYPES = {
+ROPE_TYPES: dict[str, Callable[..., tuple[np.ndarray, float]]] = {
     "default": default_inv_freq,
     "linear": linear_inv_freq,
     "dynamic": dynamic_inv_freq,
     "yarn": yarn_inv_freq,
     "longrope": longrope_inv_freq,
     "llama3": llama3_inv_freq,
+    "proportional": proportional_inv_freq,
+}
+
+#: What an unknown parameter of :func:`scaled_inv_freq` most likely meant.
+_PARAMETER_HINTS = {
+    "rope_theta": "rope_theta is Hugging Face's name for base: pass base=rope_theta",
+    "partial_rotary_factor": "pass rotary_dim=int(head_dim * partial_rotary_factor)",
+    "rope_type": "rope_type is the first argument",
+    "type": "'type' is Hugging Face 4.x's name for rope_type, the first argument",
+    "mrope_section": "M-RoPE sections choose the axes, not the frequencies: "
+                     "see refimpl.rope.nd.mrope_frequencies",
 }
 
 
+def _check_parameters(rope_type: str, parameters: dict[str, Any]) -> None:
+    """Raise ``TypeError`` from :func:`scaled_inv_freq` for a missing or unknown key."""
+    signature = inspect.signature(ROPE_TYPES[rope_type]).parameters.values()
+    accepted = [p.name for p in signature if p.kind is p.KEYWORD_ONLY]
+    required = [p.name for p in signature if p.kind is p.KEYWORD_ONLY and p.default is p.empty]
+    unknown = [key for key in parameters if key not in accepted]
+    if unknown:
+        hints = "; ".join(_PARAMETER_HINTS[key] for key in unknown if key in _PARAMETER_HINTS)
+        raise TypeError(f"scaled_inv_freq({rope_type!r}) got unknown parameter(s) "
+                        f"{', '.join(map(repr, unknown))}; it takes "
+                        f"{', '.join(accepted) or 'none'}"
+                        + (f" ({hints}; or build everything from the config with "
+                           "rope.from_hf_config(config))" if hints else ""))
+    missing = [key for key in required if key not in parameters]
+    if missing:
+        raise TypeError(f"scaled_inv_freq({rope_type!r}) needs keyword parameter(s) "
+                        f"{', '.join(missing)}; it takes {', '.join(accepted)}")
+
+
 def scaled_inv_freq(rope_type: str, rotary_dim: int, base: float = 10000.0,
-                    **parameters) -> tuple[np.ndarray, float]:
-    """``(inv_freq, attention_factor)`` for a Hugging Face ``rope_type``, like ``ROPE_INIT_FUNCTIONS``.
+                    **parameters: Any) -> tuple[np.ndarray, float]:
+    """``(inv_freq, attention_factor)`` for a Hugging Face ``rope_type`` (``ROPE_INIT_FUNCTIONS``).
 
     ``parameters`` are the keys of Hugging Face's ``rope_parameters`` (``rope_scaling``
     in 4.x) with their names and meanings, plus the explicit ``seq_len`` that
-    ``dynamic`` and ``longrope`` read from ``position_ids`` (``max + 1``):
+    ``dynamic`` and ``longrope`` read from ``position_ids`` (``max + 1``; None, the
+    default, is Hugging Face's initialisation):
 
     ============  ===========================================================
     rope_type     parameters (required first)
     ============  ===========================================================
     default       none
     linear        factor
-    dynamic       factor, max_position_embeddings, seq_len
+    dynamic       factor, max_position_embeddings; seq_len
     yarn          original_max_position_embeddings; factor,
                   max_position_embeddings, beta_fast, beta_slow, mscale,
                   mscale_all_dim, attention_factor, truncate
-    longrope      short_factor, long_factor, original_max_position_embeddings,
-                  seq_len; factor, max_position_embeddings, attention_factor
+    longrope      short_factor, long_factor, original_max_position_embeddings;
+                  seq_len, factor, max_position_embeddings, attention_factor
     llama3        factor, low_freq_factor, high_freq_factor,
                   original_max_position_embeddings
+    proportional  none; partial_rotary_factor, factor
     ============  ===========================================================
 
     ``rotary_dim`` is Hugging Face's ``dim = int(head_dim * partial_rotary_factor)``
-    and ``base`` is ``rope_theta``. The attention factor multiplies cos and sin: pass
-    it as ``magnitude`` to :func:`refimpl.rope.apply`. Hugging Face computes all of
-    this in float32; compare at float32 precision.
+    (for ``proportional``: ``head_dim`` itself) and ``base`` is ``rope_theta``. The
+    attention factor multiplies cos and sin: pass it as ``magnitude`` to
+    :func:`refimpl.rope.apply`. Hugging Face computes all of this in float32; compare
+    at float32 precision. To start from a config, use
+    :func:`refimpl.rope.from_hf_config`.
 
     Raises
     ------
     ValueError
         Unknown ``rope_type``; a parameter out of range.
     TypeError
-        A missing required parameter or an unknown one (the message names it).
+        A missing required parameter or an unknown one (the message names it, and the
+        fix for Hugging Face's ``rope_theta`` / ``partial_rotary_factor``).
 
     Examples
     --------
@@ -458,4 +599,5 @@ def scaled_inv_freq(rope_type: str, rotary_dim: int, base: float = 10000.0,
     (array([0.5   , 0.05  , 0.005 , 0.0005]), 1.0)
     """
     check_choice(rope_type, "rope_type", ROPE_TYPES)
+    _check_parameters(rope_type, parameters)
     return ROPE_TYPES[rope_type](rotary_dim, base, **parameters)

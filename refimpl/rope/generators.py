@@ -1,11 +1,11 @@
 """N-D RoPE as a matrix exponential: ``R(p) = expm(sum_k p_k A_k)``.
 
-The RoPE-2D post (kexue.fm/archives/8397; research note rope2d_householder.md §B.6-B.7)
-asks for rotations with *relativity*, ``R(p)^T R(q) = R(q - p)``, and *invertibility*
-(``p`` can be read back from ``R(p)``). Writing ``R(p) = expm(sum_k p_k A_k)``,
-relativity holds when every generator ``A_k`` is skew-symmetric and the ``A_k``
-commute; invertibility needs them linearly independent (``rank F = n_axes``) and,
-on a finite set of positions, no two positions with the same rotation.
+The RoPE-2D post (Su, kexue.fm/archives/8397) asks for rotations with *relativity*,
+``R(p)^T R(q) = R(q - p)``, and *invertibility* (``p`` can be read back from ``R(p)``).
+Writing ``R(p) = expm(sum_k p_k A_k)``, relativity holds when every generator ``A_k`` is
+skew-symmetric and the ``A_k`` commute; invertibility needs them linearly independent
+(``rank F = n_axes``) and, on a finite set of positions, no two positions with the same
+rotation.
 
 A commuting family of real skew-symmetric matrices can be brought to block-diagonal
 form by one orthogonal ``Q``: ``A_k = Q blockdiag_j(F_kj J) Q^T`` with
@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
 import scipy.linalg
+from numpy.typing import ArrayLike
 
 from refimpl._validation import (
     as_float_array,
@@ -140,7 +140,7 @@ def rotation_from_generators(positions: ArrayLike, A: ArrayLike) -> np.ndarray:
     return scipy.linalg.expm(exponent)
 
 
-def _check_family(A) -> np.ndarray:
+def _check_family(A: ArrayLike) -> np.ndarray:
     """Validate ``A`` as ``n_axes`` square matrices of one even size ``(n_axes, D, D)``."""
     A = as_float_array(A, "A")
     if A.ndim != 3 or A.shape[1] != A.shape[2] or A.shape[0] < 1:
@@ -212,7 +212,8 @@ def canonical_form(A: ArrayLike, *, rtol: float = 1e-9) -> tuple[np.ndarray, np.
     scale = float(np.max(np.abs(A))) or 1.0
     skew_error = np.max(np.abs(A + np.swapaxes(A, -1, -2))) / scale
     if skew_error > rtol:
-        raise ValueError(f"A must be skew-symmetric, got max |A + A^T| / max |A| = {skew_error:.3g}")
+        raise ValueError("A must be skew-symmetric, got max |A + A^T| / max |A| = "
+                         f"{skew_error:.3g}")
     M = np.tensordot(np.cos(np.arange(1, A.shape[0] + 1)), A, axes=1)
     b, Z = np.linalg.eigh(1j * M)
     Z = Z[:, b > rtol * scale][:, ::-1] * np.sqrt(2.0)
@@ -288,7 +289,8 @@ def _grid_separation(frequencies: np.ndarray, grid_shape: tuple[int, ...]) -> fl
     return float(np.sqrt(np.min(np.sum(8 * np.sin(half_angles) ** 2, axis=1))))
 
 
-def validate_generators(A: ArrayLike, grid_shape: tuple[int, ...] | None = None, *, rtol: float = 1e-9,
+def validate_generators(A: ArrayLike, grid_shape: tuple[int, ...] | None = None, *,
+                        rtol: float = 1e-9,
                         min_separation: float = 1e-6) -> GeneratorReport:
     """Check whether generators ``A_k`` define a valid N-D RoPE ``R(p) = expm(sum p_k A_k)``.
 

@@ -26,13 +26,16 @@ def layout_permutation(dim: int, src: str, dst: str, *, rotary_dim: int | None =
 
     .. math::
 
-        \\text{interleaved} \\to \\text{half}: \\; \\pi(j) = 2 (j \\bmod P) + \\lfloor j / P \\rfloor,
+        \\text{interleaved} \\to \\text{half}: \\;
+        \\pi(j) = 2 (j \\bmod P) + \\lfloor j / P \\rfloor,
         \\qquad
-        \\text{half} \\to \\text{interleaved}: \\; \\pi^{-1}(i) = (i \\bmod 2) P + \\lfloor i / 2 \\rfloor
+        \\text{half} \\to \\text{interleaved}: \\;
+        \\pi^{-1}(i) = (i \\bmod 2) P + \\lfloor i / 2 \\rfloor
 
     Features ``rotary_dim..dim-1`` (partial rotary) stay in place; ``src == dst`` gives
-    the identity. Source: rope_anchors.md §3 and §8 (transformers'
-    ``convert_llama_weights_to_hf.py``; torchtune ``hf_to_tune`` uses the inverse).
+    the identity. Source: transformers 4.x
+    ``models/llama/convert_llama_weights_to_hf.py`` (its ``permute``); torchtune
+    ``models/convert_weights.py`` (``hf_to_tune``) applies the inverse.
 
     Parameters
     ----------
@@ -70,8 +73,13 @@ def layout_permutation(dim: int, src: str, dst: str, *, rotary_dim: int | None =
     return index
 
 
+#: Smallest head width :func:`permute_qk_rows` infers without ``head_dim=`` being said.
+MIN_INFERRED_HEAD_DIM = 8
+
+
 def permute_qk_rows(weight: ArrayLike, num_heads: int, src: str, dst: str, *,
-                    rotary_dim: int | None = None) -> np.ndarray:
+                    rotary_dim: int | None = None, head_dim: int | None = None
+                    ) -> np.ndarray:
     """Permute the rows of a q or k projection weight (or its bias), head by head.
 
     ``weight`` has ``num_heads * head_dim`` rows (the output features of ``W_q`` or
@@ -92,6 +100,11 @@ def permute_qk_rows(weight: ArrayLike, num_heads: int, src: str, dst: str, *,
     src, dst : {"interleaved", "half"}
     rotary_dim : int, optional
         Rotary width within each head (default: the whole head).
+    head_dim : int, optional
+        Features per head; checked against the rows. Without it the width is inferred
+        as ``rows / num_heads`` and must be at least 8 (:data:`MIN_INFERRED_HEAD_DIM`):
+        a Flax/JAX ``(in, out)`` kernel passed where PyTorch's ``(out, in)`` belongs
+        usually gives an implausibly small one, and is refused with the fix.
 
     Returns
     -------
@@ -99,16 +112,31 @@ def permute_qk_rows(weight: ArrayLike, num_heads: int, src: str, dst: str, *,
 
     Examples
     --------
-    >>> permute_qk_rows(np.arange(8.0), 2, "interleaved", "half")
+    >>> permute_qk_rows(np.arange(8.0), 2, "interleaved", "half", head_dim=4)
     array([0., 2., 1., 3., 4., 6., 5., 7.])
     """
     weight = as_float_array(weight, "weight")
     check_ndim(weight, "weight", 1)
     num_heads = as_int(num_heads, "num_heads", minimum=1)
-    if weight.shape[0] % num_heads:
-        raise ValueError(f"weight's {weight.shape[0]} rows do not split into "
-                         f"num_heads={num_heads} heads")
-    head_dim = weight.shape[0] // num_heads
+    if weight.ndim > 2:
+        raise ValueError(f"weight must be (rows,) or (rows, in), got shape {weight.shape}")
+    rows = weight.shape[0]
+    flax = (f"; if weight is a Flax/JAX (in, out) kernel of shape {weight.shape}, pass "
+            "weight.T (PyTorch's (out, in) layout)" if weight.ndim == 2 else "")
+    if head_dim is not None:
+        head_dim = as_int(head_dim, "head_dim", minimum=2)
+        if rows != num_heads * head_dim:
+            raise ValueError(f"weight has {rows} rows, not num_heads * head_dim = "
+                             f"{num_heads} * {head_dim} = {num_heads * head_dim}{flax}")
+    elif rows % num_heads:
+        raise ValueError(f"weight's {rows} rows do not split into num_heads={num_heads} "
+                         f"heads{flax}")
+    else:
+        head_dim = rows // num_heads
+        if head_dim < MIN_INFERRED_HEAD_DIM:
+            raise ValueError(f"head_dim={head_dim} inferred from weight's {rows} rows and "
+                             f"num_heads={num_heads} is implausibly small{flax}; pass "
+                             "head_dim= to confirm it")
     perm = layout_permutation(head_dim, src, dst, rotary_dim=rotary_dim)
     rows = (np.arange(num_heads)[:, None] * head_dim + perm).reshape(-1)
     return weight[rows]

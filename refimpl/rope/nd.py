@@ -6,23 +6,25 @@ the angle of pair ``j`` becomes a linear function of the whole position,
 
 .. math:: \\varphi_j(p) = \\sum_k p_k F_{kj}, \\qquad F \\in \\mathbb{R}^{n \\times P}.
 
-The 2-D/N-D schemes in use differ only in ``F`` (research note rope2d_householder.md
-§B.7-B.8 and §D): the post's axial split (:func:`axial_frequencies`), the
-axis-interleaved assignment of post 17 (:func:`axis_interleaved_frequencies`),
-RoPE-Mixed with a learnable ``F`` (:func:`mixed_frequencies`), and Qwen's M-RoPE
-(:func:`mrope_frequencies`). 1-D RoPE is ``n = 1``, ``F = inv_freq[None]``. The angles
-come from :func:`nd_angles` and the rotation from :func:`refimpl.rope.apply`; the
-equivalent generator form ``expm(sum_k p_k A_k)`` lives in
-:mod:`refimpl.rope.generators`.
+The 2-D/N-D schemes in use differ only in ``F`` (docs/rope_nd.md; the RoPE-2D post
+kexue.fm/archives/8397 and its sequel kexue.fm/archives/10040): the post's axial split
+(:func:`axial_frequencies`), the axis-interleaved assignment of the sequel
+(:func:`axis_interleaved_frequencies`), RoPE-Mixed with a learnable ``F``
+(:func:`mixed_frequencies`), and Qwen's M-RoPE (:func:`mrope_frequencies`). 1-D RoPE is
+``n = 1``, ``F = inv_freq[None]``. The angles come from :func:`nd_angles` and the
+rotation from :func:`refimpl.rope.apply`; the equivalent generator form ``expm(sum_k p_k
+A_k)`` lives in :mod:`refimpl.rope.generators`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from refimpl._broadcasting import sum_to_shape
 from refimpl._validation import (
     as_float_array,
     as_generator,
@@ -32,7 +34,6 @@ from refimpl._validation import (
     check_last_axis,
     check_ndim,
 )
-from refimpl._broadcasting import sum_to_shape
 from refimpl.rope.frequencies import inv_freq
 
 __all__ = [
@@ -75,7 +76,8 @@ def nd_angles(positions: ArrayLike, frequencies: ArrayLike) -> np.ndarray:
     return np.sum(positions[..., :, None] * frequencies, axis=-2)
 
 
-def nd_angles_vjp(grad: ArrayLike, positions: ArrayLike, frequencies: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def nd_angles_vjp(grad: ArrayLike, positions: ArrayLike,
+                  frequencies: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`nd_angles` in ``positions`` and ``frequencies``.
 
     For a learnable ``F`` (RoPE-Mixed) the second output is the training gradient:
@@ -108,7 +110,8 @@ def nd_angles_vjp(grad: ArrayLike, positions: ArrayLike, frequencies: ArrayLike)
             sum_to_shape(grad_frequencies, frequencies.shape))
 
 
-def frequencies_from_axis_map(axis_of_pair: ArrayLike, inv_freq_of_pair: ArrayLike, n_axes: int) -> np.ndarray:
+def frequencies_from_axis_map(axis_of_pair: ArrayLike, inv_freq_of_pair: ArrayLike,
+                              n_axes: int) -> np.ndarray:
     """``F`` for schemes where each pair follows one axis: ``F[axis[j], j] = omega_j``.
 
     .. math:: F_{kj} = \\omega_j \\, [\\, k = a_j \\,]
@@ -145,7 +148,7 @@ def frequencies_from_axis_map(axis_of_pair: ArrayLike, inv_freq_of_pair: ArrayLi
     return frequencies
 
 
-def _check_split(rotary_dim, n_axes) -> tuple[int, int]:
+def _check_split(rotary_dim: Any, n_axes: Any) -> tuple[int, int]:
     """Validate ``rotary_dim`` as a multiple of ``2 * n_axes``; return both as ints."""
     rotary_dim = as_int(rotary_dim, "rotary_dim", minimum=2)
     n_axes = as_int(n_axes, "n_axes", minimum=1)
@@ -291,28 +294,35 @@ def mixed_frequencies(rotary_dim: int, n_heads: int = 1, *, temperature: float =
     return np.stack([f_x, f_y], axis=1)
 
 
-def mrope_axis_map(sections: Sequence[int], *, interleaved: bool = False) -> np.ndarray:
+def mrope_axis_map(sections: Sequence[int], *, interleaved: bool = False,
+                   n_slots: int | None = None) -> np.ndarray:
     """Which position axis (t, h, w, ...) drives each frequency slot in M-RoPE.
 
     * Chunked (Qwen2-VL, Qwen2.5-VL, GLM-4V): slot ``j`` belongs to the section it
       falls in; ``sections=[16, 24, 24]`` gives slots ``[0,16)`` to t, ``[16,40)`` to h,
-      ``[40,64)`` to w, so time gets the highest frequencies.
+      ``[40,64)`` to w, so time gets the highest frequencies. The sections must tile
+      the slots (Hugging Face splits the frequencies with ``torch.split``).
     * Interleaved (Qwen3-VL, timm ``RotaryEmbeddingMRope``): slot ``j`` goes to axis
       ``i >= 1`` when ``j mod n = i`` and ``j < n * sections[i]``, and to axis 0
       otherwise: t, h, w, t, h, w, ... For ``[24, 20, 20]`` that is 24/20/20 slots
       (the last four all t); other sections give other counts, exactly as the
-      Hugging Face code does.
+      Hugging Face code does. Here the sections need not sum to the number of slots:
+      timm 1.0.31 and transformers 5.23.0 accept e.g. head 72 (36 slots) with
+      ``(8, 12, 12)``, giving 12/12/12.
 
     Parameters
     ----------
     sections : sequence of int
-        Slots per axis, summing to ``P``.
+        Slots per axis (``mrope_section``).
     interleaved : bool
         Qwen3-VL's strided map instead of Qwen2-VL's chunks.
+    n_slots : int, optional
+        Number of frequency slots ``P`` (default ``sum(sections)``); chunked maps need
+        ``sum(sections) == n_slots``.
 
     Returns
     -------
-    ndarray of int, shape (sum(sections),)
+    ndarray of int, shape (n_slots,)
 
     Examples
     --------
@@ -320,14 +330,21 @@ def mrope_axis_map(sections: Sequence[int], *, interleaved: bool = False) -> np.
     array([0, 0, 1, 2])
     >>> mrope_axis_map([3, 2, 2], interleaved=True)
     array([0, 1, 2, 0, 1, 2, 0])
+    >>> mrope_axis_map([1, 1, 1], interleaved=True, n_slots=5)
+    array([0, 1, 2, 0, 0])
     """
     if isinstance(sections, (str, bytes)) or not hasattr(sections, "__len__"):
         raise TypeError(f"sections must be a sequence of integers, got {sections!r}")
     counts = [as_int(s, "sections", minimum=0) for s in sections]
     if not counts or sum(counts) == 0:
         raise ValueError(f"sections must hold at least one positive count, got {sections!r}")
-    n_axes, slots = len(counts), np.arange(sum(counts))
+    total = sum(counts) if n_slots is None else as_int(n_slots, "n_slots", minimum=1)
+    n_axes, slots = len(counts), np.arange(total)
     if not interleaved:
+        if sum(counts) != total:
+            raise ValueError(f"chunked M-RoPE sections must sum to the {total} frequency "
+                             f"slots (rotary_dim / 2), got sections={list(counts)} (sum "
+                             f"{sum(counts)}); only interleaved=True accepts other sums")
         return np.repeat(np.arange(n_axes), counts)
     axis = np.zeros(slots.size, dtype=np.int64)
     for i in range(1, n_axes):
@@ -351,7 +368,8 @@ def mrope_frequencies(rotary_dim: int, sections: Sequence[int], *, base: float =
     Parameters
     ----------
     rotary_dim : int
-        Rotary width ``D``; ``sum(sections)`` must be ``D / 2``.
+        Rotary width ``D``; ``sum(sections)`` must be ``D / 2`` for the chunked map
+        (the interleaved map accepts other sums, as timm and Hugging Face do).
     sections : sequence of int
         Frequency slots per axis (``mrope_section``).
     base : float
@@ -371,8 +389,5 @@ def mrope_frequencies(rotary_dim: int, sections: Sequence[int], *, base: float =
            [0.   , 0.   , 0.   , 0.001]])
     """
     omega = inv_freq(rotary_dim, base)
-    axis = mrope_axis_map(sections, interleaved=interleaved)
-    if axis.size != omega.size:
-        raise ValueError(f"sections must sum to rotary_dim / 2 = {omega.size}, "
-                         f"got sections={list(sections)} (sum {axis.size})")
+    axis = mrope_axis_map(sections, interleaved=interleaved, n_slots=omega.size)
     return frequencies_from_axis_map(axis, omega, len(sections))

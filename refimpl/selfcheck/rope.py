@@ -22,9 +22,9 @@ def relative_invariance(rng: np.random.Generator) -> CheckResult:
             for _ in range(20):
                 q, k = rng.standard_normal((2, dim))
                 m, n = rng.uniform(-1000, 1000, 2)
-                left = rope.apply(q, m * omega, layout=layout) @ rope.apply(k, n * omega,
-                                                                            layout=layout)
-                right = q @ rope.apply(k, (n - m) * omega, layout=layout)
+                options = dict(layout=layout, rotary_dim=rotary_dim)
+                left = rope.apply(q, m * omega, **options) @ rope.apply(k, n * omega, **options)
+                right = q @ rope.apply(k, (n - m) * omega, **options)
                 worst = max(worst, abs(left - right) / (np.linalg.norm(q) * np.linalg.norm(k)))
                 cases += 1
     return CheckResult(cases, worst, 1e-11, "scores differ beyond angle rounding", unit="rel")
@@ -38,7 +38,7 @@ def orthogonality(rng: np.random.Generator) -> CheckResult:
         matrix = rope.rotation_matrix(phi, 13, layout)
         worst = max(worst, np.max(np.abs(np.swapaxes(matrix, -1, -2) @ matrix - np.eye(13))))
         x = rng.standard_normal((10, 13))
-        y = rope.apply(x, phi, layout=layout)
+        y = rope.apply(x, phi, layout=layout, rotary_dim=12)
         norms = np.linalg.norm(x, axis=-1)
         worst = max(worst, np.max(np.abs(np.linalg.norm(y, axis=-1) - norms) / norms),
                     np.max(np.abs(y - (matrix @ x[..., None])[..., 0])))
@@ -62,9 +62,10 @@ def vjp(rng: np.random.Generator) -> CheckResult:
         report = assert_vjp(forward, backward, [x, phi, magnitude], rng=rng)
         omega = rope.inv_freq(6)
         learned = assert_vjp(
-            lambda w: rope.apply(x, rope.angles(positions, w), layout=layout),
+            lambda w: rope.apply(x, rope.angles(positions, w), layout=layout, rotary_dim=6),
             lambda g, w: rope.inv_freq_vjp(
-                rope.apply_vjp(g, x, rope.angles(positions, w), layout=layout)[1], positions),
+                rope.apply_vjp(g, x, rope.angles(positions, w), layout=layout,
+                               rotary_dim=6)[1], positions),
             [omega], rng=rng)
         worst = max(worst, report.worst_abs_error, learned.worst_abs_error)
         cases += 2
@@ -73,13 +74,13 @@ def vjp(rng: np.random.Generator) -> CheckResult:
 
 def _apply_scaled(x: np.ndarray, phi: np.ndarray, magnitude: np.ndarray, layout: str
                   ) -> np.ndarray:
-    return rope.apply(x, phi, layout=layout, magnitude=magnitude)
+    return rope.apply(x, phi, layout=layout, magnitude=magnitude, rotary_dim=6)
 
 
 def _apply_scaled_vjp(g: np.ndarray, x: np.ndarray, phi: np.ndarray, magnitude: np.ndarray,
                       layout: str) -> tuple[np.ndarray | None, ...]:
     """The gradients in x, angles and magnitude (without a basis the fourth is None)."""
-    return rope.apply_vjp(g, x, phi, layout=layout, magnitude=magnitude)[:3]
+    return rope.apply_vjp(g, x, phi, layout=layout, magnitude=magnitude, rotary_dim=6)[:3]
 
 
 def schedule_fixtures(rng: np.random.Generator) -> CheckResult:

@@ -76,12 +76,12 @@ def _rope_cases() -> list[GoldenCase]:
         for rotary in (16, 8):
             angle = rope.angles(positions, rope.inv_freq(rotary, 10000.0))
             grad = rng.standard_normal(x.shape)
-            gx, gangle, _, _ = rope.apply_vjp(grad, x, angle, layout=layout)
+            gx, gangle, _, _ = rope.apply_vjp(grad, x, angle, layout=layout, rotary_dim=rotary)
             parameters = {"layout": layout, "rotary_dim": rotary, "base": 10000.0}
             cases.append(GoldenCase(
                 f"rope.apply.{layout}.rotary{rotary}", "refimpl.rope.apply",
                 {"x": x, "angles": angle, "positions": positions},
-                {"y": rope.apply(x, angle, layout=layout)}, parameters, atol=1e-12))
+                {"y": rope.apply(x, angle, layout=layout, rotary_dim=rotary)}, parameters, atol=1e-12))
             cases.append(GoldenCase(
                 f"rope.apply_vjp.{layout}.rotary{rotary}", "refimpl.rope.apply_vjp",
                 {"grad": grad, "x": x, "angles": angle}, {"grad_x": gx, "grad_angles": gangle},

@@ -1,3 +1,4 @@
+# Over 600 lines: one short builder per public convention, next to the registry they fill.
 """Named RoPE conventions of the major implementations, built from refimpl's functions.
 
 A :class:`RopeConvention` says everything that distinguishes one RoPE from another: the
@@ -7,21 +8,30 @@ multiplies cos and sin. Calling it rotates ``x`` exactly (float64, via
 :func:`refimpl.rope.apply`), so it is the reference a foreign function is compared
 with in :func:`refimpl.testing.check_rope`.
 
-The builders below reproduce the public implementations summarised in research note
-rope_anchors.md; each docstring names the source file it follows. "Compare my function
+The builders below reproduce public implementations; each docstring names the source
+file and version it follows (transformers 5.23.0, timm 1.0.31, rotary-embedding-torch
+0.9.1, the reference repositories), and tests/interop/test_rope_*.py measures the
+agreement with the installed libraries. "Compare my function
 with the HF YaRN convention at these settings" reads::
 
     expected = hugging_face(128, "yarn", base=1e6, factor=4.0,
                             original_max_position_embeddings=32768)
     print(check_rope(my_rope, head_dim=128, expect=expected))
 
-Conventions of 2-D and M-RoPE presets take positions ``(row, col)`` and ``(t, h, w)``.
+One convention for every preset with 2-D or 3-D positions: positions are ``(row, col)``
+(an ``"ij"`` grid, :func:`refimpl.rope.grids.index_grid`) and ``(t, h, w)``, whatever
+order the source stores its frequency rows in; a preset built from a source's stored
+frequencies (``timm_rope_mixed(frequencies=...)``) takes them in the source's order and
+says how it maps them. A Hugging Face config gives its preset through
+:func:`refimpl.rope.from_hf_config` (``.preset()``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +47,8 @@ from refimpl.rope.nd import (
 
 __all__ = ["RopeConvention", "hugging_face", "meta_llama", "gpt_neox", "gpt_j", "lucidrains",
            "lucidrains_axial", "timm_eva", "timm_rope_mixed", "qwen2_vl_mrope",
-           "qwen3_vl_mrope", "llama4_vision", "PRESETS", "EXAMPLE_SETTINGS", "preset"]
+           "qwen3_vl_mrope", "llama4_vision", "qwen_vision", "pixtral", "dinov3", "glm4v_mrope",
+           "timm_mrope", "PRESETS", "EXAMPLE_SETTINGS", "preset"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +72,7 @@ class RopeConvention:
     magnitude : float
         Multiplies cos and sin (Hugging Face ``attention_scaling``).
     source : str
-        The source file the convention follows (research note rope_anchors.md §0).
+        The source file (and version) the convention follows.
     parameters : dict
         The settings the preset was built with, for reports.
     alternatives : tuple of (str, ndarray)
@@ -72,7 +83,11 @@ class RopeConvention:
         ``zeta_k^(+-(p - xpos_center) / xpos_scale_base)`` with
         ``zeta_k = (2k + 0.4 R) / (1.4 R)``, ``+`` for queries and ``-`` for keys.
     xpos_center : float
-        Position where the xPos scale is 1 (lucidrains: ``seq_len // 2``).
+        Position where the xPos scale is 1 (lucidrains: ``seq_len // 2``), in units of
+        the interpolated position ``p / xpos_interpolate_factor``.
+    xpos_interpolate_factor : float
+        lucidrains divides the positions by ``interpolate_factor`` before xPos as well:
+        the exponent is ``(p / f - xpos_center) / xpos_scale_base``.
     role : {"query", "key"}
         Which side of an xPos pair this convention rotates (:meth:`keys`).
     """
@@ -90,6 +105,7 @@ class RopeConvention:
     xpos_scale_base: float | None = None
     xpos_center: float = 0.0
     role: str = "query"
+    xpos_interpolate_factor: float = 1.0
 
     def __post_init__(self) -> None:
         frequencies = np.atleast_2d(as_float_array(self.frequencies, "frequencies"))
@@ -108,7 +124,7 @@ class RopeConvention:
         if self.xpos_scale_base is not None and frequencies.shape[0] != 1:
             raise ValueError(f"xPos needs 1-D positions, got {frequencies.shape[0]} axes")
 
-    def keys(self) -> "RopeConvention":
+    def keys(self) -> RopeConvention:
         """The same convention for keys (differs from queries only with xPos)."""
         return replace(self, role="key")
 
@@ -123,7 +139,8 @@ class RopeConvention:
         zeta = (np.arange(0, rotary, 2) + 0.4 * rotary) / (1.4 * rotary)
         positions = as_float_array(positions, "positions")
         positions = positions[..., 0] if positions.shape[-1:] == (1,) else positions
-        power = (positions - self.xpos_center) / self.xpos_scale_base
+        power = (positions / self.xpos_interpolate_factor - self.xpos_center) \
+            / self.xpos_scale_base
         sign = 1.0 if self.role == "query" else -1.0
         return self.magnitude * zeta ** (sign * power[..., None])
 
@@ -173,15 +190,17 @@ def hugging_face(head_dim: int = 128, rope_type: str = "default", base: float = 
     """Hugging Face transformers: half layout (``rotate_half``), any ``rope_type``.
 
     ``R = int(head_dim * partial_rotary_factor)`` leading features rotate with pairs
-    ``(k, k + R/2)``; frequencies and the attention factor (which multiplies cos and sin)
-    come from :func:`refimpl.rope.frequencies.scaled_inv_freq` with the ``rope_type``'s
+    ``(k, k + R/2)`` (an odd ``R`` rotates ``R + 1``, as Hugging Face rounds it up;
+    ``proportional`` rotates the whole head); frequencies and the attention factor
+    (which multiplies cos and sin) come from
+    :func:`refimpl.rope.frequencies.scaled_inv_freq` with the ``rope_type``'s
     ``rope_parameters`` (``factor``, ``original_max_position_embeddings``,
     ``beta_fast``, ``truncate``, ...; ``dynamic`` and ``longrope`` also take the
     ``seq_len`` Hugging Face reads from ``position_ids``). For ``yarn`` the preset also
     knows the frequencies with ``truncate`` flipped, so a mismatch there is named.
     Hugging Face computes angles in float32: check such a function with
-    ``dtype="float32"``. Source: ``transformers/modeling_rope_utils.py`` and
-    ``models/llama/modeling_llama.py`` (5.24; ``models/gpt_neox`` for partial rotary).
+    ``dtype="float32"``. Source: transformers 5.23.0 ``modeling_rope_utils.py`` and
+    ``models/llama/modeling_llama.py`` (``models/gpt_neox`` for partial rotary).
 
     Examples
     --------
@@ -190,16 +209,20 @@ def hugging_face(head_dim: int = 128, rope_type: str = "default", base: float = 
     >>> round(yarn.magnitude, 12), yarn.name
     (1.34657359028, 'hf-yarn')
     """
-    rotary = int(as_int(head_dim, "head_dim", minimum=2)
-                 * as_scalar(partial_rotary_factor, "partial_rotary_factor", positive=True))
+    head_dim = as_int(head_dim, "head_dim", minimum=2)
+    share = as_scalar(partial_rotary_factor, "partial_rotary_factor", positive=True)
+    rotary = int(head_dim * share)
+    if rope_type == "proportional":
+        rotary, parameters = head_dim, {**parameters, "partial_rotary_factor": share}
     omega, attention = scaled_inv_freq(rope_type, rotary, base, **parameters)
-    alternatives = ()
+    alternatives: tuple[tuple[str, np.ndarray], ...] = ()
     if rope_type == "yarn":
         flipped = not parameters.get("truncate", True)
         other, _ = scaled_inv_freq("yarn", rotary, base, **{**parameters, "truncate": flipped})
         alternatives = ((f"YaRN with truncate={flipped} (the truncate flag flipped)", other),)
     return _one_axis(f"hf-{rope_type}", head_dim, omega, "half",
-                     "transformers modeling_rope_utils.py, models/llama/modeling_llama.py",
+                     "transformers 5.23.0 modeling_rope_utils.py, "
+                     "models/llama/modeling_llama.py",
                      magnitude=attention, alternatives=alternatives,
                      parameters={"base": base, "partial_rotary_factor": partial_rotary_factor,
                                  **parameters})
@@ -280,7 +303,8 @@ def lucidrains(head_dim: int = 64, dim: int | None = None, theta: float = 10000.
     ``omega_k = 1/theta'^(2k/dim)``, positions divided by ``interpolate_factor``
     (linear interpolation), interleaved pairs on features ``[start_index,
     start_index + dim)`` (``apply_rotary_emb``). With ``use_xpos`` queries are scaled by
-    ``zeta_k^((p - c)/xpos_scale_base)`` and keys by its inverse,
+    ``zeta_k^((p/f - c)/xpos_scale_base)`` and keys by its inverse (``f`` the
+    ``interpolate_factor``: the library's ``get_scale`` sees the interpolated positions),
     ``zeta_k = (2k + 0.4 dim)/(1.4 dim)`` (``rotate_queries_and_keys``; the library
     centres at ``c = seq_len // 2``: pass it as ``xpos_center``); the keys' convention
     is :meth:`RopeConvention.keys`, and :func:`refimpl.testing.check_rope_pair` checks
@@ -303,6 +327,7 @@ def lucidrains(head_dim: int = 64, dim: int | None = None, theta: float = 10000.
     return _one_axis("lucidrains-xpos" if use_xpos else "lucidrains", head_dim, omega,
                      "interleaved", "lucidrains rotary_embedding_torch/rotary_embedding_torch.py",
                      rotary_start=start_index, xpos_scale_base=xpos, xpos_center=xpos_center,
+                     xpos_interpolate_factor=float(interpolate_factor),
                      parameters={"dim": dim, "theta": theta, "start_index": start_index,
                                  "interpolate_factor": interpolate_factor,
                                  "use_xpos": use_xpos, "xpos_scale_base": xpos_scale_base,
@@ -358,26 +383,40 @@ def timm_eva(head_dim: int = 64, temperature: float = 10000.0,
 
 
 def timm_rope_mixed(head_dim: int = 64, *, frequencies: Any = None, rng: Any = 0,
-                    temperature: float = 10.0) -> RopeConvention:
-    """timm ``RotaryEmbeddingMixed`` / naver rope-vit RoPE-Mixed, positions ``(row, col)``.
+                    temperature: float = 10.0, grid_indexing: str = "xy") -> RopeConvention:
+    """timm ``RotaryEmbeddingMixed`` / naver rope-vit RoPE-Mixed; positions ``(row, col)``.
 
-    ``F`` is learned; pass the trained ``frequencies`` of one head (shape ``(2, D/2)``,
-    rows ``(F_x, F_y)`` with x the column, as stored by timm) or get the random
-    initialisation :func:`refimpl.rope.nd.mixed_frequencies` drawn with ``rng``.
-    Interleaved layout. Source: ``timm/layers/pos_embed_sincos.py``
-    (``RotaryEmbeddingMixed``) and ``naver-ai/rope-vit`` ``models/vit_rope.py``.
+    ``F`` is learned. timm stores it per block and head as ``freqs[:, block, head]``,
+    shape ``(2, D/2)``: row 0 multiplies timm's first grid coordinate ``t_x``, row 1 the
+    second ``t_y``. Which is the column depends on ``grid_indexing``: ``"xy"`` (timm's
+    default, naver) gives ``t_x = col``, ``t_y = row``; ``"ij"`` gives ``t_x = row``,
+    ``t_y = col``. Pass ``frequencies`` exactly as stored with the module's
+    ``grid_indexing`` and the preset maps them onto the one convention of this module,
+    positions ``(row, col)``; without ``frequencies`` it draws the initialisation
+    :func:`refimpl.rope.nd.mixed_frequencies` with ``rng`` (rows ``(F_x, F_y)`` for
+    ``(x, y) = (col, row)``, i.e. timm's ``"xy"`` order). Interleaved layout. Source:
+    timm 1.0.31 ``timm/layers/pos_embed_sincos.py`` (``RotaryEmbeddingMixed``,
+    ``get_mixed_grid``, ``get_mixed_freqs``) and naver-ai/rope-vit ``models/vit_rope.py``.
 
     Examples
     --------
     >>> timm_rope_mixed(8, rng=0).frequencies.shape
     (2, 4)
+    >>> F = [[1.0, 0.0], [0.0, 2.0]]
+    >>> timm_rope_mixed(4, frequencies=F).angles([3.0, 5.0])  # row 3, col 5, 'xy'
+    array([5., 6.])
+    >>> timm_rope_mixed(4, frequencies=F, grid_indexing="ij").angles([3.0, 5.0])
+    array([ 3., 10.])
     """
+    check_choice(grid_indexing, "grid_indexing", ("xy", "ij"))
     if frequencies is None:
         frequencies = mixed_frequencies(head_dim, 1, temperature=temperature, rng=rng)[0]
-    f_x, f_y = as_float_array(frequencies, "frequencies")
-    return RopeConvention("timm-rope-mixed", head_dim, np.stack([f_y, f_x]), "interleaved",
-                          source="timm timm/layers/pos_embed_sincos.py (RotaryEmbeddingMixed)",
-                          parameters={"temperature": temperature})
+    first, second = as_float_array(frequencies, "frequencies")
+    rows = np.stack([second, first]) if grid_indexing == "xy" else np.stack([first, second])
+    return RopeConvention("timm-rope-mixed", head_dim, rows, "interleaved",
+                          source="timm 1.0.31 timm/layers/pos_embed_sincos.py "
+                                 "(RotaryEmbeddingMixed)",
+                          parameters={"temperature": temperature, "grid_indexing": grid_indexing})
 
 
 def qwen2_vl_mrope(head_dim: int = 128, base: float = 1000000.0,
@@ -385,8 +424,9 @@ def qwen2_vl_mrope(head_dim: int = 128, base: float = 1000000.0,
     """Qwen2-VL / Qwen2.5-VL text M-RoPE: chunked sections over ``(t, h, w)``, half layout.
 
     Slots ``[0, 16)`` follow t, ``[16, 40)`` h and ``[40, 64)`` w for the default
-    sections (:func:`refimpl.rope.nd.mrope_frequencies`). Source: HF transformers
-    ``models/qwen2_vl/modeling_qwen2_vl.py`` (``apply_multimodal_rotary_pos_emb``).
+    sections (:func:`refimpl.rope.nd.mrope_frequencies`); the ids come from
+    :func:`refimpl.rope.mrope_positions.qwen2_vl_position_ids`. Source: transformers
+    5.23.0 ``models/qwen2_vl/modeling_qwen2_vl.py`` (``Qwen2VLRotaryEmbedding``).
 
     Examples
     --------
@@ -395,7 +435,7 @@ def qwen2_vl_mrope(head_dim: int = 128, base: float = 1000000.0,
     """
     return RopeConvention("qwen2-vl", head_dim,
                           mrope_frequencies(head_dim, list(mrope_section), base=base), "half",
-                          source="transformers models/qwen2_vl/modeling_qwen2_vl.py",
+                          source="transformers 5.23.0 models/qwen2_vl/modeling_qwen2_vl.py",
                           parameters={"base": base, "mrope_section": list(mrope_section)})
 
 
@@ -403,9 +443,9 @@ def qwen3_vl_mrope(head_dim: int = 128, base: float = 5000000.0,
                    mrope_section: Sequence[int] = (24, 20, 20)) -> RopeConvention:
     """Qwen3-VL interleaved M-RoPE: slots cycle t, h, w (``mrope_section`` caps h and w).
 
-    :func:`refimpl.rope.nd.mrope_frequencies` with ``interleaved=True``, half layout.
-    Source: HF transformers ``models/qwen3_vl/modeling_qwen3_vl.py``
-    (``apply_interleaved_mrope``).
+    :func:`refimpl.rope.nd.mrope_frequencies` with ``interleaved=True``, half layout;
+    the sections need not sum to ``D/2``. Source: transformers 5.23.0
+    ``models/qwen3_vl/modeling_qwen3_vl.py`` (``Qwen3VLTextRotaryEmbedding``).
 
     Examples
     --------
@@ -417,7 +457,7 @@ def qwen3_vl_mrope(head_dim: int = 128, base: float = 5000000.0,
     return RopeConvention("qwen3-vl", head_dim,
                           mrope_frequencies(head_dim, list(mrope_section), base=base,
                                             interleaved=True), "half",
-                          source="transformers models/qwen3_vl/modeling_qwen3_vl.py",
+                          source="transformers 5.23.0 models/qwen3_vl/modeling_qwen3_vl.py",
                           parameters={"base": base, "mrope_section": list(mrope_section)})
 
 
@@ -427,7 +467,7 @@ def llama4_vision(head_dim: int = 88, base: float = 10000.0) -> RopeConvention:
     ``f_k = base^(-2k/(D/2))`` for ``k < D/4``; the complex pairs hold
     ``[(col+1) f, (row+1) f]``; positions here are ``(row, col)`` (0-based, as on an
     ``'ij'`` grid) and the convention adds 1 to both. The CLS token (appended last,
-    angle 0) is not a grid position; leave it out. Source: HF transformers
+    angle 0) is not a grid position; leave it out. Source: transformers 5.23.0
     ``models/llama4/modeling_llama4.py`` (vision rotary embedding); MaxText and
     torchtune ``VisionRotaryPositionalEmbeddings`` agree.
 
@@ -442,15 +482,155 @@ def llama4_vision(head_dim: int = 88, base: float = 10000.0) -> RopeConvention:
     return RopeConvention("llama4-vision", head_dim,
                           frequencies_from_axis_map(axis, np.tile(omega, 2), 2), "interleaved",
                           position_offset=(1.0, 1.0),
-                          source="transformers models/llama4/modeling_llama4.py",
+                          source="transformers 5.23.0 models/llama4/modeling_llama4.py",
                           parameters={"base": base})
+
+
+def qwen_vision(head_dim: int = 80, base: float = 10000.0) -> RopeConvention:
+    """Qwen2-VL / Qwen2.5-VL / Qwen3-VL (and GLM-4V) vision tower: axial, half layout.
+
+    ``f_j = 1/base^(2j/(D/2))`` for ``j < D/4``; pairs ``j < D/4`` follow the row and
+    the next ``D/4`` the column (``[h f | w f]`` duplicated, rotated by
+    ``rotate_half``): :func:`refimpl.rope.nd.axial_frequencies` with the half layout.
+    Positions ``(row, col)`` in the tower's token order, merge blocks:
+    :func:`refimpl.rope.grids.merge_block_grid`. Source: transformers 5.23.0
+    ``models/qwen2_vl/modeling_qwen2_vl.py`` (``Qwen2VLVisionRotaryEmbedding``),
+    ``models/glm4v/modeling_glm4v.py`` (``Glm4vVisionRotaryEmbedding``), and
+    ``vision_utils.get_vision_position_ids``.
+
+    Examples
+    --------
+    >>> qwen_vision(8).frequencies
+    array([[1.  , 0.01, 0.  , 0.  ],
+           [0.  , 0.  , 1.  , 0.01]])
+    """
+    return RopeConvention("qwen-vision", head_dim, axial_frequencies(head_dim, 2, base), "half",
+                          source="transformers 5.23.0 models/qwen2_vl/modeling_qwen2_vl.py "
+                                 "(Qwen2VLVisionRotaryEmbedding), vision_utils.py",
+                          parameters={"base": base})
+
+
+def pixtral(head_dim: int = 64, base: float = 10000.0) -> RopeConvention:
+    """Pixtral vision encoder: the full 1-D list dealt out, rows even, columns odd, half layout.
+
+    With ``theta_k = 1/base^(2k/D)``, ``k < D/2``: pairs ``j < D/4`` turn by
+    ``row * theta_2j`` and pairs ``D/4 + j`` by ``col * theta_(2j+1)``; positions
+    ``(row, col)`` of the raster-order patch grid. Source: transformers 5.23.0
+    ``models/pixtral/modeling_pixtral.py`` (``PixtralVisionRotaryEmbedding``).
+
+    Examples
+    --------
+    >>> pixtral(8).frequencies
+    array([[1.   , 0.01 , 0.   , 0.   ],
+           [0.   , 0.   , 0.1  , 0.001]])
+    """
+    theta = inv_freq(as_int(head_dim, "head_dim", minimum=4), base)
+    axis = np.repeat([0, 1], theta.size // 2)
+    omega = np.concatenate([theta[0::2], theta[1::2]])
+    return RopeConvention("pixtral", head_dim, frequencies_from_axis_map(axis, omega, 2), "half",
+                          source="transformers 5.23.0 models/pixtral/modeling_pixtral.py",
+                          parameters={"base": base})
+
+
+def dinov3(head_dim: int = 64, base: float | None = 100.0, *, min_period: float | None = None,
+           max_period: float | None = None) -> RopeConvention:
+    """DINOv3: angle ``2 pi c / period`` of patch centres ``c`` in ``[-1, 1]``, axial, half.
+
+    Positions are the centred coordinates ``(c_row, c_col)`` of
+    :func:`refimpl.rope.grids.centred_grid` (whose ``normalize`` is DINOv3's
+    ``normalize_coords``: separate, min or max), not patch indices. Pair ``j < D/4``
+    turns by ``2 pi c_row / T_j`` and pair ``D/4 + j`` by ``2 pi c_col / T_j``, with
+    periods ``T_j = base^(2j/(D/2))`` or, given both, ``min_period
+    (max_period/min_period)^(j/(D/4 - 1))``. Training-time shift, jitter and rescale
+    are not modelled. Source: facebookresearch/dinov3
+    ``dinov3/layers/rope_position_encoding.py`` (``RopePositionEmbedding``), transformers
+    5.23.0 ``models/dinov3_vit/modeling_dinov3_vit.py`` (separate normalisation only)
+    and timm 1.0.31 ``RotaryEmbeddingDinoV3``.
+
+    Examples
+    --------
+    >>> dinov3(8).angles([-0.5, 0.5]).round(6)  # 2 pi (-0.5, -0.05, 0.5, 0.05)
+    array([-3.141593, -0.314159,  3.141593,  0.314159])
+    """
+    head_dim = as_int(head_dim, "head_dim", minimum=4)
+    if head_dim % 4:
+        raise ValueError(f"DINOv3 needs head_dim divisible by 4, got head_dim={head_dim}")
+    quarter = head_dim // 4
+    if min_period is not None and max_period is not None:
+        low = as_scalar(min_period, "min_period", positive=True)
+        ratio = as_scalar(max_period, "max_period", positive=True) / low
+        periods = low * ratio ** np.linspace(0.0, 1.0, quarter)
+    elif base is not None:
+        periods = as_scalar(base, "base", positive=True) ** (2.0 * np.arange(quarter)
+                                                              / (head_dim // 2))
+    else:
+        raise ValueError("dinov3 needs base, or both min_period and max_period")
+    omega = 2.0 * np.pi / periods
+    return RopeConvention("dinov3", head_dim,
+                          frequencies_from_axis_map(np.repeat([0, 1], quarter),
+                                                    np.tile(omega, 2), 2), "half",
+                          source="facebookresearch/dinov3 dinov3/layers/"
+                                 "rope_position_encoding.py",
+                          parameters={"base": base, "min_period": min_period,
+                                      "max_period": max_period})
+
+
+def glm4v_mrope(head_dim: int = 128, base: float = 10000.0, *,
+                partial_rotary_factor: float = 0.5,
+                mrope_section: Sequence[int] = (8, 12, 12)) -> RopeConvention:
+    """GLM-4V text M-RoPE: chunked sections over ``(t, h, w)``, interleaved pairs, partial.
+
+    The leading ``R = int(D * partial_rotary_factor)`` features rotate with the
+    frequencies ``1/base^(2k/R)``, the slots dealt to ``(t, h, w)`` in chunks
+    (:func:`refimpl.rope.nd.mrope_frequencies`) and the pairs interleaved (GLM's
+    ``rotate_half_llm`` with ``repeat_interleave``); the rest pass through. Source:
+    transformers 5.23.0 ``models/glm4v/modeling_glm4v.py`` (``Glm4vTextRotaryEmbedding``,
+    ``apply_rotary_pos_emb``).
+
+    Examples
+    --------
+    >>> glm4v_mrope(16, mrope_section=(2, 1, 1)).rotary_dim
+    8
+    """
+    head_dim = as_int(head_dim, "head_dim", minimum=2)
+    rotary = int(head_dim * as_scalar(partial_rotary_factor, "partial_rotary_factor",
+                                      positive=True))
+    return RopeConvention("glm4v", head_dim,
+                          mrope_frequencies(rotary, list(mrope_section), base=base),
+                          "interleaved",
+                          source="transformers 5.23.0 models/glm4v/modeling_glm4v.py",
+                          parameters={"base": base, "partial_rotary_factor": partial_rotary_factor,
+                                      "mrope_section": list(mrope_section)})
+
+
+def timm_mrope(head_dim: int = 64, mrope_section: Sequence[int] = (8, 12, 12),
+               temperature: float = 10000.0) -> RopeConvention:
+    """timm ``RotaryEmbeddingMRope`` on an image: interleaved M-RoPE with ``t = 0``, half layout.
+
+    Slots ``1, 4, 7, ... < 3 s_h`` follow the row, ``2, 5, 8, ... < 3 s_w`` the column,
+    the rest the (zero) time axis, so they never turn; the sections need not sum to
+    ``D/2`` (head 72 with ``(8, 12, 12)``). Positions ``(row, col)``, timm's only
+    ``grid_indexing='ij'``. Source: timm 1.0.31 ``timm/layers/pos_embed_sincos.py``
+    (``RotaryEmbeddingMRope``).
+
+    Examples
+    --------
+    >>> timm_mrope(12, (1, 1, 1)).frequencies.round(4)
+    array([[0.    , 0.2154, 0.    , 0.    , 0.    , 0.    ],
+           [0.    , 0.    , 0.0464, 0.    , 0.    , 0.    ]])
+    """
+    F = mrope_frequencies(head_dim, list(mrope_section), base=temperature, interleaved=True)
+    return RopeConvention("timm-mrope", head_dim, F[1:], "half",
+                          source="timm 1.0.31 timm/layers/pos_embed_sincos.py "
+                                 "(RotaryEmbeddingMRope)",
+                          parameters={"mrope_section": list(mrope_section),
+                                      "temperature": temperature})
 
 
 #: Preset names for ``--expect NAME:key=value,...`` on the command line.
 PRESETS: dict[str, Callable[..., RopeConvention]] = {
-    **{f"hf-{rope_type}": (lambda rope_type: lambda head_dim=128, **kw:
-                           hugging_face(head_dim, rope_type, **kw))(rope_type)
-       for rope_type in ROPE_TYPES},
+    **{f"hf-{rope_type}": functools.partial(hugging_face, rope_type=rope_type)
+       for rope_type in ROPE_TYPES if rope_type != "proportional"},
     "meta-llama": meta_llama,
     "gpt-neox": gpt_neox,
     "gpt-j": gpt_j,
@@ -462,10 +642,21 @@ PRESETS: dict[str, Callable[..., RopeConvention]] = {
     "qwen2-vl": qwen2_vl_mrope,
     "qwen3-vl": qwen3_vl_mrope,
     "llama4-vision": llama4_vision,
+    "qwen-vision": qwen_vision,
+    "pixtral": pixtral,
+    "glm4v": glm4v_mrope,
 }
 
-#: Settings at which each preset is exercised by the tests and golden vectors: the
-#: published configurations of research note rope_anchors.md §11 where it has one.
+#: Conventions :func:`refimpl.testing.check_rope` cannot yet identify, so they are built
+#: by their functions but not registered above: pairs that never turn inside the rotary
+#: block (``proportional``'s zero frequencies, timm M-RoPE's time slots on an image)
+#: look like pass-through features, and DINOv3's fastest pair (period 1 in centred
+#: coordinates) is invisible at the integer probe positions.
+UNREGISTERED = ("hf-proportional (hugging_face(..., 'proportional'))", "timm-mrope (timm_mrope)",
+                "dinov3 (dinov3)")
+
+#: Settings at which each preset is exercised by the tests and golden vectors: a
+#: published configuration where there is one (gpt-oss YaRN, Llama 3.1, Qwen2-VL, ...).
 EXAMPLE_SETTINGS: dict[str, dict[str, Any]] = {
     "hf-default": {"head_dim": 64},
     "hf-linear": {"head_dim": 64, "factor": 4.0},
@@ -489,6 +680,9 @@ EXAMPLE_SETTINGS: dict[str, dict[str, Any]] = {
     "qwen2-vl": {"head_dim": 128},
     "qwen3-vl": {"head_dim": 128},
     "llama4-vision": {"head_dim": 88},
+    "qwen-vision": {"head_dim": 80},
+    "pixtral": {"head_dim": 64},
+    "glm4v": {"head_dim": 128},
 }
 
 

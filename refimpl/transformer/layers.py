@@ -133,8 +133,9 @@ def attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
     k = split_heads_unchecked(dense(x, p["wk"], p.get("bk")), heads)
     v = split_heads_unchecked(dense(x, p["wv"], p.get("bv")), heads)
     if angles is not None:
-        q = rope.apply(q, angles, layout=config.rope_layout)
-        k = rope.apply(k, angles, layout=config.rope_layout)
+        rotary = 2 * angles.shape[-1]  # the config's rotary width, said explicitly
+        q = rope.apply(q, angles, layout=config.rope_layout, rotary_dim=rotary)
+        k = rope.apply(k, angles, layout=config.rope_layout, rotary_dim=rotary)
     weights = attention_weights_unchecked(q, k, mask, None,
                                           scale_factor(config.attention_scale, config.head_dim))
     context = weights @ v
@@ -162,8 +163,11 @@ def attention_backward(p: dict, config: TransformerConfig, cache: dict,
         split_heads_unchecked(grad_merged, config.n_heads), cache["q_rot"], cache["k_rot"],
         cache["v"], cache["weights"], scale_factor(config.attention_scale, config.head_dim))
     if cache["angles"] is not None:
-        grad_q = rope.apply(grad_q, -cache["angles"], layout=config.rope_layout)
-        grad_k = rope.apply(grad_k, -cache["angles"], layout=config.rope_layout)
+        rotary = 2 * cache["angles"].shape[-1]
+        grad_q = rope.apply(grad_q, -cache["angles"], layout=config.rope_layout,
+                            rotary_dim=rotary)
+        grad_k = rope.apply(grad_k, -cache["angles"], layout=config.rope_layout,
+                            rotary_dim=rotary)
     grad_heads = {"q": grad_q, "k": grad_k, "v": grad_v}
     grad_x = np.zeros_like(cache["x"])
     for name, grad_head in grad_heads.items():

@@ -332,13 +332,17 @@ def log_hyp0f1(b: Any, q: Any) -> np.ndarray:
     6.666666666666667e-21
     """
     b, q = as_float_array(b, "b"), as_float_array(q, "q")
-    if np.any(b <= 0) or np.any(q < 0) or np.any(q > 8 * b):
-        raise ValueError("log_hyp0f1 needs b > 0 and 0 <= q <= 8 b")
+    if np.any(b <= 0):
+        raise ValueError(f"b must be > 0, got a minimum of {float(np.min(b))}")
+    if np.any(q < 0) or np.any(q > 8 * b):
+        raise ValueError(f"q must lie in [0, 8 b] (use log_bessel_ive beyond), got q in "
+                         f"[{float(np.min(q))}, {float(np.max(q))}] with b in "
+                         f"[{float(np.min(b))}, {float(np.max(b))}]")
     b, q = np.broadcast_arrays(b, q)
     term, tail = np.ones(b.shape), np.zeros(b.shape)
     past_peak = np.sqrt(np.max(q, initial=0.0))  # terms decrease once k (b + k) > q
     for k in range(1, 1000):
-        term = term * q / (k * (b + k - 1.0))
+        term = term * q / (k * (b + (k - 1.0)))  # (b + k) - 1 would lose b < 1
         tail = tail + term
         if k > past_peak and np.all(term <= 1e-17 * (1.0 + tail)):
             break

@@ -8,6 +8,7 @@ import pytest
 import scipy.linalg
 from hypothesis import given
 from hypothesis import strategies as st
+from rope_cases import rotary_dim
 
 from refimpl.gradcheck import assert_vjp
 from refimpl.rope import (
@@ -61,10 +62,11 @@ def subnormal_tol(q, k):
 @given(rope_inputs(batch=(3,)), layouts)
 def test_fast_form_equals_elementwise_and_dense_forms(inputs, layout):
     x, phi = inputs
-    y = apply(x, phi, layout=layout)
+    y = apply(x, phi, layout=layout, rotary_dim=rotary_dim(phi))
     dense = rotation_matrix(phi, x.shape[-1], layout) @ x[..., None]
     # Each output entry is a two-term dot product: a few ulps of the pair's magnitude.
-    np.testing.assert_allclose(y, elementwise_form(x, phi, layout=layout), rtol=0,
+    np.testing.assert_allclose(y, elementwise_form(x, phi, layout=layout,
+                                                   rotary_dim=rotary_dim(phi)), rtol=0,
                                atol=ulp_tol(x))
     np.testing.assert_allclose(y, dense[..., 0], rtol=0, atol=ulp_tol(x))
 
@@ -72,7 +74,9 @@ def test_fast_form_equals_elementwise_and_dense_forms(inputs, layout):
 @given(rope_inputs(batch=(2,)))
 def test_complex_form_equals_interleaved(inputs):
     x, phi = inputs
-    np.testing.assert_allclose(complex_form(x, phi), apply(x, phi), rtol=0, atol=ulp_tol(x))
+    width = rotary_dim(phi)
+    np.testing.assert_allclose(complex_form(x, phi, rotary_dim=width),
+                               apply(x, phi, rotary_dim=width), rtol=0, atol=ulp_tol(x))
 
 
 def test_elementwise_form_is_bitwise_the_rotate_half_formula():
@@ -100,13 +104,17 @@ def test_blocks_give_the_same_result_as_one_block(monkeypatch, block_size, phi_s
     magnitude = rng.uniform(0.5, 2.0, phi_shape[-1:])
     cases = [dict(layout=layout, basis=b, magnitude=m) for layout in ("interleaved", "half")
              for b in (None, basis) for m in (None, magnitude)]
-    whole = [(apply(x, phi, **c), apply_vjp(g, x, phi, **c)) for c in cases]
+    width = rotary_dim(phi)
+    whole = [(apply(x, phi, **c, rotary_dim=width), apply_vjp(g, x, phi, **c, rotary_dim=width))
+             for c in cases]
     monkeypatch.setattr(importlib.import_module("refimpl.rope.apply"), "BLOCK_SIZE", block_size)
     # Equal up to rounding: BLAS (the basis products) and NumPy's SIMD loops may round an
     # ulp differently on arrays of different lengths.
     for c, (y, grads) in zip(cases, whole, strict=True):
-        np.testing.assert_allclose(apply(x, phi, **c), y, rtol=0, atol=1e-14)
-        for blocked, single in zip(apply_vjp(g, x, phi, **c), grads, strict=True):
+        np.testing.assert_allclose(apply(x, phi, **c, rotary_dim=rotary_dim(phi)), y, rtol=0,
+                                   atol=1e-14)
+        for blocked, single in zip(apply_vjp(g, x, phi, **c, rotary_dim=rotary_dim(phi)), grads,
+                                   strict=True):
             if single is None:  # the argument was not given
                 assert blocked is None
                 continue
@@ -136,8 +144,10 @@ def test_relative_position_invariance(inputs, layout, m, n):
     """<R_m q, R_n k> = <q, R_(n-m) k> for real m, n, any layout, partial rotary."""
     (q, k), omega = inputs
     omega = np.abs(omega) / max(np.max(np.abs(omega)), 1.0)
-    left = apply(q, m * omega, layout=layout) @ apply(k, n * omega, layout=layout)
-    right = q @ apply(k, (n - m) * omega, layout=layout)
+    width = rotary_dim(omega)
+    left = (apply(q, m * omega, layout=layout, rotary_dim=width)
+            @ apply(k, n * omega, layout=layout, rotary_dim=width))
+    right = q @ apply(k, (n - m) * omega, layout=layout, rotary_dim=width)
     # The angles m*w, n*w and (n-m)*w are each rounded to u|angle|, so the two sides
     # see rotations that differ by about u (|m| + |n|) max(w) radians on top of the
     # dot product's own D u |q||k|; 8x that is the tolerance. Rounding in the
@@ -150,7 +160,7 @@ def test_relative_position_invariance(inputs, layout, m, n):
 @given(rope_inputs(batch=(3,)), layouts)
 def test_rotation_preserves_norms(inputs, layout):
     x, phi = inputs
-    y = apply(x, phi, layout=layout)
+    y = apply(x, phi, layout=layout, rotary_dim=rotary_dim(phi))
     np.testing.assert_allclose(np.linalg.norm(y, axis=-1), np.linalg.norm(x, axis=-1),
                                rtol=8 * U * x.shape[-1], atol=1e-300)
 
@@ -176,15 +186,16 @@ def test_dense_matrix_is_an_orthogonal_group_homomorphism(first, second, layout)
 def test_backward_is_forward_at_negated_angles(inputs, layout):
     g, phi = inputs
     x = np.ones_like(g)
-    grad_x = apply_vjp(g, x, phi, layout=layout)[0]
-    np.testing.assert_allclose(grad_x, apply(g, -phi, layout=layout), rtol=0, atol=ulp_tol(g))
+    grad_x = apply_vjp(g, x, phi, layout=layout, rotary_dim=rotary_dim(phi))[0]
+    np.testing.assert_allclose(grad_x, apply(g, -phi, layout=layout, rotary_dim=rotary_dim(-phi)),
+                               rtol=0, atol=ulp_tol(g))
 
 
 @given(rope_inputs(batch=(2,)), layouts)
 def test_partial_rotary_passes_the_rest_through(inputs, layout):
     x, phi = inputs
     rotary = 2 * phi.size
-    y = apply(x, phi, layout=layout, magnitude=3.0)
+    y = apply(x, phi, layout=layout, magnitude=3.0, rotary_dim=rotary_dim(phi))
     assert np.array_equal(y[..., rotary:], x[..., rotary:])
 
 
@@ -192,11 +203,12 @@ def test_partial_rotary_passes_the_rest_through(inputs, layout):
 def test_magnitude_scales_the_rotated_block(inputs, layout, scale):
     x, phi = inputs
     magnitude = scale * np.linspace(0.5, 1.5, phi.size)
-    y = apply(x, phi, layout=layout, magnitude=magnitude)
+    y = apply(x, phi, layout=layout, magnitude=magnitude, rotary_dim=rotary_dim(phi))
     expected = rotation_matrix(phi, x.shape[-1], layout, magnitude=magnitude) @ x[..., None]
     np.testing.assert_allclose(y, expected[..., 0], rtol=0, atol=ulp_tol(x) * 2 * scale)
     rotary = 2 * phi.size
-    np.testing.assert_allclose(y[..., :rotary], _scaled(apply(x, phi, layout=layout),
+    np.testing.assert_allclose(y[..., :rotary], _scaled(apply(x, phi, layout=layout,
+                                                              rotary_dim=rotary_dim(phi)),
                                                         magnitude, layout)[..., :rotary],
                                rtol=0, atol=ulp_tol(x) * 4 * scale)
 
@@ -230,16 +242,16 @@ def test_basis_gives_conjugated_rotation(inputs, layout):
     x, phi = inputs
     rotary = 2 * phi.size
     basis, _ = np.linalg.qr(np.random.default_rng(phi.size).standard_normal((rotary, rotary)))
-    y = apply(x, phi, layout=layout, basis=basis)
+    y = apply(x, phi, layout=layout, basis=basis, rotary_dim=rotary_dim(phi))
     block = rotation_matrix(phi, rotary, layout)
     expected = (basis @ block @ basis.T @ x[..., :rotary, None])[..., 0]
     np.testing.assert_allclose(y[..., :rotary], expected, rtol=0, atol=ulp_tol(x) * 4 * rotary)
     assert np.array_equal(y[..., rotary:], x[..., rotary:])
     # relativity survives the change of basis
     q, k = x
-    left = apply(q, 2.0 * phi, layout=layout, basis=basis) @ apply(k, 5.0 * phi,
-                                                                    layout=layout, basis=basis)
-    right = q @ apply(k, 3.0 * phi, layout=layout, basis=basis)
+    options = dict(layout=layout, basis=basis, rotary_dim=rotary_dim(phi))
+    left = apply(q, 2.0 * phi, **options) @ apply(k, 5.0 * phi, **options)
+    right = q @ apply(k, 3.0 * phi, **options)
     scale = q.size * np.max(np.abs(q)) * np.max(np.abs(k))  # >= |q||k|, no underflow
     assert np.isclose(left, right, rtol=0,
                       atol=1e-13 * scale * (1 + np.abs(phi).max()) + subnormal_tol(q, k))
@@ -250,11 +262,12 @@ def test_broadcasting_matches_a_loop_over_batch_and_heads():
     x = rng.standard_normal((2, 3, 5, 10))
     phi = angles(np.arange(5), inv_freq(8))
     for layout in ("interleaved", "half"):
-        y = apply(x, phi, layout=layout)
+        y = apply(x, phi, layout=layout, rotary_dim=rotary_dim(phi))
         for b in range(2):
             for h in range(3):
                 for t in range(5):
-                    assert np.array_equal(y[b, h, t], apply(x[b, h, t], phi[t], layout=layout))
+                    assert np.array_equal(y[b, h, t], apply(x[b, h, t], phi[t], layout=layout,
+                                                            rotary_dim=rotary_dim(phi[t])))
 
 
 def test_angles_may_carry_more_batch_axes_than_x():
@@ -268,13 +281,15 @@ def test_angles_may_carry_more_batch_axes_than_x():
 def test_array_likes_and_strided_inputs_give_the_same_result():
     rng = np.random.default_rng(4)
     x, phi = rng.standard_normal((6, 8)), rng.standard_normal(3)
-    expected = apply(x, phi)
-    assert np.array_equal(apply(x.tolist(), phi.tolist()), expected)
-    assert np.array_equal(apply(np.asfortranarray(x), phi), expected)
+    expected = apply(x, phi, rotary_dim=rotary_dim(phi))
+    assert np.array_equal(apply(x.tolist(), phi.tolist(), rotary_dim=rotary_dim(phi.tolist())),
+                          expected)
+    assert np.array_equal(apply(np.asfortranarray(x), phi, rotary_dim=rotary_dim(phi)), expected)
     wide = np.zeros((6, 16))
     wide[:, ::2] = x
-    assert np.array_equal(apply(wide[:, ::2], phi), expected)
-    assert np.array_equal(apply(np.arange(4), [0.0, 0.0]), np.arange(4.0))
+    assert np.array_equal(apply(wide[:, ::2], phi, rotary_dim=rotary_dim(phi)), expected)
+    assert np.array_equal(apply(np.arange(4), [0.0, 0.0], rotary_dim=rotary_dim([0.0, 0.0])),
+                          np.arange(4.0))
 
 
 def test_huge_and_mixed_infinite_inputs():
@@ -288,7 +303,7 @@ def test_huge_and_mixed_infinite_inputs():
 
 def test_zero_pairs_is_the_identity():
     x = np.arange(3.0)
-    assert np.array_equal(apply(x, np.zeros(0)), x)
+    assert np.array_equal(apply(x, np.zeros(0), rotary_dim=rotary_dim(np.zeros(0))), x)
 
 
 @pytest.mark.parametrize("layout", ["interleaved", "half"])
@@ -316,17 +331,18 @@ def test_gradcheck_x_and_angles(layout, with_magnitude, seed):
     rng = np.random.default_rng(seed)
     x, phi = rng.standard_normal((2, 1, 4, 7)), rng.uniform(-4, 4, (4, 3))
     magnitude = rng.uniform(0.5, 2.0, (4, 3)) if with_magnitude else None
-    options = dict(layout=layout, magnitude=magnitude)
+    options = dict(layout=layout, magnitude=magnitude, rotary_dim=6)
     assert_vjp(functools.partial(apply, **options),
-              lambda g, x, phi: apply_vjp(g, x, phi, **options)[:2], [x, phi], rng=seed)
+               lambda g, x, phi: apply_vjp(g, x, phi, **options)[:2], [x, phi], rng=seed)
 
 
 @pytest.mark.parametrize("layout", ["interleaved", "half"])
 def test_gradcheck_when_x_is_broadcast_by_angles(layout):
     rng = np.random.default_rng(5)
     x, phi = rng.standard_normal((4, 6)), rng.uniform(-4, 4, (3, 1, 2))
-    assert_vjp(functools.partial(apply, layout=layout),
-              lambda g, x, phi: apply_vjp(g, x, phi, layout=layout)[:2], [x, phi], rng=0)
+    assert_vjp(functools.partial(apply, layout=layout, rotary_dim=4),
+               lambda g, x, phi: apply_vjp(g, x, phi, layout=layout, rotary_dim=4)[:2], [x, phi],
+               rng=0)
 
 
 @pytest.mark.parametrize("layout", ["interleaved", "half"])
@@ -337,15 +353,15 @@ def test_gradcheck_with_basis(layout):
     rng = np.random.default_rng(6)
     x, phi = rng.standard_normal((3, 7)), rng.uniform(-4, 4, 3)
     basis, _ = np.linalg.qr(rng.standard_normal((6, 6)))
-    options = dict(layout=layout, basis=basis)
+    options = dict(layout=layout, basis=basis, rotary_dim=6)
     assert_vjp(functools.partial(apply, **options),
-              lambda g, x, phi: apply_vjp(g, x, phi, **options)[:2], [x, phi], rng=1)
+               lambda g, x, phi: apply_vjp(g, x, phi, **options)[:2], [x, phi], rng=1)
     block = rotation_matrix(phi, 6, layout)
 
     def dense(q):
         return np.concatenate([(q @ block @ q.T @ x[:, :6, None])[..., 0], x[:, 6:]], -1)
-    assert_vjp(dense, lambda g, q: apply_vjp(g, x, phi, basis=q, layout=layout)[3], [basis],
-              rng=2)
+    assert_vjp(dense, lambda g, q: apply_vjp(g, x, phi, basis=q, layout=layout,
+                                             rotary_dim=6)[3], [basis], rng=2)
 
 
 def test_basis_gradient_along_orthogonal_curves():
@@ -393,7 +409,7 @@ def test_gradcheck_angles_vjp():
 
 def test_errors_name_the_argument():
     x, phi = np.ones((2, 6)), np.ones(3)
-    with pytest.raises(ValueError, match="angles has P=4.*D=6"):
+    with pytest.raises(ValueError, match=r"angles of shape \(4,\) has P=4.*D=6"):
         apply(x, np.ones(4))
     with pytest.raises(ValueError, match="layout"):
         apply(x, phi, layout="neox")

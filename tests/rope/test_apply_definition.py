@@ -22,6 +22,7 @@ import functools
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
+from rope_cases import rotary_dim
 
 from refimpl._broadcasting import sum_to_shape
 from refimpl.gradcheck import assert_vjp
@@ -110,6 +111,7 @@ def _rotation_tol(v, phi, options, scale=1.0):
 @given(rope_cases())
 def test_apply_equals_its_definition(case):
     x, phi, options, _ = case
+    options = {**options, "rotary_dim": rotary_dim(phi)}
     fast, definition = apply(x, phi, **options), apply_definition(x, phi, **options)
     rotary = 2 * phi.shape[-1]
     tol = _rotation_tol(np.broadcast_to(x, fast.shape), phi, options)
@@ -120,8 +122,8 @@ def test_apply_equals_its_definition(case):
 @given(rope_cases())
 def test_apply_vjp_equals_its_definition(case):
     x, phi, options, g = case
-    fast = apply_vjp(g, x, phi, **options)
-    definition = apply_vjp_definition(g, x, phi, **options)
+    fast = apply_vjp(g, x, phi, **options, rotary_dim=rotary_dim(phi))
+    definition = apply_vjp_definition(g, x, phi, **options, rotary_dim=rotary_dim(phi))
     assert len(fast) == len(definition) == 4
     rotary, m, products, terms = _scales(x, phi, options, g)
     # grad_x: the rotation of g by -phi, then summed over the axes x was broadcast on.
@@ -162,7 +164,7 @@ def test_definition_is_the_block_diagonal_matrix(case):
     rotation_matrix: an independent construction (matrix entries, not pair formulas)."""
     x, phi, options, _ = case
     rotary = 2 * phi.shape[-1]
-    y = apply_definition(x, phi, **options)
+    y = apply_definition(x, phi, **options, rotary_dim=rotary_dim(phi))
     matrix = rotation_matrix(phi, rotary, options["layout"], magnitude=options.get("magnitude"))
     if "basis" in options:
         q = options["basis"]
@@ -182,11 +184,13 @@ def test_definition_by_hand():
     """Quarter turns move each pair as the 2x2 formula says, in both layouts."""
     x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     quarter = np.array([np.pi / 2, np.pi])
-    np.testing.assert_allclose(apply_definition(x, quarter),
+    np.testing.assert_allclose(apply_definition(x, quarter, rotary_dim=rotary_dim(quarter)),
                                [-2.0, 1.0, -3.0, -4.0, 5.0], atol=1e-15)
-    np.testing.assert_allclose(apply_definition(x, quarter, layout="half"),
+    np.testing.assert_allclose(apply_definition(x, quarter, layout="half",
+                                                rotary_dim=rotary_dim(quarter)),
                                [-3.0, -2.0, 1.0, -4.0, 5.0], atol=1e-15)
-    np.testing.assert_allclose(apply_definition(x, quarter, magnitude=[2.0, 0.5]),
+    np.testing.assert_allclose(apply_definition(x, quarter, magnitude=[2.0, 0.5],
+                                                rotary_dim=rotary_dim(quarter)),
                                [-4.0, 2.0, -1.5, -2.0, 5.0], atol=1e-15)
 
 
@@ -198,7 +202,7 @@ def test_vjp_has_a_fixed_arity():
     for vjp in (apply_vjp, apply_vjp_definition):
         for magnitude in (None, np.ones(2)):
             for b in (None, basis):
-                grads = vjp(g, x, phi, magnitude=magnitude, basis=b)
+                grads = vjp(g, x, phi, magnitude=magnitude, basis=b, rotary_dim=4)
                 assert len(grads) == 4
                 assert (grads[2] is None) == (magnitude is None)
                 assert (grads[3] is None) == (b is None)
@@ -216,11 +220,12 @@ def test_gradcheck_definition_and_magnitude(layout, with_basis, seed):
     basis = np.linalg.qr(rng.standard_normal((6, 6)))[0] if with_basis else None
 
     def forward(x, phi, magnitude):
-        return apply(x, phi, layout=layout, magnitude=magnitude, basis=basis)
+        return apply(x, phi, layout=layout, magnitude=magnitude, basis=basis, rotary_dim=6)
 
     for vjp in (apply_vjp, apply_vjp_definition):
         assert_vjp(forward, lambda g, x, phi, m, vjp=vjp: vjp(g, x, phi, layout=layout,
-                                                             magnitude=m, basis=basis)[:3],
+                                                             magnitude=m, basis=basis,
+                                                             rotary_dim=6)[:3],
                   [x, phi, magnitude], rng=seed)
 
 
@@ -237,5 +242,6 @@ def test_gradcheck_definition_in_the_basis():
 
         def dense(q, block=block):
             return np.concatenate([(q @ block @ q.T @ x[:, :6, None])[..., 0], x[:, 6:]], -1)
-        vjp = functools.partial(apply_vjp_definition, layout=layout, magnitude=magnitude)
+        vjp = functools.partial(apply_vjp_definition, layout=layout, magnitude=magnitude,
+                                rotary_dim=6)
         assert_vjp(dense, lambda g, q, vjp=vjp: vjp(g, x, phi, basis=q)[3], [basis], rng=2)

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.rope import angles, apply, decay_indicator, inv_freq
 
 
-def test_table_of_the_research_note():
-    """rope2d_householder.md §A.6, d = 128, base 10000, four decimals."""
+def test_table_of_the_post():
+    """The decay values of kexue.fm/archives/8265 (d = 128, base 10000), four decimals."""
     distances = [0, 1, 2, 5, 10, 20, 50, 100, 200, 256, 1000, 10000]
     expected = [32.5, 31.5382, 28.9560, 20.8454, 17.9541, 15.2424, 12.6295, 10.2273, 7.2448,
                 6.5431, 4.4708, 3.8585]

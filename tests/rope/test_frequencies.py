@@ -1,13 +1,15 @@
 """Tests of refimpl.rope.frequencies: the default frequencies and the Hugging Face schedules.
 
-Anchor values come from rope_anchors.md §11 (a float64 transcription of the Hugging Face
-formulas) and rope2d_householder.md §A.5; the band counts and ranges are also quoted in
+Anchor values come from a float64 transcription of the Hugging Face formulas
+(transformers 5.23.0 ``modeling_rope_utils.py``), independent of this code; the band
+counts and ranges are also quoted in
 third-party reports (vllm PR #28244, jmaczan/tiny-vllm PR #1).
 """
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.rope import (
     dynamic_inv_freq,
@@ -81,7 +83,8 @@ def test_yarn_fixtures():
 
 
 def test_yarn_clamps_at_rotary_dim_minus_one_and_separates_equal_ends():
-    """rope_anchors.md §2.2: hi is clamped to R - 1 (not P - 1); lo == hi gets hi += 0.001.
+    """transformers 5.23.0 _compute_yarn_parameters: hi is clamped to R - 1 (not P - 1);
+    lo == hi gets hi += 0.001.
 
     R = 8, b = 10, L0 = 4096: d(32) = 8 ln(4096 / 64 pi) / (2 ln 10) = 5.24 and
     d(1) = 8 ln(4096 / 2 pi) / (2 ln 10) = 11.26, so (floor, ceil) = (5, 12) -> (5, 7).
@@ -218,8 +221,8 @@ def test_errors_name_the_parameter():
         scaled_inv_freq("ntk", 8)
     with pytest.raises(TypeError, match="factor"):
         scaled_inv_freq("linear", 8)
-    with pytest.raises(TypeError, match="seq_len"):
-        scaled_inv_freq("dynamic", 8, factor=2.0, max_position_embeddings=4096)
+    with pytest.raises(TypeError, match="max_position_embeddings"):
+        scaled_inv_freq("dynamic", 8, factor=2.0)
     with pytest.raises(TypeError, match="original_max_position_embeddings"):
         scaled_inv_freq("yarn", 8, factor=2.0)
     with pytest.raises(ValueError, match="max_position_embeddings"):
@@ -229,8 +232,11 @@ def test_errors_name_the_parameter():
                         original_max_position_embeddings=8192)
     with pytest.raises(TypeError, match="factor"):
         scaled_inv_freq("linear", 8, factor=None)
-    with pytest.raises(ValueError, match="factor must be >= 1"):
-        scaled_inv_freq("linear", 8, factor=0.5)
+    with pytest.raises(ValueError, match="factor must be >= 1.*only rope_type='linear'"):
+        scaled_inv_freq("llama3", 8, factor=0.5, low_freq_factor=1.0, high_freq_factor=4.0,
+                        original_max_position_embeddings=8192)
+    with pytest.raises(ValueError, match="factor must be positive"):
+        scaled_inv_freq("linear", 8, factor=0.0)
     with pytest.raises(ValueError, match="high_freq_factor"):
         llama3_inv_freq(8, factor=8.0, low_freq_factor=4.0, high_freq_factor=1.0,
                         original_max_position_embeddings=8192)
@@ -243,5 +249,89 @@ def test_errors_name_the_parameter():
         ntk_base(1e4, 2.0, 2)
     with pytest.raises(TypeError, match="truncate"):
         yarn_correction_range(8, 1e4, 4096, truncate="no")
-    with pytest.raises(TypeError, match="unexpected keyword argument 'factor'"):
+    with pytest.raises(TypeError, match=r"scaled_inv_freq\('default'\) got unknown .*'factor'"):
         scaled_inv_freq("default", 8, factor=2.0)
+
+
+# -- issue #19: proportional, seq_len=None, and the deliberate decisions -------------------
+
+def test_proportional_fixture():
+    """Hand-derived: D = 8, b = 10, partial 0.5 -> R = int(0.5 * 8 // 2) = 2 rotated pairs
+    with exponents 2k/8 (the whole head), the other 2 pairs at frequency 0; factor 2 halves."""
+    omega, attention = scaled_inv_freq("proportional", 8, 10.0, partial_rotary_factor=0.5,
+                                       factor=2.0)
+    np.testing.assert_allclose(omega, [0.5, 0.5 / 10**0.25, 0.0, 0.0], rtol=1e-15)
+    assert attention == 1.0
+    full, _ = scaled_inv_freq("proportional", 8, 10.0)
+    np.testing.assert_array_equal(full, inv_freq(8, 10.0))
+    none, _ = scaled_inv_freq("proportional", 8, 10.0, partial_rotary_factor=0.0)
+    np.testing.assert_array_equal(none, np.zeros(4))
+
+
+@given(rotary_dims, bases, st.floats(0.0, 1.0))
+def test_proportional_keeps_a_prefix_of_the_full_head(dim, base, share):
+    omega, _ = scaled_inv_freq("proportional", dim, base, partial_rotary_factor=share)
+    rotated = int(share * dim // 2)
+    assert omega.shape == (dim // 2,)
+    np.testing.assert_array_equal(omega[:rotated], inv_freq(dim, base)[:rotated])
+    assert np.all(omega[rotated:] == 0.0)
+
+
+@given(rotary_dims.filter(lambda d: d >= 4), bases, factors, lengths)
+def test_seq_len_none_is_the_initialisation(dim, base, factor, length):
+    """HF's init: dynamic at L = max_position_embeddings (the default frequencies),
+    longrope with the short factors."""
+    omega, _ = dynamic_inv_freq(dim, base, factor=factor, max_position_embeddings=length)
+    np.testing.assert_array_equal(omega, inv_freq(dim, base))
+    short, long = np.full(dim // 2, 2.0), np.full(dim // 2, 3.0)
+    omega, _ = longrope_inv_freq(dim, base, short_factor=short, long_factor=long,
+                                 original_max_position_embeddings=length, factor=factor)
+    np.testing.assert_allclose(omega, inv_freq(dim, base) / 2.0, rtol=1e-15)
+
+
+@given(rotary_dims, bases, st.floats(0.01, 0.99))
+def test_linear_factor_below_one_stretches_positions(dim, base, factor):
+    omega, _ = linear_inv_freq(dim, base, factor=factor)
+    np.testing.assert_array_equal(omega, inv_freq(dim, base) / factor)
+    assert np.all(omega >= inv_freq(dim, base))
+
+
+def test_odd_widths_follow_hugging_face():
+    """int(64 * 0.3) = 19: ten frequencies 1/b^(2k/19), k = 0..9 (HF rounds the width up)."""
+    omega, _ = scaled_inv_freq("default", 19, 10000.0)
+    np.testing.assert_allclose(omega, 10000.0 ** (-2.0 * np.arange(10) / 19), rtol=1e-14)
+    linear, _ = scaled_inv_freq("linear", 19, 10000.0, factor=4.0)
+    np.testing.assert_allclose(linear, omega / 4.0, rtol=1e-15)
+    dynamic, _ = scaled_inv_freq("dynamic", 19, 10000.0, factor=2.0,
+                                 max_position_embeddings=100, seq_len=300)
+    # b' = b (2 * 3 - 1)^(19/17), exponents 2k/19
+    np.testing.assert_allclose(dynamic, (1e4 * 5.0 ** (19 / 17)) ** (-2.0 * np.arange(10) / 19),
+                               rtol=1e-13)
+    with pytest.raises(ValueError, match="yarn needs an even rotary_dim.*fails to broadcast"):
+        scaled_inv_freq("yarn", 19, factor=2.0, original_max_position_embeddings=64)
+    with pytest.raises(ValueError, match="rotary_dim=19"):
+        inv_freq(19)
+
+
+def test_yarn_beta_order():
+    with pytest.raises(ValueError, match="beta_fast >= beta_slow.*beta_fast=1 < beta_slow=32"):
+        yarn_inv_freq(64, factor=4.0, original_max_position_embeddings=4096, beta_fast=1.0,
+                      beta_slow=32.0)
+    # Equal betas: a step at one index (HF's hi += 0.001 when truncation makes lo == hi).
+    omega, _ = yarn_inv_freq(64, factor=4.0, original_max_position_embeddings=4096,
+                             beta_fast=8.0, beta_slow=8.0, truncate=False)
+    default = inv_freq(64)
+    lo, _ = yarn_correction_range(64, 1e4, 4096, beta_fast=8.0, beta_slow=8.0, truncate=False)
+    k = np.arange(32)
+    np.testing.assert_allclose(omega[k < lo], default[k < lo], rtol=1e-15)
+    np.testing.assert_allclose(omega[k > lo + 0.001], default[k > lo + 0.001] / 4.0, rtol=1e-15)
+
+
+def test_parameter_errors_teach_the_hugging_face_names():
+    with pytest.raises(TypeError, match="rope_theta.*base=rope_theta.*from_hf_config"):
+        scaled_inv_freq("default", 8, rope_theta=1e6)
+    with pytest.raises(TypeError, match=r"rotary_dim=int\(head_dim \* partial_rotary_factor\)"):
+        scaled_inv_freq("linear", 8, factor=2.0, partial_rotary_factor=0.5)
+    with pytest.raises(TypeError, match=r"scaled_inv_freq\('longrope'\) needs keyword "
+                                        "parameter.*short_factor, long_factor"):
+        scaled_inv_freq("longrope", 8, original_max_position_embeddings=16)

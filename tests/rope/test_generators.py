@@ -1,6 +1,6 @@
 """Tests of refimpl.rope.generators: the commuting-generator form of N-D RoPE.
 
-Also the RoPE-2D post's negative results (rope2d_householder.md §B.4-B.6), each shown
+Also the RoPE-2D post's negative results (kexue.fm/archives/8397), each shown
 failing: ``rot((x + y) theta)`` is relative but not invertible; the quaternion
 generators do not commute and relativity breaks; in 3 dimensions (and 2) a second
 commuting skew generator is a multiple of the first, while 4 dimensions admit two.
@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.stats
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from rope_cases import rotary_dim
 
 from refimpl.rope import apply
 from refimpl.rope.generators import (
@@ -38,7 +40,8 @@ def frequency_matrices(draw, builders_only=False):
     Builders, and (unless ``builders_only``) arbitrary real F whose columns may be
     zero, repeated or negated (the degenerate cases of the block-diagonalisation).
     """
-    kinds = ["axial", "axis_interleaved", "mixed", "mrope"] + ([] if builders_only else ["arbitrary"])
+    kinds = ["axial", "axis_interleaved", "mixed",
+             "mrope"] + ([] if builders_only else ["arbitrary"])
     kind = draw(st.sampled_from(kinds))
     n_axes = 2 if kind == "mixed" else draw(st.integers(1, 4))
     dim = 4 * n_axes * draw(st.integers(1, 16 // n_axes))
@@ -93,8 +96,8 @@ def test_generators_are_skew_and_commute(F, layout, with_basis, extra):
     assert A.shape == (F.shape[0], dim + extra, dim + extra)
     np.testing.assert_allclose(A, -np.swapaxes(A, -1, -2), atol=1e-15)
     for k in range(len(A)):
-        for l in range(k):
-            np.testing.assert_allclose(A[k] @ A[l], A[l] @ A[k], atol=1e-13)
+        for j in range(k):
+            np.testing.assert_allclose(A[k] @ A[j], A[j] @ A[k], atol=1e-13)
 
 
 @given(frequency_matrices(), st.sampled_from(LAYOUTS), st.booleans(), st.integers(0, 3), st.data())
@@ -105,7 +108,8 @@ def test_apply_equals_expm_of_generators(F, layout, with_basis, extra, data):
     p = np.array(data.draw(st.lists(st.floats(-20, 20), min_size=n_axes, max_size=n_axes)))
     x = rng.standard_normal((2, dim + extra))
     R = rotation_from_generators(p, generators(F, layout, dim=dim + extra, basis=basis))
-    np.testing.assert_allclose(apply(x, nd_angles(p, F), layout=layout, basis=basis),
+    np.testing.assert_allclose(apply(x, nd_angles(p, F), layout=layout, basis=basis,
+                                     rotary_dim=rotary_dim(nd_angles(p, F))),
                                x @ R.T, atol=1e-10)
 
 
@@ -113,7 +117,8 @@ def test_rotation_from_generators_closed_form():
     # One plane turned by p . F: the closed-form rotation, and R(0) = I.
     A = generators([[0.5], [2.0]])
     c, s = np.cos(0.5 * 3 - 2.0 * 1), np.sin(0.5 * 3 - 2.0 * 1)
-    np.testing.assert_allclose(rotation_from_generators([3.0, -1.0], A), [[c, -s], [s, c]], atol=1e-15)
+    np.testing.assert_allclose(rotation_from_generators([3.0, -1.0], A), [[c, -s], [s, c]],
+                               atol=1e-15)
     np.testing.assert_array_equal(rotation_from_generators([0.0, 0.0], A), np.eye(2))
 
 
@@ -162,7 +167,7 @@ def test_validator_accepts_builders_in_any_basis(F, layout):
 
 
 def test_invertibility_on_32_by_32_grid():
-    # rope2d_householder.md §B.7: axial layout, D = 16, base 1e4: all 1024 positions of a
+    # kexue.fm/archives/8397: axial layout, D = 16, base 1e4: all 1024 positions of a
     # 32 x 32 grid give distinct rotations. Checked directly (every pair of dense
     # matrices) and through the validator's closed form, which must agree.
     F = axial_frequencies(16, 2)
@@ -207,7 +212,8 @@ def quaternion_left(a, b, c, d):
     return np.array([[a, -b, -c, -d], [b, a, -d, c], [c, d, a, -b], [d, -c, b, a]], float)
 
 
-L_I, L_J, L_K = quaternion_left(0, 1, 0, 0), quaternion_left(0, 0, 1, 0), quaternion_left(0, 0, 0, 1)
+L_I, L_J, L_K = quaternion_left(0, 1, 0, 0), quaternion_left(0, 0, 1, 0), quaternion_left(0, 0, 0,
+                                                                                          1)
 
 
 def test_rot_of_sum_is_relative_but_not_invertible():
@@ -293,7 +299,8 @@ def test_four_dimensions_admit_two_commuting_generators(b, c):
     linear_map = np.array([bracket(*e) for e in np.eye(3)]).T
     kernel = scipy.linalg.null_space(linear_map)
     assert kernel.shape[1] == 1
-    np.testing.assert_allclose(abs(kernel[:, 0] @ [c, -b, 1]), np.linalg.norm([c, -b, 1]), rtol=1e-9)
+    np.testing.assert_allclose(abs(kernel[:, 0] @ [c, -b, 1]), np.linalg.norm([c, -b, 1]),
+                               rtol=1e-9)
     A = np.stack([B1, so4(0, 0, 0, c, -b, 1)])
     assert validate_generators(A).full_rank and validate_generators(A).commuting
 

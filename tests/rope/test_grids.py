@@ -2,10 +2,17 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.rope import apply
-from refimpl.rope.grids import index_grid, pixel_grid, with_prefix_tokens
+from refimpl.rope.grids import (
+    centred_grid,
+    index_grid,
+    merge_block_grid,
+    pixel_grid,
+    with_prefix_tokens,
+)
 from refimpl.rope.nd import axial_frequencies, mixed_frequencies, nd_angles
 
 sizes = st.integers(1, 12)
@@ -59,7 +66,8 @@ def test_prefix_tokens_are_not_rotated(height, width, n_prefix, where):
 
 
 def test_llama4_vision_convention():
-    # rope_anchors.md §2.4: x = col and y = row, 1-based, CLS appended last with angle 0.
+    # transformers 5.23.0 models/llama4/modeling_llama4.py: x = col and y = row,
+    # 1-based, CLS appended last with angle 0.
     # On the 1-based grid no patch sits at the origin, so CLS alone is unrotated.
     positions = with_prefix_tokens(index_grid((3, 4), axis_order="xy", offset=1), where="last")
     np.testing.assert_array_equal(positions[0], [1, 1])
@@ -72,7 +80,7 @@ def test_llama4_vision_convention():
 
 
 def test_post_flattening_objection():
-    # rope2d_householder.md §B.1: flattening (x, y) -> x h + y puts the two neighbours of
+    # kexue.fm/archives/8397: flattening (x, y) -> x h + y puts the two neighbours of
     # (3, 4) on a 14 x 14 map at distances 14 and 1; the 2-D positions see both at 1.
     grid = index_grid((14, 14))
     flat = lambda row, col: np.flatnonzero(np.all(grid == [row, col], axis=1))[0]
@@ -100,3 +108,43 @@ def test_bad_input():
         with_prefix_tokens(index_grid((2, 2)), where="middle")
     with pytest.raises(ValueError, match="positions"):
         with_prefix_tokens([1.0, 2.0])
+
+
+# -- issue #19: merge-block order, DINOv3 centres, per-axis offsets ---------------------------
+
+def test_merge_block_grid_by_hand():
+    """4 x 4 patches, 2 x 2 blocks: block (0,0) holds (0,0) (0,1) (1,0) (1,1), then block
+    (0,1) holds (0,2) (0,3) (1,2) (1,3), ... (transformers vision_utils)."""
+    grid = merge_block_grid((4, 4))
+    np.testing.assert_array_equal(grid[:8], [[0, 0], [0, 1], [1, 0], [1, 1],
+                                             [0, 2], [0, 3], [1, 2], [1, 3]])
+    assert np.max(np.abs(grid - index_grid((4, 4)))) == 2  # raster order is off
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3))
+def test_merge_block_grid_is_a_blockwise_permutation(bh, bw, merge, frames):
+    grid = merge_block_grid((bh * merge, bw * merge), merge, frames=frames)
+    one = grid[: bh * bw * merge**2]
+    assert sorted(map(tuple, one)) == sorted(map(tuple, index_grid((bh * merge, bw * merge))))
+    blocks = one.reshape(-1, merge**2, 2) // merge  # every group of m^2 tokens: one block
+    assert np.all(blocks == blocks[:, :1])
+    np.testing.assert_array_equal(grid, np.tile(one, (frames, 1)))
+
+
+def test_centred_grid_normalisations():
+    np.testing.assert_allclose(centred_grid((2, 4))[:, 0], [-0.5] * 4 + [0.5] * 4)
+    np.testing.assert_allclose(centred_grid((2, 4), normalize="max")[:4, 1],
+                               [-0.75, -0.25, 0.25, 0.75])
+    np.testing.assert_allclose(centred_grid((2, 4), normalize="min")[:4, 1],
+                               [-0.5, 0.5, 1.5, 2.5])
+    with pytest.raises(ValueError, match="normalize"):
+        centred_grid((2, 2), normalize="mean")
+
+
+def test_per_axis_offsets():
+    np.testing.assert_array_equal(index_grid((2, 2), offset=(5, -1)),
+                                  [[5, -1], [5, 0], [6, -1], [6, 0]])
+    np.testing.assert_array_equal(index_grid((2, 2), offset=(5, -1), axis_order="xy"),
+                                  [[-1, 5], [0, 5], [-1, 6], [0, 6]])
+    with pytest.raises(ValueError, match="one value per axis"):
+        index_grid((2, 2, 2), offset=(1, 2))

@@ -1,8 +1,10 @@
-"""Tests of refimpl.rope.layouts: the layout permutation and Meta <-> Hugging Face q/k conversion."""
+"""Tests of refimpl.rope.layouts: the layout permutation and Meta <-> HF q/k conversion."""
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from rope_cases import rotary_dim
 
 from refimpl.rope import angles, apply, inv_freq, layout_permutation, permute_qk_rows
 
@@ -10,7 +12,8 @@ layouts = st.sampled_from(["interleaved", "half"])
 
 
 def test_fixtures_for_head_dim_8():
-    """rope_anchors.md §3: HF row j <- Meta row pi(j), pi = [0,2,4,6,1,3,5,7]; inverse."""
+    """convert_llama_weights_to_hf.py permute: HF row j <- Meta row pi(j),
+    pi = [0,2,4,6,1,3,5,7]; and the inverse."""
     np.testing.assert_array_equal(layout_permutation(8, "interleaved", "half"),
                                   [0, 2, 4, 6, 1, 3, 5, 7])
     np.testing.assert_array_equal(layout_permutation(8, "half", "interleaved"),
@@ -48,8 +51,9 @@ def test_half_of_permuted_equals_permuted_interleaved(pairs, extra, seed):
     dim = 2 * pairs + extra
     x, phi = rng.standard_normal((3, dim)), rng.uniform(-100, 100, (3, pairs))
     perm = layout_permutation(dim, "interleaved", "half", rotary_dim=2 * pairs)
-    np.testing.assert_allclose(apply(x[:, perm], phi, layout="half"),
-                               apply(x, phi, layout="interleaved")[:, perm],
+    np.testing.assert_allclose(apply(x[:, perm], phi, layout="half", rotary_dim=rotary_dim(phi)),
+                               apply(x, phi, layout="interleaved", rotary_dim=rotary_dim(phi))[:,
+                                                                                               perm],
                                rtol=0, atol=8 * np.finfo(float).eps * np.abs(x).max())
 
 
@@ -70,11 +74,13 @@ def test_converting_qk_weights_leaves_every_attention_score_unchanged(
     def scores(w_q, b_q, w_k, b_k, layout):
         q = (x @ w_q.T + b_q).reshape(tokens, heads, head_dim).transpose(1, 0, 2)
         k = (x @ w_k.T + b_k).reshape(tokens, kv_heads, head_dim).transpose(1, 0, 2)
-        q, k = apply(q, phi, layout=layout), apply(k, phi, layout=layout)
+        width = rotary_dim(phi)
+        q = apply(q, phi, layout=layout, rotary_dim=width)
+        k = apply(k, phi, layout=layout, rotary_dim=width)
         return q @ np.repeat(k, group, axis=0).transpose(0, 2, 1)
 
     def convert(rows, count):
-        return permute_qk_rows(rows, count, src, dst, rotary_dim=2 * pairs)
+        return permute_qk_rows(rows, count, src, dst, rotary_dim=2 * pairs, head_dim=head_dim)
     before = scores(w_q, b_q, w_k, b_k, src)
     after = scores(convert(w_q, heads), convert(b_q, heads), convert(w_k, kv_heads),
                    convert(b_k, kv_heads), dst)

@@ -2,8 +2,8 @@
 
 The RoPE properties (relativity, orthogonality, composition) are checked through the
 dense matrix ``R(p) = apply(I, p @ F).T``, for every builder, both layouts, with and
-without a change of basis. Fixtures come from research note rope2d_householder.md §B.8
-and rope_anchors.md §2.3.
+without a change of basis. Fixtures come from the RoPE-2D post (kexue.fm/archives/8397)
+and transformers 5.23.0 models/qwen2_vl/modeling_qwen2_vl.py.
 """
 
 import functools
@@ -11,7 +11,8 @@ import functools
 import numpy as np
 import pytest
 import scipy.stats
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.gradcheck import assert_vjp
 from refimpl.rope import angles, apply, apply_vjp, inv_freq
@@ -148,7 +149,7 @@ def test_one_axis_is_1d_rope(pairs, t):
 # ---------------------------------------------------------------- fixtures
 
 def test_rope2d_split_fixture():
-    # rope2d_householder.md §B.8: rope2d_split(q=[1..8], x=1, y=2), interleaved, base 1e4.
+    # kexue.fm/archives/8397: the split(q=[1..8], x=1, y=2), interleaved, base 1e4.
     q = np.arange(1.0, 9.0)
     F = axial_frequencies(8, 2)
     expected = [-1.14264, 1.922076, 2.959851, 4.0298, -7.536519, 2.049606, 6.838611, 8.138391]
@@ -189,7 +190,7 @@ def test_axial_frequencies_match_timm_and_eva_bands():
 
 
 def test_mrope_qwen2vl_chunked_sections():
-    # rope_anchors.md §2.3: [16, 24, 24] -> slots [0,16) t, [16,40) h, [40,64) w.
+    # transformers 5.23.0 Qwen2-VL: [16, 24, 24] -> slots [0,16) t, [16,40) h, [40,64) w.
     axis = mrope_axis_map([16, 24, 24])
     np.testing.assert_array_equal(axis, [0] * 16 + [1] * 24 + [2] * 24)
 
@@ -205,7 +206,7 @@ def test_mrope_qwen3vl_interleaved_sections():
 @given(st.lists(st.integers(0, 10), min_size=3, max_size=3).filter(lambda s: sum(s) > 0),
        st.booleans())
 def test_mrope_matches_hugging_face_table_forms(sections, interleaved):
-    # Transcriptions of the two HF forms (rope_anchors.md §2.3, §8.6), applied to the
+    # Transcriptions of the two HF forms (transformers Qwen2-VL / Qwen3-VL), applied to the
     # per-axis 1-D angle tables: Qwen2-VL splits the duplicated half-layout table into
     # chunks mrope_section * 2 and takes chunk i from axis i % 3; Qwen3-VL overwrites
     # slots offset::3 below 3 * section with axis offset (offset = 1, 2).
@@ -235,13 +236,16 @@ def test_mixed_init_structure(quarter, n_heads, seed):
     assert F.shape == (n_heads, 2, dim // 2)
     magnitude = 10.0 ** (-4 * np.arange(quarter) / dim)
     first, second = F[..., :quarter], F[..., quarter:]
-    np.testing.assert_allclose(np.hypot(*np.moveaxis(first, 1, 0)), np.broadcast_to(magnitude, (n_heads, quarter)), rtol=1e-14)
-    np.testing.assert_allclose(np.hypot(*np.moveaxis(second, 1, 0)), np.broadcast_to(magnitude, (n_heads, quarter)), rtol=1e-14)
+    expected = np.broadcast_to(magnitude, (n_heads, quarter))
+    np.testing.assert_allclose(np.hypot(*np.moveaxis(first, 1, 0)), expected, rtol=1e-14)
+    np.testing.assert_allclose(np.hypot(*np.moveaxis(second, 1, 0)), expected, rtol=1e-14)
     # One direction per head: every pair of the first group points the same way, and
     # the second group is that direction turned by +90 degrees.
     direction = first / magnitude
-    np.testing.assert_allclose(direction, np.broadcast_to(direction[..., :1], direction.shape), atol=1e-14)
-    np.testing.assert_allclose(second / magnitude, np.stack([-direction[:, 1], direction[:, 0]], 1), atol=1e-14)
+    np.testing.assert_allclose(direction, np.broadcast_to(direction[..., :1], direction.shape),
+                               atol=1e-14)
+    np.testing.assert_allclose(second / magnitude, np.stack([-direction[:, 1], direction[:, 0]],
+                                                            1), atol=1e-14)
     np.testing.assert_array_equal(mixed_frequencies(dim, n_heads, rng=seed), F)
 
 
