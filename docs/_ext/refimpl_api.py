@@ -97,11 +97,19 @@ def top_level_assignments(module: ModuleType) -> set[str]:
 
 
 def exported_names(module: ModuleType) -> list[str]:
+    """``__all__``; without it, the public functions and classes the module defines and
+    its public constants documented by a ``#:`` comment."""
     if hasattr(module, "__all__"):
         return list(module.__all__)
-    return [name for name, value in vars(module).items()
-            if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value))
-            and value.__module__ == module.__name__]
+    try:
+        commented = {name for scope, name in
+                     ModuleAnalyzer.for_module(module.__name__).find_attr_docs() if not scope}
+    except PycodeError:
+        commented = set()
+    return [name for name, value in vars(module).items() if not name.startswith("_") and (
+        ((inspect.isfunction(value) or inspect.isclass(value))
+         and value.__module__ == module.__name__)
+        or (name in commented and kind_of(value) == "data"))]
 
 
 def kind_of(value: Any) -> str:
@@ -157,7 +165,7 @@ def collect(package_name: str) -> dict[str, ModuleInfo]:
         info.exports.append(member)
     # an object exported only by a package (e.g. a constant of a module without __all__)
     # is still documented with the module that defines it
-    for info, member, _ in pending:
+    for _, member, _ in pending:
         owner = infos[member.owner]
         if not any(m.name == member.name for m in owner.exports):
             owner.exports.append(Member(member.name, member.owner, member.kind))
@@ -199,8 +207,9 @@ def process_docstring(app: Sphinx, what: str, name: str, obj: Any, options: Any,
     A constant without a ``#:`` comment would otherwise show the docstring of ``tuple``
     or ``float`` ("Built-in immutable sequence ...") as if it described the constant.
     """
-    if what in ("data", "attribute") and type(obj).__doc__ and \
-            "\n".join(lines).strip() == inspect.cleandoc(type(obj).__doc__):
+    type_doc = type(obj).__doc__
+    if what in ("data", "attribute") and type_doc and \
+            "\n".join(lines).strip() == inspect.cleandoc(type_doc):
         lines.clear()
     if listed(name):
         lines[:] = [escape_line(line) for line in lines]
