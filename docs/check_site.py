@@ -43,9 +43,8 @@ DOCS = Path(__file__).resolve().parent
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking"]
 SKIPPED_DIRS = {"_static", "_sources", "_images", ".doctrees"}
-#: Pages screenshotted besides the home page: the guide pages and the API page of each
-#: top-level module (found in the build, so new areas are covered).
-GUIDE_PAGES = ["rope_nd.html", "widening.html", "mixers.html", "gallery.html", "api/index.html"]
+#: Top-level pages that are not an area of their own: no screenshot.
+NOT_AREAS = {"genindex.html", "py-modindex.html", "search.html", "changelog.html"}
 
 # --- the static pass --------------------------------------------------------------------
 
@@ -252,7 +251,10 @@ def site_pages(html_dir: Path) -> list[Path]:
 
 
 def screenshot_plan(pages: list[str], out: Path) -> dict[str, Path]:
-    areas = ["index.html", *[p for p in GUIDE_PAGES if p in pages],
+    """The home page, every guide page, the API index and the page of each top-level module
+    (all found in the build, so a new page or area is covered)."""
+    guide = [p for p in pages if "/" not in p and p != "index.html" and p not in NOT_AREAS]
+    areas = ["index.html", *guide, "api/index.html",
              *[p for p in pages if re.fullmatch(r"api/refimpl\.[a-z_]+\.html", p)]]
     return {page: out / (page.removesuffix(".html").replace("/", "_") + ".png")
             for page in areas}
