@@ -38,7 +38,6 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "_generated", "README.md", "**/conftest.py"]
-templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["refimpl.css"]
 
