@@ -141,13 +141,18 @@ class PropertyResult:
             raise PropertyFailure(self)
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, *, show_case: bool = True) -> str:
+        """The readable form: verdict, measurement, detail, faults, and (on failure) the
+        input arrays with their shapes unless ``show_case`` is false."""
         verdict = "holds" if self.passed else "FAILS"
         lines = [f"property {self.name} {verdict}: measured {self.measured:.3e}, "
                  f"tolerance {self.tolerance:.3e}"]
         if self.detail:
             lines.append(f"  {self.detail}")
         lines += [f"  fault: {fault}" for fault in self.faults]
-        if self.case is not None and not self.passed:
+        if show_case and self.case is not None and not self.passed:
             lines.append("  input:")
             lines += [f"    {name} = {format_array(value)}".replace("\n", "\n      ")
                       for name, value in self.case]
@@ -155,11 +160,15 @@ class PropertyResult:
 
 
 class PropertyFailure(AssertionError):
-    """A failed property; ``result`` holds the measurement, the faults and the input."""
+    """A failed property; ``result`` holds the measurement, the faults and the input.
 
-    def __init__(self, result: PropertyResult) -> None:
-        super().__init__("\n" + str(result))
+    ``show_case=False`` leaves the input out of the message (Hypothesis prints it).
+    """
+
+    def __init__(self, result: PropertyResult, *, show_case: bool = True) -> None:
+        super().__init__("\n" + result.text(show_case=show_case))
         self.result = result
+        self.show_case = show_case
 
 
 def always(subject: Any) -> bool:
@@ -213,3 +222,6 @@ def worst(results: list[PropertyResult]) -> PropertyResult:
         return np.inf if result.measured > 0 else result.measured - 1.0
 
     return max(results, key=excess)
+
+
+PropertyFailure.__module__ = "refimpl.testing.properties"  # its public home, as printed
