@@ -106,7 +106,7 @@ def check_householder_product(fn: Callable[..., Any], *, dtype: str = "float64",
     Runs the properties of :mod:`refimpl.testing.properties.householder_product` on
     reflectors from a QR factorisation and on random ``tau``, for every shape of
     :data:`PRODUCT_SHAPES`: agreement with LAPACK ``dorgqr`` (tolerance
-    ``16 eps sqrt(m k) max(1, max|Q|)``), orthonormal columns for reflections, the
+    ``16 eps (m + k) max(1, max|Q|)``), orthonormal columns for reflections, the
     diagonal, upper triangle and trailing columns of ``V`` ignored (exactly), ``tau = 0``
     giving the identity columns (exactly). A value disagreement is explained, when
     possible, as one of the usual mistakes.

@@ -6,10 +6,12 @@ lower part of column ``i`` of ``V`` with an implicit 1 on the diagonal (LAPACK
 LAPACK ``dorgqr`` itself (``scipy.linalg.lapack.dorgqr``), not refimpl, so refimpl's
 own :func:`refimpl.householder.householder_product` is checked by the same statements.
 
-Error model: each reflector costs a few ``eps`` per entry of ``Q``, and rounding errors
-of ``k`` reflectors on vectors of length ``m`` accumulate like a random walk, so the
-size factor is ``sqrt(m k)`` (at least 1), times ``max(1, max|Q|)`` for ``tau`` that do
-not make the ``H_i`` orthogonal.
+Error model: each of the ``k`` reflectors costs a few ``eps`` per entry of ``Q``, and its
+inner products over ``m`` entries another ``m eps`` at most, so the size factor is
+``m + k``, times ``max(1, max|Q|)`` for ``tau`` that do not make the ``H_i`` orthogonal.
+(Measured: ``torch.linalg.householder_product`` 2.13 in float64 against ``dorgqr``
+stays below 0.4 of this tolerance for ``m <= 40``, and below 1.4 of the random-walk
+guess ``sqrt(m k)``, which is therefore not used.)
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def xorgqr(V: np.ndarray, tau: np.ndarray) -> np.ndarray:
 
 
 def _size(V: np.ndarray, tau: np.ndarray) -> float:
-    return max(1.0, float(np.sqrt(V.shape[0] * len(tau))))
+    return float(V.shape[0] + len(tau))
 
 
 def _shape_fault(found: np.ndarray, V: np.ndarray) -> tuple[str, ...]:
@@ -72,7 +74,7 @@ def agrees_with_xorgqr(subject: ProductSubject, case: Case) -> PropertyResult:
     """``fn(V, tau) = dorgqr(V, tau)`` for any ``tau`` (fields ``V, tau``).
 
     Measured: ``max |fn - dorgqr| / max(1, max|dorgqr|)``. Tolerance:
-    ``SAFETY eps sqrt(m k)`` (module notes).
+    ``SAFETY eps (m + k)`` (module notes).
     """
     V, tau = case.V, case.tau
     found, expected = subject(V, tau), xorgqr(V, tau)
@@ -88,7 +90,7 @@ def orthonormal_columns(subject: ProductSubject, case: Case) -> PropertyResult:
     """``Q^T Q = I`` when every ``H_i`` is a reflection, ``tau_i = 2 / |y_i|^2`` (fields
     ``V, tau``; the tau are replaced by those values here).
 
-    Measured: ``max |Q^T Q - I|``. Tolerance: ``SAFETY eps sqrt(m k)``.
+    Measured: ``max |Q^T Q - I|``. Tolerance: ``SAFETY eps (m + k)``.
     """
     V = case.V
     k = len(case.tau)
@@ -147,10 +149,10 @@ def diagnose(subject: ProductSubject) -> tuple[str, ...]:
 #: The properties of a Householder product, in the order the plugin runs them.
 PROPERTIES = (
     Property("householder_product", "agrees_with_xorgqr", "fn(V, tau) = LAPACK dorgqr(V, tau)",
-             "SAFETY eps(dtype) sqrt(m k) max(1, |Q|)", agrees_with_xorgqr, "product_cases",
+             "SAFETY eps(dtype) (m + k) max(1, |Q|)", agrees_with_xorgqr, "product_cases",
              diagnose=diagnose),
     Property("householder_product", "orthonormal_columns",
-             "Q^T Q = I for tau_i = 2/|y_i|^2", "SAFETY eps(dtype) sqrt(m k)",
+             "Q^T Q = I for tau_i = 2/|y_i|^2", "SAFETY eps(dtype) (m + k)",
              orthonormal_columns, "product_cases", diagnose=diagnose),
     Property("householder_product", "reads_only_the_reflectors",
              "V on/above the diagonal and beyond column k is ignored", "exact",

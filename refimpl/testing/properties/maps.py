@@ -171,9 +171,19 @@ def determinant(subject: MapSubject, case: Case) -> PropertyResult:
                           f"|det T - ({expected:+.0f})|", faults + _finite(T), case)
 
 
+def _complement(a: np.ndarray, b: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The rows of ``z`` projected onto span(a, b)^perp, through an orthonormal basis of
+    ``R^d`` whose first columns span a and b (QR of ``[a, b, z^T]``); empty when d <= 2."""
+    basis, _ = np.linalg.qr(np.column_stack([a, b, z.T]), mode="complete")
+    rank = 1 if not np.any(a != b) or not np.any(a != -b) else 2
+    rest = basis[:, rank:]
+    return (z @ rest) @ rest.T if rest.shape[1] else np.zeros((0, a.size))
+
+
 def complement(subject: MapSubject, case: Case) -> PropertyResult:
     """``T z = s z`` for ``z`` orthogonal to span(a, b), ``s`` the claimed sign (fields
-    ``a, b, z``; ``z`` rows are projected off a and b here; needs ``subject.complement``).
+    ``a, b, z``; ``z`` rows are projected onto the complement here; needs
+    ``subject.complement``).
 
     Not applicable (reported as 0) where the map uses its fallback, i.e. at its exact
     singular point, whose fallback plane is any one orthogonal to ``a``. Measured:
@@ -183,10 +193,7 @@ def complement(subject: MapSubject, case: Case) -> PropertyResult:
     if subject.complement is None:
         raise ValueError("complement needs subject.complement, a sign rule; got None")
     a, b = case.a, case.b
-    basis, _ = np.linalg.qr(np.column_stack([a, b]))
-    parallel = np.linalg.matrix_rank(np.column_stack([a, b]), tol=0.0) < 2
-    span = basis[:, :1] if parallel else basis
-    z = case.z - (case.z @ span) @ span.T
+    z = _complement(a, b, case.z)
     scale = float(np.max(np.linalg.norm(z, axis=-1), initial=0.0))
     if scale == 0.0 or subject.distance(a, b) == 0.0:
         return PropertyResult("maps.complement", 0.0, 0.0,
