@@ -79,5 +79,6 @@ def test_xpos_pair_scores_are_relative(case):
     """lucidrains' xPos scales queries by zeta^(p/512) and keys by its inverse: the pair's
     scores stay relative although neither side alone is (positions up to 2048 keep
     zeta^(p/512) within float64)."""
-    subject = pair_subject(lucidrains(32, xpos_scale_base=512.0, xpos_center=512.0))
+    subject = pair_subject(lucidrains(32, use_xpos=True, xpos_scale_base=512.0,
+                                      xpos_center=512.0))
     properties.pair_score_invariance(subject, case).assert_holds()
