@@ -81,9 +81,15 @@ class RopePairSubject:
         return np.asarray(q_rot, dtype=np.float64), np.asarray(k_rot, dtype=np.float64)
 
     def side(self, index: int) -> RopeSubject:
-        """The queries (0) or keys (1) side as a :class:`RopeSubject` of its own."""
+        """The queries (0) or keys (1) side as a :class:`RopeSubject` of its own; the
+        other argument is zeros, so a function that swaps q and k shows."""
         expect = self.expect if index == 0 or self.expect is None else self.expect.keys()
-        return RopeSubject(lambda x, p: self(x, x, p)[index], self.head_dim, expect,
+
+        def rotate(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+            other = np.zeros_like(x)
+            return self(*((x, other) if index == 0 else (other, x)), positions)[index]
+
+        return RopeSubject(rotate, self.head_dim, expect,
                            self.dtype, self.omega_max, self.integer_positions,
                            f"{self.name}[{'qk'[index]}]")
 
