@@ -266,8 +266,9 @@ def _rope_case(draw: Any, head_dim: int, rows: int, max_position: int, integer: 
     x, q, k = (_gaussian_rows(rng, (rows, head_dim), scale) for _ in range(3))
     if draw(st.booleans()):  # axis vectors: one feature at a time
         x = np.eye(head_dim)[rng.integers(0, head_dim, rows)] * scale
-    kind = "integer" if integer else "any"
-    position = positions(rows, kind=kind, max_position=max_position)
+    position = positions(rows, kind="large", max_position=max_position)
+    if not integer:
+        position = st.one_of(position, positions(rows, kind="real"))
     small = positions(rows, kind="integer")
     p, m, n = draw(position), draw(small), draw(small)
     shift = draw(st.one_of(small, position))
@@ -277,8 +278,9 @@ def _rope_case(draw: Any, head_dim: int, rows: int, max_position: int, integer: 
 def rope_cases(head_dim: int, *, rows: int = 4, max_position: int = 2**16,
                integer: bool = True) -> st.SearchStrategy[Case]:
     """Inputs of the 1-D RoPE properties: ``x, q, k`` of shape ``(rows, head_dim)`` (Gaussian
-    at scales 1e-3..1e3, or axis vectors) and positions ``positions, m, n, shift`` of shape
-    ``(rows,)``: integers up to ``max_position`` (``integer=False`` adds real ones).
+    at scales 1e-3..1e3, or axis vectors) and positions of shape ``(rows,)``: ``positions``
+    integers up to ``max_position`` (with ``integer=False`` also reals in [-4096, 4096]),
+    ``m`` and ``n`` integers up to 4096, ``shift`` either kind.
 
     Examples
     --------
