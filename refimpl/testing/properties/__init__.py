@@ -72,8 +72,10 @@ __all__ = ["KINDS", "describe", "Case", "Property", "PropertyFailure", "Property
            "rope_nd", "vjp", "vmf", "widening"]
 
 
-def describe(kind: str | None = None) -> str:
+def describe(kind: str | None = None, *, compact: bool = False) -> str:
     """The table of properties (all kinds, or one): kind, name, statement, tolerance.
+
+    ``compact=True`` gives one line per kind with the property names only.
 
     Examples
     --------
@@ -85,12 +87,17 @@ def describe(kind: str | None = None) -> str:
                                     tol: SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) per rotation
       invertibility_on_grid         p != q on the grid => R(p) != R(q)
                                     tol: separation > max(1e-6, rounding)
+    >>> print(describe("maps", compact=True))
+    maps: orthogonality, maps_a_to_b, determinant, complement
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     lines = []
     for name, properties in KINDS.items():
         if kind is not None and name != kind:
+            continue
+        if compact:
+            lines.append(f"{name}: {', '.join(item.name for item in properties)}")
             continue
         lines.append(name)
         for item in properties:
