@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, ive
 
-from refimpl.dimension import (dimension_rule, h_n, jl_dimension, minimum_dimension,
-                               random_projection, worst_distortion)
+from refimpl.dimension import (
+    dimension_rule,
+    h_n,
+    jl_dimension,
+    minimum_dimension,
+    random_projection,
+    worst_distortion,
+)
 from refimpl.selfcheck._core import Check, CheckResult
 
 #: h_n as printed in kexue.fm/archives/7695 (n = 32, 64, 96, 128, 256, 512)

@@ -10,8 +10,8 @@ complement of span(a, b)).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import numpy as np
 

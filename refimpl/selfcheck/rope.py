@@ -7,7 +7,7 @@ refimpl's own RoPE.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -82,8 +82,9 @@ def vjp(rng: np.random.Generator) -> CheckResult:
         report = assert_vjp(forward, backward, [x, phi, magnitude], rng=rng)
         omega = rope.inv_freq(6)
         learned = assert_vjp(
-            lambda w: rope.apply(x, rope.angles(positions, w), layout=layout),
-            lambda g, w: rope.inv_freq_vjp(
+            lambda w, x=x, layout=layout: rope.apply(x, rope.angles(positions, w),
+                                                     layout=layout),
+            lambda g, w, x=x, layout=layout: rope.inv_freq_vjp(
                 rope.apply_vjp(g, x, rope.angles(positions, w), layout=layout)[1], positions),
             [omega], rng=rng)
         worst = max(worst, report.worst_abs_error, learned.worst_abs_error)
@@ -126,7 +127,7 @@ def schedule_fixtures(rng: np.random.Generator) -> CheckResult:
         (longrope_factor, 1.1902380714238083),
         (rope.ntk_base(1e4, 3.0, 128), 30527.7367488067),
         *zip(rope.yarn_correction_range(64, 150000.0, 4096, truncate=False),
-             (8.092779115512402, 17.39802450158856)),
+             (8.092779115512402, 17.39802450158856), strict=True),
     ]
     worst = max(abs(got - want) / abs(want) for got, want in pairs)
     return CheckResult(len(pairs), float(worst), 1e-12, "a schedule moved off its anchor value",

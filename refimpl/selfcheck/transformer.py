@@ -63,7 +63,8 @@ def _model_error(config: TransformerConfig, rng: np.random.Generator) -> float:
     for path in _paths(params):
         container, key = _parent(params, path), path[-1]
 
-        def logits_of(value: np.ndarray) -> np.ndarray:
+        def logits_of(value: np.ndarray, container: Any = container, key: Any = key
+                      ) -> np.ndarray:
             saved, container[key] = container[key], value
             try:
                 return forward(params, config, tokens, mask)[0]

@@ -12,7 +12,8 @@ the corrected scheme preserves them.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +21,15 @@ from refimpl.selfcheck._core import Check, CheckResult, from_properties
 from refimpl.testing.properties import Case
 from refimpl.testing.properties.widening import WideningSubject, preserves_function
 from refimpl.transformer import TransformerConfig, forward, init_params
-from refimpl.widening import (add_heads, add_layers, duplicate_heads, grow_head_dim,
-                              split_ffn, widen, widen_hidden)
+from refimpl.widening import (
+    add_heads,
+    add_layers,
+    duplicate_heads,
+    grow_head_dim,
+    split_ffn,
+    widen,
+    widen_hidden,
+)
 
 #: A model: its parameters and configuration.
 Model = tuple[dict[str, Any], TransformerConfig]

@@ -23,7 +23,8 @@ function matches and which determinant it has.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -130,12 +131,12 @@ def check_householder_product(fn: Callable[..., Any], *, dtype: str = "float64",
     generator = as_generator(rng)
     cases = _product_cases(generator)
     agreement = [agrees_with_xorgqr(subject, Case(V=V, tau=tau)) for _, V, tau in cases]
-    for (label, V, _), result in zip(cases, agreement):
+    for (label, _, _), result in zip(cases, agreement, strict=True):
         if any("output shape" in fault for fault in result.faults):
             return Report("householder_product conformance", (Row(
                 "output shape", 1.0, 0.0, f"{label}: {result.faults[0]}"),), {}, result.faults)
     faults: list[str] = []
-    for (label, V, tau), result in zip(cases, agreement):
+    for (label, V, tau), result in zip(cases, agreement, strict=True):
         if not result.passed and not faults:
             found = subject(V, tau)
             for name, candidate in _product_mistakes(V, tau):
@@ -149,7 +150,8 @@ def check_householder_product(fn: Callable[..., Any], *, dtype: str = "float64",
     ortho = worst([orthonormal_columns(subject, Case(V=V, tau=tau)) for V, tau in qr])
     V = generator.standard_normal((6, 4))
     tau = generator.uniform(0.2, 1.8, size=4)
-    ignored = reads_only_the_reflectors(subject, Case(V=V, tau=tau, noise=generator.standard_normal(V.shape)))
+    noise = generator.standard_normal(V.shape)
+    ignored = reads_only_the_reflectors(subject, Case(V=V, tau=tau, noise=noise))
     identity = zero_tau_is_identity(subject, Case(V=V, tau=tau))
     rows = (
         Row("agreement with LAPACK dorgqr", value.measured, value.tolerance,

@@ -27,7 +27,8 @@ This module needs pytest and Hypothesis (refimpl's ``test`` extra).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -86,8 +87,9 @@ def _diagnosed(error: PropertyFailure, prop: Property, subject: Any) -> Property
         except Exception as problem:  # diagnosis is a help; its failure must not hide ours
             faults = (f"(diagnosis failed: {type(problem).__name__}: {problem})",)
     failure = PropertyFailure(error.result.with_faults(faults), show_case=error.show_case)
-    for note in getattr(error, "__notes__", []):
-        failure.add_note(note)
+    notes = getattr(error, "__notes__", None)  # Hypothesis' falsifying example
+    if notes:
+        failure.__notes__ = list(notes)  # type: ignore[attr-defined]  # add_note is 3.11+
     return failure
 
 
@@ -348,7 +350,8 @@ def _command_line_entries(kind: str, target: Any, config: pytest.Config) -> list
             determinant=_option(config, "determinant"), complement=_option(config, "complement"),
             singular=_option(config, "singular") or "both", **options))
     if kind == "householder-product":
-        return property_tests("householder_product", product_module.product_subject(target, **options))
+        return property_tests("householder_product",
+                              product_module.product_subject(target, **options))
     if kind == "vmf-sampler":
         return property_tests("vmf_sampler", vmf_module.sampler_subject(target, **options))
     if kind == "vmf-log-normalizer":
@@ -356,10 +359,10 @@ def _command_line_entries(kind: str, target: Any, config: pytest.Config) -> list
                               vmf_module.normalizer_subject(target, **options))
     if kind == "attention":
         backward = _option(config, "attention-vjp")
-        subject = attention_properties_module.attention_subject(
+        kernel = attention_properties_module.attention_subject(
             target, load_function(backward) if backward else None,
             fully_masked=_option(config, "fully-masked"), **options)
-        return property_tests("attention", subject)
+        return property_tests("attention", kernel)
     if kind == "vjp":
         forward, reference = _option(config, "vjp-forward"), _option(config, "vjp-of")
         return _vjp_entries(load_function(forward) if forward else None, target, None,

@@ -30,7 +30,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from hypothesis import given  # used by the examples below
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -229,8 +228,7 @@ def transformer_configs(**fixed: Any) -> st.SearchStrategy[Any]:
     ...     assert config.n_layers == 1
     >>> test_one_layer()
     """
-    from refimpl.transformer import ACTIVATIONS, NORM_POSITIONS, NORMS, POSITIONS, \
-        TransformerConfig
+    from refimpl.transformer import ACTIVATIONS, NORM_POSITIONS, NORMS, POSITIONS, TransformerConfig
 
     def build(draw: Any) -> TransformerConfig:
         head_dim = 2 * draw(st.integers(1, 4))
@@ -378,6 +376,7 @@ def _unit(rng: np.random.Generator, d: int) -> np.ndarray:
 
 
 def _vjp_case(name: str, rng: np.random.Generator) -> Case:
+    args: tuple[np.ndarray, ...]
     if name == "rope.apply":
         pairs = int(rng.integers(1, 4))
         args = (rng.standard_normal((3, 2 * pairs + int(rng.integers(0, 2)))),

@@ -26,7 +26,8 @@ sphere dimension ``d - 1``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,10 @@ from refimpl.testing.properties.vmf import (
     unit_norms,
 )
 from refimpl.testing.report import Report, Row
-from refimpl.vmf.distribution import log_normalizer  # noqa: F401 (used by the examples)
-from refimpl.vmf.distribution import mean_resultant_length
+from refimpl.vmf.distribution import (
+    log_normalizer,  # noqa: F401 (used by the examples)
+    mean_resultant_length,
+)
 
 __all__ = ["SAMPLER_CASES", "NORMALIZER_DIMS", "NORMALIZER_KAPPAS", "check_vmf_sampler",
            "check_vmf_log_normalizer"]

@@ -8,9 +8,8 @@ from hypothesis import strategies as st
 from scipy.linalg import lapack
 
 from refimpl.testing import strategies as rst
-from refimpl.testing.properties import Case
+from refimpl.testing.properties import Case, maps
 from refimpl.testing.properties import householder_product as product
-from refimpl.testing.properties import maps
 
 
 def reflection(x, a, b):

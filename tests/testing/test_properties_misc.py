@@ -182,7 +182,7 @@ def test_result_passes_like_a_row_and_nan_never_passes():
 def test_case_fields_and_missing_field_message():
     case = Case(x=np.zeros(2))
     with pytest.raises(AttributeError, match="no field 'y'"):
-        case.y
+        _ = case.y
 
 
 def test_describe_lists_every_property_once():

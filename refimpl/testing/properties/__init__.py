@@ -82,9 +82,9 @@ def describe(kind: str | None = None, *, compact: bool = False) -> str:
     >>> print(describe("rope_nd"))
     rope_nd
       relativity                    R(p)^T R(q) = R(q - p)
-                                    tol: SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) per rotation
+                                    tol: SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) / rotation
       commutation                   f(f(x, p), q) = f(f(x, q), p)
-                                    tol: SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) per rotation
+                                    tol: SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) / rotation
       invertibility_on_grid         p != q on the grid => R(p) != R(q)
                                     tol: separation > max(1e-6, rounding)
     >>> print(describe("maps", compact=True))

@@ -18,13 +18,20 @@ is ``2 + 2 max|s| + sqrt(n_k)``, times ``max(1, max|v|)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from refimpl.attention import scaled_dot_product_attention, scaled_dot_product_attention_vjp
-from refimpl.testing.properties._core import Case, Property, PropertyResult, numpy_callable, tolerance
+from refimpl.testing.properties._core import (
+    Case,
+    Property,
+    PropertyResult,
+    numpy_callable,
+    tolerance,
+)
 from refimpl.testing.vjp import check_vjp
 
 __all__ = ["AttentionSubject", "attention_subject", "values", "masked_keys_ignored",
@@ -166,15 +173,17 @@ def backward(subject: AttentionSubject, case: Case) -> PropertyResult:
     checked by :func:`refimpl.testing.check_vjp` against ``reference_vjp``, or against
     central differences when it is None. Queries with no allowed key are given a mask of
     all keys here, so both conventions for them are accepted."""
-    if subject.fn_vjp is None:
+    fn_vjp = subject.fn_vjp
+    if fn_vjp is None:
         raise ValueError("backward needs subject.fn_vjp; got None")
     mask = case.mask | ~_attending(case.mask)[:, None]
     forward = subject.fn_raw or subject.fn
-    reference = None if subject.reference_vjp is None else (
-        lambda q, k, v: subject.reference(q, k, v, mask),
-        lambda g, q, k, v: subject.reference_vjp(g, q, k, v, mask))
+    reference_fn, reference_vjp = subject.reference, subject.reference_vjp
+    reference = None if reference_vjp is None else (
+        lambda q, k, v: reference_fn(q, k, v, mask),
+        lambda g, q, k, v: reference_vjp(g, q, k, v, mask))
     report = check_vjp(lambda q, k, v: forward(q, k, v, mask),
-                       lambda g, q, k, v: subject.fn_vjp(g, q, k, v, mask),  # type: ignore[misc]
+                       lambda g, q, k, v: fn_vjp(g, q, k, v, mask),
                        [case.q, case.k, case.v], reference=reference, dtype=subject.dtype,
                        framework=subject.framework, rng=0)
     rows = sorted(report.rows, key=lambda row: row.measured / row.tolerance

@@ -16,13 +16,20 @@ guess ``sqrt(m k)``, which is therefore not used.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy.linalg import lapack
 
-from refimpl.testing.properties._core import Case, Property, PropertyResult, numpy_callable, tolerance
+from refimpl.testing.properties._core import (
+    Case,
+    Property,
+    PropertyResult,
+    numpy_callable,
+    tolerance,
+)
 
 __all__ = ["ProductSubject", "product_subject", "xorgqr", "agrees_with_xorgqr",
            "orthonormal_columns", "reads_only_the_reflectors", "zero_tau_is_identity",

@@ -17,13 +17,20 @@ exact singular point a correct map uses a fallback and is exact, so the term is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from refimpl._validation import check_choice
-from refimpl.testing.properties._core import Case, Property, PropertyResult, numpy_callable, tolerance
+from refimpl.testing.properties._core import (
+    Case,
+    Property,
+    PropertyResult,
+    numpy_callable,
+    tolerance,
+)
 
 __all__ = ["MapSubject", "map_subject", "sign_rule", "SIGN_RULES", "orthogonality",
            "maps_a_to_b", "determinant", "complement", "PROPERTIES"]

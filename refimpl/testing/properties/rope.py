@@ -16,14 +16,21 @@ frequency is ``base^0``) and ``P`` the largest position involved, the size facto
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from refimpl._validation import as_int
 from refimpl.testing.presets import RopeConvention
-from refimpl.testing.properties._core import Case, Property, PropertyResult, numpy_callable, tolerance
+from refimpl.testing.properties._core import (
+    Case,
+    Property,
+    PropertyResult,
+    numpy_callable,
+    tolerance,
+)
 from refimpl.testing.rope import check_rope, check_rope_pair, identify_rope
 
 __all__ = ["RopeSubject", "RopePairSubject", "rope_subject", "rope_pair_subject",
@@ -128,7 +135,7 @@ def rope_subject(fn: Callable[..., Any], *, head_dim: int, expect: RopeConventio
     wrapped = numpy_callable(fn, framework, dtype)
     omega = _largest_frequency(lambda x, p: wrapped(x, _positions(p)), head_dim, expect)
     return RopeSubject(wrapped, head_dim, expect, dtype, omega, integer_positions,
-                       getattr(fn, "__name__", None) or getattr(fn, "name", "fn"))
+                       str(getattr(fn, "__name__", None) or getattr(fn, "name", "fn")))
 
 
 def rope_pair_subject(fn: Callable[..., Any], *, head_dim: int,

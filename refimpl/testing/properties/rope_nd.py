@@ -1,4 +1,4 @@
-"""Properties of an N-D rotary position embedding ``fn(x, positions)``, positions ``(rows, n_axes)``.
+"""Properties of an N-D rotary position embedding ``fn(x, positions (rows, n_axes))``.
 
 An N-D RoPE is ``R(p) = expm(sum_a p_a A_a)`` for commuting skew-symmetric generators
 ``A_a`` (Su, "Transformer upgrade road: 4. Rotary position encoding for two-dimensional
@@ -16,13 +16,20 @@ change of basis that mixes all ``D`` features.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from refimpl._validation import as_int
-from refimpl.testing.properties._core import Case, Property, PropertyResult, numpy_callable, tolerance
+from refimpl.testing.properties._core import (
+    Case,
+    Property,
+    PropertyResult,
+    numpy_callable,
+    tolerance,
+)
 
 __all__ = ["RopeNdSubject", "rope_nd_subject", "relativity", "commutation",
            "invertibility_on_grid", "PROPERTIES"]
@@ -156,10 +163,10 @@ def invertibility_on_grid(subject: RopeNdSubject, case: Case) -> PropertyResult:
 #: The properties of an N-D RoPE, in the order the plugin runs them.
 PROPERTIES = (
     Property("rope_nd", "relativity", "R(p)^T R(q) = R(q - p)",
-             "SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) per rotation", relativity,
+             "SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) / rotation", relativity,
              "rope_nd_cases"),
     Property("rope_nd", "commutation", "f(f(x, p), q) = f(f(x, q), p)",
-             "SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) per rotation", commutation,
+             "SAFETY eps(dtype) sqrt(D) (1 + omega_max |p|_1) / rotation", commutation,
              "rope_nd_cases"),
     Property("rope_nd", "invertibility_on_grid", "p != q on the grid => R(p) != R(q)",
              "separation > max(1e-6, rounding)", invertibility_on_grid, "grid_case"),

@@ -15,8 +15,9 @@ against from the command line (``--refimpl-vjp-of``), with the arguments to draw
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -34,13 +34,20 @@ that formula passes; at ``kappa = 0`` the terms are those of ``-log |S^(d-1)|``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
 
-from refimpl.testing.properties._core import Case, Property, PropertyResult, numpy_callable, tolerance
+from refimpl.testing.properties._core import (
+    Case,
+    Property,
+    PropertyResult,
+    numpy_callable,
+    tolerance,
+)
 from refimpl.vmf.bessel import log_bessel_ive
 from refimpl.vmf.distribution import (
     log_normalizer,

@@ -22,8 +22,9 @@ breaks the symmetry. The two properties below take the user's callables:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
