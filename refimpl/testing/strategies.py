@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+from hypothesis import given  # noqa: F401 (the examples below use it)
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
