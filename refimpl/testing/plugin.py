@@ -27,6 +27,7 @@ This module needs pytest and Hypothesis (refimpl's ``test`` extra).
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -78,14 +79,29 @@ def _strategy(prop: Property, subject: Any,
     return builders[prop.strategy]()
 
 
+#: Faults found by each subject's diagnosis, so that several failing properties of one
+#: implementation probe it once (keyed by the subject object; results never change).
+_DIAGNOSES: weakref.WeakKeyDictionary[Any, dict[Any, tuple[str, ...]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _diagnosis(prop: Property, subject: Any) -> tuple[str, ...]:
+    """``prop.diagnose(subject)``, computed once per subject and diagnosis."""
+    if prop.diagnose is None:
+        return ()
+    known = _DIAGNOSES.setdefault(subject, {})
+    if prop.diagnose not in known:
+        try:
+            known[prop.diagnose] = prop.diagnose(subject)
+        except Exception as problem:  # diagnosis is a help; its failure must not hide ours
+            known[prop.diagnose] = (f"(diagnosis failed: {type(problem).__name__}: "
+                                    f"{problem})",)
+    return known[prop.diagnose]
+
+
 def _diagnosed(error: PropertyFailure, prop: Property, subject: Any) -> PropertyFailure:
     """The failure with the faults of ``prop.diagnose`` added, keeping Hypothesis' notes."""
-    faults: tuple[str, ...] = ()
-    if prop.diagnose is not None:
-        try:
-            faults = prop.diagnose(subject)
-        except Exception as problem:  # diagnosis is a help; its failure must not hide ours
-            faults = (f"(diagnosis failed: {type(problem).__name__}: {problem})",)
+    faults = _diagnosis(prop, subject)
     failure = PropertyFailure(error.result.with_faults(faults), show_case=error.show_case)
     notes = getattr(error, "__notes__", None)  # Hypothesis' falsifying example
     if notes:

@@ -12,8 +12,11 @@ import importlib.metadata
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import refimpl
+import refimpl.__main__  # noqa: F401  imported here, so in-process runs never re-import
+import refimpl.testing.plugin  # noqa: F401  (a C extension cannot be loaded twice)
 
 pytest_plugins = ["pytester"]
 
@@ -110,23 +113,35 @@ def rope_backward_sign(g, x, angles):
 
 @pytest.fixture
 def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
-    """``run(*args)``: pytest in a fresh directory holding the stand-ins, with the hooks."""
+    """``run(*args, fresh=False)``: pytest in a directory holding the stand-ins, with the
+    hooks; in this process (fast), or ``fresh`` in a subprocess (clean ``sys.modules``).
+
+    The directory's conftest loads the Hypothesis profile "quick" (8 examples, no
+    shrinking: these tests read the fault, not the smallest input); the caller's profile
+    is restored after an in-process run."""
     pytester.makepyfile(kit_standins=STANDINS, foreign=FOREIGN)
     pytester.makeconftest('''
-from hypothesis import settings
+from hypothesis import Phase, settings
 settings.register_profile("quick", max_examples=8, deadline=None, derandomize=True,
-                          database=None)
+                          database=None, phases=[Phase.explicit, Phase.generate])
 settings.register_profile("tiny", max_examples=3, deadline=None, derandomize=True,
                           database=None)
 settings.load_profile("quick")
 ''')
     monkeypatch.setenv("PYTHONPATH", f"{ROOT}:{pytester.path}")
+    pytester.syspathinsert()
     names = {e.name for e in importlib.metadata.entry_points(group="pytest11")
              if e.value.startswith("refimpl")}
     hooks = [] if names else ["-p", "refimpl.pytest_plugin"]
 
-    def go(*args: str) -> pytest.RunResult:
-        return pytester.runpytest_subprocess(*hooks, "-p", "no:cacheprovider", *args)
+    def go(*args: str, fresh: bool = False) -> pytest.RunResult:
+        if fresh:
+            return pytester.runpytest_subprocess(*hooks, "-p", "no:cacheprovider", *args)
+        profile = settings._current_profile  # restored: the conftest loads its own
+        try:
+            return pytester.runpytest_inprocess(*hooks, "-p", "no:cacheprovider", *args)
+        finally:
+            settings.load_profile(profile)
 
     return go
 
@@ -192,11 +207,11 @@ def test_refimpl_kit_not_imported():
     assert "refimpl.testing" not in sys.modules
     assert "refimpl.testing.plugin" not in sys.modules
 ''')
-    result = run("-v")
+    result = run("-v", fresh=True)
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*test_refimpl_kit_not_imported PASSED*", "*1 passed*"])
     assert "refimpl::" not in result.stdout.str()
-    help_text = run("--help").stdout.str()
+    help_text = run("--help", fresh=True).stdout.str()
     assert "--refimpl-rope=MODULE:NAME" in help_text
 
 
@@ -244,12 +259,12 @@ test_growth = widening_properties(small, np.tanh, inputs=st.floats(-1, 1).map(np
 def test_zz_count():
     print(f"small was called {len(CALLS)} times")
 ''')
-    tiny = run("-s", "--hypothesis-profile=tiny", "test_counted.py").stdout.str()
-    quick = run("-s", "test_counted.py").stdout.str()
+    tiny = run("-s", "--hypothesis-profile=tiny", "test_counted.py", fresh=True).stdout.str()
+    quick = run("-s", "test_counted.py", fresh=True).stdout.str()
     assert "small was called 3 times" in tiny and "small was called 8 times" in quick
 
 
 def test_bad_option_is_a_usage_error(run):
     result = run("--refimpl-rope=foreign:nothing_here", "--refimpl-head-dim=16")
     assert result.ret == 4
-    assert "--refimpl-rope=foreign:nothing_here" in result.stderr.str()
+    assert "--refimpl-rope=foreign:nothing_here" in result.stdout.str() + result.stderr.str()
