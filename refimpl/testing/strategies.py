@@ -56,7 +56,9 @@ def _dims(dim: int | st.SearchStrategy[int] | None, max_dim: int) -> st.SearchSt
 
 def unit_vectors(dim: int | st.SearchStrategy[int] | None = None, *,
                  max_dim: int = 64) -> st.SearchStrategy[np.ndarray]:
-    """Unit vectors: normalised Gaussian directions, axis vectors ``±e_i``, tiny components.
+    """Unit vectors: normalised Gaussian directions, axis vectors ``±e_i``, tiny components
+    (an axis vector plus perturbations below 1e-9), and components spread over 300
+    orders of magnitude (the underflow cases of a naive norm).
 
     Parameters
     ----------
@@ -78,9 +80,17 @@ def unit_vectors(dim: int | st.SearchStrategy[int] | None = None, *,
         tiny = st.tuples(st.integers(0, d - 1), hnp.arrays(
             np.float64, d, elements=st.floats(-1e-9, 1e-9))).map(
             lambda t: _normalized(np.eye(d)[t[0]] + t[1]))
-        return st.one_of(gaussian, axis, tiny)
+        spread = st.integers(0, 2**32 - 1).map(lambda seed: _spread(d, seed))
+        return st.one_of(gaussian, axis, tiny, spread)
 
     return _dims(dim, max_dim).flatmap(build)
+
+
+def _spread(d: int, seed: int) -> np.ndarray:
+    """A unit vector whose components span 300 orders of magnitude (scaled before the norm)."""
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(d) * 10.0 ** rng.uniform(-300, 0, d)
+    return _normalized(v / np.max(np.abs(v)))
 
 
 def unit_vector_pairs(dim: int | st.SearchStrategy[int] | None = None, *,
