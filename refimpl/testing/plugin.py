@@ -402,9 +402,17 @@ def command_line_items(session: pytest.Session, config: pytest.Config,
         except (ValueError, TypeError, ImportError, AttributeError) as error:
             raise pytest.UsageError(f"--refimpl-{kind}={spec}: {error}") from None
         for name, run in entries:
-            items.append(pytest.Function.from_parent(collector, name=f"{kind}[{name}]",
-                                                     callobj=run))
+            items.append(_PropertyItem.from_parent(collector, name=f"{kind}[{name}]",
+                                                   callobj=run))
     return items
+
+
+class _PropertyItem(pytest.Function):
+    """A command-line property test; reported by its node id, ``refimpl::KIND[property]``."""
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        path, line, _ = super().reportinfo()
+        return path, line, self.nodeid
 
 
 class _Suite(pytest.Collector):

@@ -309,18 +309,27 @@ def _sampler_grid(subject: SamplerSubject) -> list[Case]:
     return sampler_cases(subject)
 
 
+def diagnose(subject: SamplerSubject) -> tuple[str, ...]:
+    """The likely bug, named by :func:`refimpl.testing.check_vmf_sampler` from which tests
+    fail where (e.g. an approximate envelope where ``11 <= kappa < d``)."""
+    from refimpl.testing.vmf import check_vmf_sampler
+
+    return check_vmf_sampler(subject.fn, cases=subject.cases, n=subject.n,
+                             false_alarm=subject.false_alarm, dtype=subject.dtype).faults
+
+
 _LEVEL = "-log10 p <= -log10(false_alarm / (4 cases))"
 
 #: The properties of a vMF sampler; each runs over the grid of the subject's cases.
 SAMPLER_PROPERTIES = (
     Property("vmf_sampler", "law_of_w", "w = <mu, x> has the exact marginal law (KS)", _LEVEL,
-             law_of_w, "sampler_grid", grid=_sampler_grid),
+             law_of_w, "sampler_grid", diagnose=diagnose, grid=_sampler_grid),
     Property("vmf_sampler", "mean_of_w", "E[w] = A_d(kappa) (z-test)", _LEVEL, mean_of_w,
-             "sampler_grid", grid=_sampler_grid),
+             "sampler_grid", diagnose=diagnose, grid=_sampler_grid),
     Property("vmf_sampler", "tangent_isotropy", "the tangent direction is uniform", _LEVEL,
-             tangent_isotropy, "sampler_grid", grid=_sampler_grid),
+             tangent_isotropy, "sampler_grid", diagnose=diagnose, grid=_sampler_grid),
     Property("vmf_sampler", "unit_norms", "|x| = 1", "SAFETY eps(dtype) (sqrt(d) + n)",
-             unit_norms, "sampler_grid", grid=_sampler_grid),
+             unit_norms, "sampler_grid", diagnose=diagnose, grid=_sampler_grid),
 )
 
 #: The property of a log-normalizer, over Hypothesis' ``(d, kappa)`` and over the grid.
