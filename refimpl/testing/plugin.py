@@ -67,7 +67,7 @@ def _strategy(prop: Property, subject: Any,
                                              integer=subject.integer_positions),
         "rope_nd_cases": lambda: rst.rope_nd_cases(subject.head_dim, subject.n_axes),
         "grid_case": lambda: st.just(Case()),
-        "map_cases": lambda: rst.map_cases(),
+        "map_cases": lambda: rst.map_cases(st.integers(2, 32)),  # d = 1: no map of fixed det
         "product_cases": lambda: rst.product_cases(),
         "normalizer_cases": lambda: rst.normalizer_cases(),
         "attention_cases": lambda: rst.attention_cases(),
@@ -283,7 +283,7 @@ def _vjp_entries(fn: Callable[..., Any] | None, fn_vjp: Callable[..., Any],
             raise ValueError("give the forward fn, or name a reference whose forward to use")
         fn = vjp_module.VJP_REFERENCES[reference][0]
     subject = vjp_module.vjp_subject(fn, fn_vjp, reference=reference, **options)
-    cases = arguments.map(lambda value: value if isinstance(value, Case) else Case(
+    cases = rst.built(arguments, lambda value: value if isinstance(value, Case) else Case(
         **{f"arg{i}": a for i, a in enumerate(value)}))
     return property_tests("vjp", subject, {"vjp_arguments": cases})
 
@@ -307,7 +307,7 @@ def vjp_properties(fn: Callable[..., Any] | None, fn_vjp: Callable[..., Any], *,
 def _widening_entries(subject: widening_module.WideningSubject) -> list[Entry]:
     if subject.inputs is None:
         raise ValueError("widening needs inputs=, a Hypothesis strategy of model inputs")
-    inputs = subject.inputs.map(lambda x: x if isinstance(x, Case) else Case(x=x))
+    inputs = rst.built(subject.inputs, lambda x: x if isinstance(x, Case) else Case(x=x))
     return property_tests("widening", subject, {"widening_inputs": inputs})
 
 

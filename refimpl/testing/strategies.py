@@ -41,7 +41,17 @@ from refimpl.testing.properties import Case
 __all__ = ["unit_vectors", "unit_vector_pairs", "positions", "orthonormal_bases",
            "vmf_parameters", "rope_conventions", "transformer_configs", "rope_cases",
            "rope_nd_cases", "map_cases", "product_cases", "normalizer_cases",
-           "attention_cases", "vjp_arguments", "seeds"]
+           "attention_cases", "vjp_arguments", "seeds", "built"]
+
+
+@st.composite
+def built(draw: Any, strategy: st.SearchStrategy[Any], build: Any = None) -> Any:
+    """``build(value)`` of a value drawn from ``strategy`` (the value itself without
+    ``build``). Unlike ``strategy.map(build)``, Hypothesis then prints a falsifying
+    example by its ``repr`` (arrays, a :class:`Case` with shapes) rather than as a call
+    of the lambda that built it."""
+    value = draw(strategy)
+    return value if build is None else build(value)
 
 
 def _normalized(vector: np.ndarray) -> np.ndarray:
@@ -83,7 +93,7 @@ def unit_vectors(dim: int | st.SearchStrategy[int] | None = None, *,
         spread = st.integers(0, 2**32 - 1).map(lambda seed: _spread(d, seed))
         return st.one_of(gaussian, axis, tiny, spread)
 
-    return _dims(dim, max_dim).flatmap(build)
+    return built(_dims(dim, max_dim).flatmap(build))
 
 
 def _spread(d: int, seed: int) -> np.ndarray:
@@ -121,7 +131,7 @@ def unit_vector_pairs(dim: int | st.SearchStrategy[int] | None = None, *,
             lambda t: (np.eye(d)[t[0]], t[2] * np.eye(d)[t[1]]))
         return st.one_of(st.tuples(vectors, vectors), near, exact, axes)
 
-    return _dims(dim, max_dim).flatmap(build)
+    return built(_dims(dim, max_dim).flatmap(build))
 
 
 def positions(shape: int | tuple[int, ...] = 8, *, kind: str = "any",
@@ -325,10 +335,10 @@ def map_cases(dim: int | st.SearchStrategy[int] | None = None, *,
     ``z``, three Gaussian rows (projected off span(a, b) by the complement property)."""
     def build(d: int) -> st.SearchStrategy[Case]:
         noise = hnp.arrays(np.float64, (3, d), elements=st.floats(-2, 2))
-        return st.tuples(unit_vector_pairs(d), noise).map(
-            lambda t: Case(a=t[0][0], b=t[0][1], z=t[1]))
+        return built(st.tuples(unit_vector_pairs(d), noise),
+                     lambda t: Case(a=t[0][0], b=t[0][1], z=t[1]))
 
-    return _dims(dim, max_dim).flatmap(build)
+    return built(_dims(dim, max_dim).flatmap(build))
 
 
 @st.composite
@@ -351,7 +361,7 @@ def product_cases(*, max_m: int = 24) -> st.SearchStrategy[Case]:
 
 def normalizer_cases(**options: Any) -> st.SearchStrategy[Case]:
     """``Case(d, kappa)`` from :func:`vmf_parameters` (same options)."""
-    return vmf_parameters(**options).map(lambda t: Case(d=t[0], kappa=t[1]))
+    return built(vmf_parameters(**options), lambda t: Case(d=t[0], kappa=t[1]))
 
 
 @st.composite
@@ -424,9 +434,10 @@ def vjp_arguments(name: str) -> st.SearchStrategy[Case]:
     >>> test_two_arguments()
     """
     _vjp_case(name, np.random.default_rng(0))  # an unknown name fails here, not when drawn
-    return st.integers(0, 2**32 - 1).map(lambda seed: _vjp_case(name, np.random.default_rng(seed)))
+    return built(st.integers(0, 2**32 - 1),
+                 lambda seed: _vjp_case(name, np.random.default_rng(seed)))
 
 
 def seeds() -> st.SearchStrategy[Case]:
     """``Case(seed=...)``: a seed for properties that draw their own inputs."""
-    return st.integers(0, 2**32 - 1).map(lambda seed: Case(seed=seed))
+    return built(st.integers(0, 2**32 - 1), lambda seed: Case(seed=seed))

@@ -139,3 +139,23 @@ def test_vjp_arguments_of_an_unknown_reference():
 def test_case_repr_prints_shapes_not_lambdas(case):
     text = repr(case)
     assert "shape (4, 4) float64" in text and "lambda" not in text
+
+
+@pytest.mark.parametrize("strategy, shown", [
+    (rst.unit_vector_pairs(3), "array(["), (rst.map_cases(3), "a=shape (3,) float64"),
+    (rst.normalizer_cases(), "d="), (rst.vjp_arguments("rope.apply"), "arg0=shape"),
+])
+def test_falsifying_examples_print_values_not_lambdas(strategy, shown):
+    """The issue's complaint: ``pair=(lambda t: ...)((0, 0, -1.0))``. Hypothesis prints a
+    value built by ``.map(lambda)`` as that call; the strategies build in a composite."""
+    from hypothesis import Phase, settings
+
+    @settings(database=None, max_examples=5, phases=[Phase.generate, Phase.shrink])
+    @given(strategy)
+    def fails(value):
+        raise AssertionError("always")
+
+    with pytest.raises(AssertionError) as raised:
+        fails()
+    notes = "\n".join(getattr(raised.value, "__notes__", []))
+    assert shown in notes and "lambda" not in notes, notes
