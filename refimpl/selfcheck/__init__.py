@@ -6,19 +6,19 @@ table prints them.
 """
 
 from refimpl.selfcheck import (
+    dimension,
     gradcheck,
     householder,
+    mixers,
     rope,
     rope_hf,
     rope_nd,
-    vmf,
-    transformer,
-    widening,
-    univae,
     similarity,
-    mixers,
-    dimension,
     testing,
+    transformer,
+    univae,
+    vmf,
+    widening,
 )
 from refimpl.selfcheck._core import Check, CheckResult, run_checks
 

@@ -1,13 +1,21 @@
-"""The self-check table: named quick property checks, run with a fixed seed."""
+"""The self-check table: named quick property checks, run with a fixed seed.
+
+Rows that check a mathematical property call the statement of
+:mod:`refimpl.testing.properties` on refimpl's own code (:func:`from_properties` turns
+the results into a row); the others check fixtures and closed forms.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, TextIO
+from typing import TextIO
 
 import numpy as np
+
+from refimpl.testing.properties import PropertyResult
 
 
 @dataclass(frozen=True)
@@ -69,3 +77,27 @@ def run_checks(checks: Iterable[Check], *, seed: int = 0, out: TextIO | None = N
         if result.detail and not result.passed:
             print(f"    {result.detail}", file=out)
     return all_passed
+
+
+def from_properties(results: Sequence[PropertyResult], detail: str = "") -> CheckResult:
+    """A table row from results of :mod:`refimpl.testing.properties` on fixed cases.
+
+    The row's error is the worst ``measured / tolerance`` (unit ``ratio``, passes at
+    ``<= 1``; an exact property that measured anything counts as infinite); on failure
+    the detail is the first line of the worst result and its faults.
+    """
+    if not results:
+        raise ValueError("from_properties needs at least one result, got none")
+    ratios = [_ratio(result) for result in results]
+    worst = int(np.argmax(ratios))
+    if not results[worst].passed:
+        detail = "; ".join([str(results[worst]).splitlines()[0], *results[worst].faults])
+    return CheckResult(len(results), ratios[worst], 1.0, detail, unit="ratio")
+
+
+def _ratio(result: PropertyResult) -> float:
+    if np.isnan(result.measured):
+        return float("inf")
+    if result.tolerance > 0:
+        return float(result.measured / result.tolerance)
+    return float("inf") if result.measured > 0 else 0.0

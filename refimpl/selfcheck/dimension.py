@@ -5,14 +5,21 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, ive
 
-from refimpl.dimension import (dimension_rule, h_n, jl_dimension, minimum_dimension,
-                               random_projection, worst_distortion)
+from refimpl.dimension import (
+    dimension_rule,
+    h_n,
+    jl_dimension,
+    minimum_dimension,
+    random_projection,
+    worst_distortion,
+)
 from refimpl.selfcheck._core import Check, CheckResult
 
 #: h_n as printed in kexue.fm/archives/7695 (n = 32, 64, 96, 128, 256, 512)
 POST_TABLE = {32: "-7.77471", 64: "-15.4734", 96: "-23.1726", 128: "-30.8718",
               256: "-61.6692", 512: "-123.264"}
-#: exact roots of 2 ln N + h_n = 0 (research note vmf_univae_dimension.md §3.2)
+#: roots of the criterion 2 ln N + h_n = 0 of https://kexue.fm/archives/7695, computed
+#: independently of refimpl (h_n by quadrature, then bisection), to 2 decimals
 NOTE_ROOTS = {512: 51.54, 1e4: 76.25, 1e5: 95.39, 5e6: 127.91}
 
 

@@ -1,20 +1,35 @@
 """Self-checks of refimpl.householder: the a -> b maps are orthogonal, send a to b within
 their stated bounds and have the stated determinants; the VJPs agree with finite
-differences; householder_product agrees with LAPACK dorgqr."""
+differences; householder_product agrees with LAPACK dorgqr.
+
+The map and product rows run the properties of :mod:`refimpl.testing.properties.maps`
+and :mod:`refimpl.testing.properties.householder_product` on refimpl's functions, with
+the claims their docstrings make (singular point, determinant, action on the
+complement of span(a, b)).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
-from scipy.linalg import lapack
 
 from refimpl import householder as hh
 from refimpl.gradcheck import assert_vjp
-from refimpl.selfcheck._core import Check, CheckResult
+from refimpl.selfcheck._core import Check, CheckResult, from_properties
+from refimpl.testing.properties import Case, PropertyResult, maps
+from refimpl.testing.properties import householder_product as product
 
-EPS = float(np.finfo(np.float64).eps)
+#: refimpl's householder_product as a property subject.
+PRODUCT = product.product_subject(hh.householder_product)
+
 KINDS = ("householder", "rotation", "symmetric", "stable")
+
+#: ``kind: (singular point, determinant rule, complement rule)`` as the docstrings state.
+CLAIMS = {"householder": ("a-b", "-1", "+1"), "rotation": ("a+b", "+1", "+1"),
+          "symmetric": ("a+b", "(-1)^(d-1)", "-1"), "stable": ("none", "stable",
+                                                                "stable-complement")}
 
 
 def pairs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -30,45 +45,34 @@ def pairs(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     return result
 
 
-def singular_distance(kind: str, a: np.ndarray, b: np.ndarray) -> float:
-    """Distance to the map's singular point; 0 means the documented fallback is used."""
-    if kind == "stable":
-        return np.inf
-    return float(np.linalg.norm(a - b if kind == "householder" else a + b))
+def subject(kind: str) -> maps.MapSubject:
+    """refimpl's ``<kind>_map`` with the claims of its docstring, as a property subject."""
+    singular, determinant, complement = CLAIMS[kind]
+    return maps.map_subject(getattr(hh, f"{kind}_map"), determinant=determinant,
+                            complement=complement, singular=singular)
+
+
+def _maps_row(checks: tuple[Callable[[maps.MapSubject, Case], PropertyResult], ...],
+              rng: np.random.Generator) -> CheckResult:
+    cases = [Case(a=a, b=b, z=rng.standard_normal((3, a.size))) for a, b in pairs(rng)]
+    return from_properties([check(subject(kind), case) for case in cases for kind in KINDS
+                            for check in checks])
 
 
 def orthogonality(rng: np.random.Generator) -> CheckResult:
-    """Worst max |T T^T - I| over all maps and pairs."""
-    errors = [np.max(np.abs(T @ T.T - np.eye(len(a))))
-              for a, b in pairs(rng) for kind in KINDS
-              for T in [getattr(hh, f"{kind}_map_matrix")(a, b)]]
-    return CheckResult(len(errors), float(max(errors)), 1e-14, unit="abs")
+    """maps.orthogonality of the four maps on every pair (ratio to 16 eps sqrt(d))."""
+    return _maps_row((maps.orthogonality,), rng)
 
 
 def maps_a_to_b(rng: np.random.Generator) -> CheckResult:
-    """Worst ||T a - b|| divided by its documented bound 8 eps (sqrt(d) + 1/distance)."""
-    ratios = []
-    for a, b in pairs(rng):
-        for kind in KINDS:
-            distance = singular_distance(kind, a, b)
-            near = 1.0 / distance if 0 < distance < np.inf else 0.0
-            bound = 8 * EPS * (np.sqrt(len(a)) + near)
-            ratios.append(np.linalg.norm(getattr(hh, f"{kind}_map")(a, a, b) - b) / bound)
-    return CheckResult(len(ratios), float(max(ratios)), 1.0, "ratio to the stated bound",
-                       unit="ratio")
+    """maps.maps_a_to_b: ||T a - b|| within 16 eps (sqrt(d) + 1/distance to the map's own
+    singular point); the stable map has none."""
+    return _maps_row((maps.maps_a_to_b,), rng)
 
 
 def determinants(rng: np.random.Generator) -> CheckResult:
-    """Worst |det T - expected|: -1, +1, (-1)^(d-1), and the stable map's branch."""
-    errors = []
-    for a, b in pairs(rng):
-        d = len(a)
-        expected = {"householder": -1.0, "rotation": 1.0, "symmetric": (-1.0) ** (d - 1),
-                    "stable": (-1.0) ** (d - 1) if a @ b >= 0 else -1.0}
-        for kind in KINDS:
-            T = getattr(hh, f"{kind}_map_matrix")(a, b)
-            errors.append(abs(np.linalg.det(T) - expected[kind]))
-    return CheckResult(len(errors), float(max(errors)), 1e-12, unit="abs")
+    """maps.determinant and maps.complement: -1, +1, (-1)^(d-1) and the stable branch."""
+    return _maps_row((maps.determinant, maps.complement), rng)
 
 
 def map_vjps(rng: np.random.Generator) -> CheckResult:
@@ -84,14 +88,16 @@ def map_vjps(rng: np.random.Generator) -> CheckResult:
 
 
 def product_against_lapack(rng: np.random.Generator) -> CheckResult:
-    """Worst |householder_product - dorgqr| relative to max |Q|, blocked sizes included."""
-    errors = []
+    """householder_product.agrees_with_xorgqr, blocked sizes included, and the exact
+    properties (entries outside the reflectors ignored, tau = 0 the identity)."""
+    results = []
     for m, n, k in [(6, 4, 3), (9, 9, 9), (40, 33, 33), (120, 100, 70)]:
-        V, tau = rng.standard_normal((m, n)), rng.uniform(0.0, 2.0, k)
-        expected = lapack.dorgqr(V, tau)[0]
-        error = np.abs(hh.householder_product(V, tau) - expected).max()
-        errors.append(error / max(1.0, np.abs(expected).max()))
-    return CheckResult(len(errors), float(max(errors)), 1e-13, unit="rel")
+        V = rng.standard_normal((m, n))
+        case = Case(V=V, tau=rng.uniform(0.0, 2.0, k), noise=rng.standard_normal((m, n)))
+        results += [check(PRODUCT, case) for check in (
+            product.agrees_with_xorgqr, product.orthonormal_columns,
+            product.reads_only_the_reflectors, product.zero_tau_is_identity)]
+    return from_properties(results)
 
 
 def product_vjp(rng: np.random.Generator) -> CheckResult:
@@ -104,8 +110,8 @@ def product_vjp(rng: np.random.Generator) -> CheckResult:
 CHECKS = [
     Check("householder: maps a->b are orthogonal", orthogonality),
     Check("householder: T a = b within the stated bound", maps_a_to_b),
-    Check("householder: determinants -1, +1, (-1)^(d-1)", determinants),
+    Check("householder: det, action on span(a,b)^perp", determinants),
     Check("householder: map VJPs vs central differences", map_vjps),
-    Check("householder: householder_product vs dorgqr", product_against_lapack),
+    Check("householder: householder_product vs dorgqr, exact", product_against_lapack),
     Check("householder: householder_product VJP", product_vjp),
 ]

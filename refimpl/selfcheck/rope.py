@@ -1,49 +1,70 @@
-"""Self-checks of refimpl.rope: relativity, orthogonality, the VJP and the schedule fixtures."""
+"""Self-checks of refimpl.rope: relativity, orthogonality, the VJP and the schedule fixtures.
+
+The first two rows run the properties of :mod:`refimpl.testing.properties.rope` on
+refimpl's own RoPE.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
 from refimpl import rope
 from refimpl.gradcheck import assert_vjp
-from refimpl.selfcheck._core import Check, CheckResult
+from refimpl.selfcheck._core import Check, CheckResult, from_properties
+from refimpl.testing.properties import Case, PropertyResult
+from refimpl.testing.properties import rope as rope_properties
 
 LAYOUTS = ("interleaved", "half")
 
+#: ``(rotary_dim, head_dim)``: full and partial rotary, small and large heads.
+SIZES = ((8, 8), (8, 11), (64, 64))
+
+
+def subject(layout: str, rotary_dim: int, head_dim: int) -> rope_properties.RopeSubject:
+    """refimpl's RoPE ``apply(x, angles(p, inv_freq))`` as a property subject (real positions)."""
+    omega = rope.inv_freq(rotary_dim)
+
+    def fn(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return rope.apply(x, rope.angles(positions, omega), layout=layout,
+                          rotary_dim=rotary_dim)
+
+    return rope_properties.RopeSubject(fn, head_dim, omega_max=float(np.max(omega)),
+                                       integer_positions=False, name=f"apply[{layout}]")
+
+
+def _cases(rng: np.random.Generator, head_dim: int, count: int) -> list[Case]:
+    """Random vectors and real positions in [-1000, 1000]."""
+    cases = []
+    for _ in range(count):
+        x, q, k = rng.standard_normal((3, 4, head_dim))
+        p, m, n, s = rng.uniform(-1000, 1000, (4, 4))
+        cases.append(Case(x=x, q=q, k=k, positions=p, m=m, n=n, shift=s))
+    return cases
+
+
+PropertyCheck = Callable[[rope_properties.RopeSubject, Case], PropertyResult]
+
+
+def _run(checks: tuple[PropertyCheck, ...], rng: np.random.Generator, count: int
+         ) -> CheckResult:
+    results = [check(subject(layout, rotary, dim), case)
+               for layout in LAYOUTS for rotary, dim in SIZES
+               for case in _cases(rng, dim, count) for check in checks]
+    return from_properties(results)
+
 
 def relative_invariance(rng: np.random.Generator) -> CheckResult:
-    """max |<R_m q, R_n k> - <q, R_(n-m) k>| / (|q||k|) over layouts and partial rotary."""
-    worst, cases = 0.0, 0
-    for layout in LAYOUTS:
-        for rotary_dim, dim in [(8, 8), (8, 11), (64, 64)]:
-            omega = rope.inv_freq(rotary_dim)
-            for _ in range(20):
-                q, k = rng.standard_normal((2, dim))
-                m, n = rng.uniform(-1000, 1000, 2)
-                options = dict(layout=layout, rotary_dim=rotary_dim)
-                left = rope.apply(q, m * omega, **options) @ rope.apply(k, n * omega, **options)
-                right = q @ rope.apply(k, (n - m) * omega, **options)
-                worst = max(worst, abs(left - right) / (np.linalg.norm(q) * np.linalg.norm(k)))
-                cases += 1
-    return CheckResult(cases, worst, 1e-11, "scores differ beyond angle rounding", unit="rel")
+    """rope.relative_position_invariance over layouts and partial rotary (ratio to bound)."""
+    return _run((rope_properties.relative_position_invariance,), rng, 5)
 
 
 def orthogonality(rng: np.random.Generator) -> CheckResult:
-    """max |R^T R - I|, max | |apply(x)| - |x| | / |x|, and |apply - R x| over both layouts."""
-    worst, cases = 0.0, 0
-    for layout in LAYOUTS:
-        phi = rng.uniform(-100, 100, (10, 6))
-        matrix = rope.rotation_matrix(phi, 13, layout)
-        worst = max(worst, np.max(np.abs(np.swapaxes(matrix, -1, -2) @ matrix - np.eye(13))))
-        x = rng.standard_normal((10, 13))
-        y = rope.apply(x, phi, layout=layout, rotary_dim=12)
-        norms = np.linalg.norm(x, axis=-1)
-        worst = max(worst, np.max(np.abs(np.linalg.norm(y, axis=-1) - norms) / norms),
-                    np.max(np.abs(y - (matrix @ x[..., None])[..., 0])))
-        cases += len(phi)
-    return CheckResult(cases, float(worst), 1e-13, "rotation is not orthogonal", unit="rel")
+    """rope.orthogonality, norm_preservation and group_law over both layouts."""
+    return _run((rope_properties.orthogonality, rope_properties.norm_preservation,
+                 rope_properties.group_law), rng, 3)
 
 
 def vjp(rng: np.random.Generator) -> CheckResult:
@@ -62,8 +83,9 @@ def vjp(rng: np.random.Generator) -> CheckResult:
         report = assert_vjp(forward, backward, [x, phi, magnitude], rng=rng)
         omega = rope.inv_freq(6)
         learned = assert_vjp(
-            lambda w: rope.apply(x, rope.angles(positions, w), layout=layout, rotary_dim=6),
-            lambda g, w: rope.inv_freq_vjp(
+            lambda w, x=x, layout=layout: rope.apply(x, rope.angles(positions, w),
+                                                     layout=layout, rotary_dim=6),
+            lambda g, w, x=x, layout=layout: rope.inv_freq_vjp(
                 rope.apply_vjp(g, x, rope.angles(positions, w), layout=layout,
                                rotary_dim=6)[1], positions),
             [omega], rng=rng)
@@ -80,11 +102,15 @@ def _apply_scaled(x: np.ndarray, phi: np.ndarray, magnitude: np.ndarray, layout:
 def _apply_scaled_vjp(g: np.ndarray, x: np.ndarray, phi: np.ndarray, magnitude: np.ndarray,
                       layout: str) -> tuple[np.ndarray | None, ...]:
     """The gradients in x, angles and magnitude (without a basis the fourth is None)."""
-    return rope.apply_vjp(g, x, phi, layout=layout, magnitude=magnitude, rotary_dim=6)[:3]
+    return rope.apply_vjp(g, x, phi, layout=layout, magnitude=magnitude,
+                          rotary_dim=6)[:3]
 
 
 def schedule_fixtures(rng: np.random.Generator) -> CheckResult:
-    """Relative error against rope_anchors.md §11 (llama3, YaRN, dynamic NTK, LongRoPE)."""
+    """Relative error against anchor values of the Hugging Face schedules (llama3, YaRN,
+    dynamic NTK, LongRoPE): a float64 transcription of transformers'
+    ``modeling_rope_utils.py`` (``_compute_llama3_parameters``, ``_compute_yarn_parameters``,
+    ...); the gpt-oss YaRN range (8.0928, 17.3980) also appears in vLLM PR #28244."""
     llama3, _ = rope.llama3_inv_freq(128, 5e5, factor=8.0, low_freq_factor=1.0,
                                      high_freq_factor=4.0, original_max_position_embeddings=8192)
     yarn, yarn_factor = rope.yarn_inv_freq(64, 1e4, factor=40.0, mscale=1.0, mscale_all_dim=1.0,
@@ -104,7 +130,7 @@ def schedule_fixtures(rng: np.random.Generator) -> CheckResult:
         (longrope_factor, 1.1902380714238083),
         (rope.ntk_base(1e4, 3.0, 128), 30527.7367488067),
         *zip(rope.yarn_correction_range(64, 150000.0, 4096, truncate=False),
-             (8.092779115512402, 17.39802450158856)),
+             (8.092779115512402, 17.39802450158856), strict=True),
     ]
     worst = max(abs(got - want) / abs(want) for got, want in pairs)
     return CheckResult(len(pairs), float(worst), 1e-12, "a schedule moved off its anchor value",
@@ -113,7 +139,7 @@ def schedule_fixtures(rng: np.random.Generator) -> CheckResult:
 
 CHECKS = [
     Check("rope: relative-position invariance", relative_invariance),
-    Check("rope: orthogonality, norms, apply = dense R x", orthogonality),
+    Check("rope: orthogonality, norms, group law", orthogonality),
     Check("rope: apply_vjp and inv_freq_vjp gradcheck", vjp),
     Check("rope: schedule fixtures (HF rope_types)", schedule_fixtures),
 ]

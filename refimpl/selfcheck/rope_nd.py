@@ -1,4 +1,9 @@
-"""Self-checks of N-D RoPE: relativity, commuting generators, invertibility on a grid."""
+"""Self-checks of N-D RoPE: relativity, commuting generators, invertibility on a grid.
+
+Relativity, commutation and invertibility run the properties of
+:mod:`refimpl.testing.properties.rope_nd` on refimpl's N-D RoPE; the generator row checks
+refimpl's generator form against ``apply``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,14 @@ from refimpl.rope.nd import (
     mrope_frequencies,
     nd_angles,
 )
-from refimpl.selfcheck._core import Check, CheckResult
+from refimpl.selfcheck._core import Check, CheckResult, from_properties
+from refimpl.testing.properties import Case
+from refimpl.testing.properties.rope_nd import (
+    RopeNdSubject,
+    commutation,
+    invertibility_on_grid,
+    relativity,
+)
 
 
 def _cases(rng: np.random.Generator) -> list[tuple[np.ndarray, str, np.ndarray | None]]:
@@ -28,14 +40,26 @@ def _cases(rng: np.random.Generator) -> list[tuple[np.ndarray, str, np.ndarray |
     return cases
 
 
-def relativity(rng: np.random.Generator) -> CheckResult:
-    """Worst ``|R(p)^T R(q) - R(q - p)|`` over builders, layouts and bases."""
-    worst, cases = 0.0, _cases(rng)
-    for F, layout, basis in cases:
-        p, q = rng.uniform(-30, 30, (2, F.shape[0]))
-        R = lambda at: apply(np.eye(2 * F.shape[1]), nd_angles(at, F), layout=layout, basis=basis).T
-        worst = max(worst, float(np.max(np.abs(R(p).T @ R(q) - R(q - p)))))
-    return CheckResult(len(cases), worst, 1e-11, unit="abs")
+def subject(F: np.ndarray, layout: str, basis: np.ndarray | None,
+            grid: tuple[int, ...] | None = None) -> RopeNdSubject:
+    """refimpl's ``apply(x, nd_angles(p, F))`` as a property subject."""
+    def fn(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        return apply(x, nd_angles(positions, F), layout=layout, basis=basis)
+
+    return RopeNdSubject(fn, 2 * F.shape[1], F.shape[0],
+                         omega_max=float(np.max(np.abs(F), initial=0.0)) or 1.0,
+                         grid=grid or (8,) * F.shape[0], name=f"apply[{layout}]")
+
+
+def relativity_and_commutation(rng: np.random.Generator) -> CheckResult:
+    """rope_nd.relativity and rope_nd.commutation over builders, layouts and bases."""
+    results = []
+    for F, layout, basis in _cases(rng):
+        p, q = rng.uniform(-30, 30, (2, 3, F.shape[0]))
+        case = Case(x=rng.standard_normal((3, 2 * F.shape[1])), p=p, q=q)
+        results += [relativity(subject(F, layout, basis), case),
+                    commutation(subject(F, layout, basis), case)]
+    return from_properties(results)
 
 
 def generator_form(rng: np.random.Generator) -> CheckResult:
@@ -53,13 +77,17 @@ def generator_form(rng: np.random.Generator) -> CheckResult:
 
 
 def invertibility(rng: np.random.Generator) -> CheckResult:
-    """Misjudged families: the axial D=16 RoPE must be injective on a 32x32 grid; the
+    """Misjudged families: the axial D=16 RoPE must be injective on a 32x32 grid (both by
+    ``validate_generators`` and by the property rope_nd.invertibility_on_grid); the
     post's counter-examples rot((x+y) theta) and the quaternion generators must fail."""
     quaternion_i = generators([[1.0, 1.0]])[0]
     quaternion_j = np.array([[0, 0, -1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, -1, 0, 0]], float)
+    axial, diagonal = axial_frequencies(16, 2), np.array([[0.7], [0.7]])
     verdicts = [
-        validate_generators(generators(axial_frequencies(16, 2)), (32, 32)).valid is True,
-        validate_generators(generators([[0.7], [0.7]])).valid is False,
+        validate_generators(generators(axial), (32, 32)).valid is True,
+        invertibility_on_grid(subject(axial, "interleaved", None, (32, 32)), Case()).passed,
+        validate_generators(generators(diagonal)).valid is False,
+        not invertibility_on_grid(subject(diagonal, "interleaved", None, (4, 4)), Case()).passed,
         validate_generators(np.stack([quaternion_i, quaternion_j])).valid is False,
     ]
     wrong = verdicts.count(False)
@@ -68,7 +96,7 @@ def invertibility(rng: np.random.Generator) -> CheckResult:
 
 
 CHECKS = [
-    Check("rope N-D relativity R(p)^T R(q) = R(q-p)", relativity),
+    Check("rope N-D relativity and commutation", relativity_and_commutation),
     Check("rope N-D commuting generators = apply", generator_form),
     Check("rope N-D invertibility (32x32 grid, negatives)", invertibility),
 ]

@@ -47,7 +47,7 @@ def faults_named(rng: np.random.Generator) -> CheckResult:
               if not any(phrase in f for f in check_rope(fn, head_dim=32, expect=hf,
                                                          max_position=1024, rng=rng).faults)]
 
-    def one_tau_negated(V, tau):
+    def one_tau_negated(V: np.ndarray, tau: np.ndarray) -> np.ndarray:
         return householder_product(V, np.asarray(tau) * np.where(np.arange(len(tau)) == 0,
                                                                   -1.0, 1.0))
 

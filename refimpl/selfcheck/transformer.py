@@ -3,11 +3,14 @@
 Rows: the hand-written backward of the whole model against central differences (two
 configurations covering both norm positions, both norms, RoPE and learned positions,
 gated and plain FFNs, tied and untied output, the MLM head); attention logits under
-RoPE depend only on relative positions; masked attention (fully masked rows give
-zeros, the causal mask hides the future); the UniLM/UniAE mask rules.
+RoPE depend only on relative positions; masked attention (the properties of
+:mod:`refimpl.testing.properties.attention`: fully masked rows give zeros, masked keys,
+e.g. the future under a causal mask, do not move a query); the UniLM/UniAE mask rules.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -15,10 +18,16 @@ from refimpl import rope
 from refimpl.attention import attention_logits, scaled_dot_product_attention
 from refimpl.gradcheck import numerical_vjp
 from refimpl.masks import causal_mask, independent_mask, uniae_mask, unilm_mask
-from refimpl.selfcheck._core import Check, CheckResult
+from refimpl.selfcheck._core import Check, CheckResult, from_properties
+from refimpl.testing.properties import Case
+from refimpl.testing.properties.attention import (
+    attention_subject,
+    fully_masked_rows_are_zero,
+    masked_keys_ignored,
+)
 from refimpl.transformer import TransformerConfig, backward, forward, init_params
 
-_TINY = dict(vocab_size=5, d_model=4, n_heads=2, head_dim=2, d_ff=4, n_layers=1)
+_TINY: dict[str, Any] = dict(vocab_size=5, d_model=4, n_heads=2, head_dim=2, d_ff=4, n_layers=1)
 _CONFIGS = [
     TransformerConfig(**_TINY, norm_position="pre", positions="rope", activation="gelu"),
     TransformerConfig(**_TINY, norm="rmsnorm", norm_position="post", positions="learned",
@@ -26,7 +35,8 @@ _CONFIGS = [
 ]
 
 
-def _paths(tree: dict | list, prefix: tuple = ()) -> list[tuple]:
+def _paths(tree: dict[Any, Any] | list[Any], prefix: tuple[Any, ...] = ()
+           ) -> list[tuple[Any, ...]]:
     """The key path of every leaf of a nested dict/list, in a fixed order."""
     items = tree.items() if isinstance(tree, dict) else enumerate(tree)
     found = []
@@ -36,7 +46,7 @@ def _paths(tree: dict | list, prefix: tuple = ()) -> list[tuple]:
     return found
 
 
-def _parent(tree: dict | list, path: tuple):
+def _parent(tree: Any, path: tuple[Any, ...]) -> Any:
     for key in path[:-1]:
         tree = tree[key]
     return tree
@@ -53,7 +63,8 @@ def _model_error(config: TransformerConfig, rng: np.random.Generator) -> float:
     for path in _paths(params):
         container, key = _parent(params, path), path[-1]
 
-        def logits_of(value):
+        def logits_of(value: np.ndarray, container: Any = container, key: Any = key
+                      ) -> np.ndarray:
             saved, container[key] = container[key], value
             try:
                 return forward(params, config, tokens, mask)[0]
@@ -90,21 +101,19 @@ def relative_position_logits(rng: np.random.Generator) -> CheckResult:
 
 
 def masked_attention(rng: np.random.Generator) -> CheckResult:
-    """A fully masked row must be exactly zero and causal outputs must ignore later keys."""
-    worst = 0.0
-    for _ in range(10):
+    """attention.masked_keys_ignored (causal and random masks: keys a query may not see
+    do not move it) and attention.fully_masked_rows_are_zero on refimpl's attention."""
+    subject = attention_subject(scaled_dot_product_attention, fully_masked="zeros")
+    results = []
+    for trial in range(10):
         q, k, v = (rng.standard_normal((5, 4)) for _ in range(3))
-        mask = causal_mask(5)
-        mask[2] = False
-        worst = max(worst, float(np.max(np.abs(scaled_dot_product_attention(q, k, v, mask)[2]))))
-        i = int(rng.integers(0, 4))
-        later_k, later_v = k.copy(), v.copy()
-        later_k[i + 1:] += rng.standard_normal(later_k[i + 1:].shape)
-        later_v[i + 1:] += rng.standard_normal(later_v[i + 1:].shape)
-        base = scaled_dot_product_attention(q, k, v, causal_mask(5))
-        changed = scaled_dot_product_attention(q, later_k, later_v, causal_mask(5))
-        worst = max(worst, float(np.max(np.abs(changed[:i + 1] - base[:i + 1]))))
-    return CheckResult(10, worst, 0.0, "masked attention leaked", unit="abs")
+        mask = causal_mask(5) if trial % 2 else rng.random((5, 5)) < 0.6
+        changed = np.arange(5) > int(rng.integers(0, 4)) if trial % 2 else rng.random(5) < 0.5
+        case = Case(q=q, k=k, v=v, mask=mask, changed=changed,
+                    k_noise=rng.standard_normal((5, 4)), v_noise=rng.standard_normal((5, 4)))
+        results += [masked_keys_ignored(subject, case),
+                    fully_masked_rows_are_zero(subject, case)]
+    return from_properties(results)
 
 
 def segment_masks(rng: np.random.Generator) -> CheckResult:

@@ -1,25 +1,41 @@
 """Self-checks of function-preserving growth (:mod:`refimpl.widening`).
 
-One row per move: the largest relative logit change ``max |wide - small| / max(1, |small|)``
-over a handful of random models (both norm positions, LayerNorm and RMSNorm, plain and
-gated FFNs, RoPE/learned positions, tied/untied output, MLM head), against 1e-12. Two
-counterexample rows pass only when the inexact schemes *are* inexact: the post's
-verbatim table (FFN output bias ``b/k``) and its pairwise RoPE repetition must move the
-logits by more than 1e-3 while the corrected scheme stays within 1e-12.
+One row per move: the property ``widening.preserves_function`` of
+:mod:`refimpl.testing.properties.widening` (the relative logit change
+``max |wide - small| / max(1, |small|)`` within ``16 eps 256 = 9.1e-13``) over a handful
+of random models (both norm positions, LayerNorm and RMSNorm, plain and gated FFNs,
+RoPE/learned positions, tied/untied output, MLM head). Two counterexample rows pass
+only when the inexact schemes *are* inexact: the post's verbatim table (FFN output bias
+``b/k``) and its pairwise RoPE repetition must move the logits by more than 1e-3 while
+the corrected scheme preserves them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from refimpl.selfcheck._core import Check, CheckResult
+from refimpl.selfcheck._core import Check, CheckResult, from_properties
+from refimpl.testing.properties import Case
+from refimpl.testing.properties.widening import WideningSubject, preserves_function
 from refimpl.transformer import TransformerConfig, forward, init_params
-from refimpl.widening import (add_heads, add_layers, duplicate_heads, grow_head_dim,
-                              split_ffn, widen, widen_hidden)
+from refimpl.widening import (
+    add_heads,
+    add_layers,
+    duplicate_heads,
+    grow_head_dim,
+    split_ffn,
+    widen,
+    widen_hidden,
+)
 
-_TOL = 1e-12
-_BASE = dict(vocab_size=7, d_model=4, n_heads=2, head_dim=4, d_ff=6, n_layers=2,
-             max_positions=8)
+#: A model: its parameters and configuration.
+Model = tuple[dict[str, Any], TransformerConfig]
+
+_BASE: dict[str, Any] = dict(vocab_size=7, d_model=4, n_heads=2, head_dim=4, d_ff=6,
+                             n_layers=2, max_positions=8)
 _CONFIGS = [
     TransformerConfig(**_BASE, norm_position="pre", activation="gelu", positions="rope"),
     TransformerConfig(**_BASE, norm_position="post", activation="relu", positions="learned",
@@ -30,11 +46,11 @@ _CONFIGS = [
 ]
 
 
-def _model(config: TransformerConfig, rng: np.random.Generator) -> dict:
+def _model(config: TransformerConfig, rng: np.random.Generator) -> dict[str, Any]:
     """Random weights with nonzero biases and gains away from 1."""
     params = init_params(config, rng, std=0.5)
 
-    def randomize(tree):
+    def randomize(tree: Any) -> None:
         for key, value in (tree.items() if isinstance(tree, dict) else enumerate(tree)):
             if isinstance(value, (dict, list)):
                 randomize(value)
@@ -45,41 +61,58 @@ def _model(config: TransformerConfig, rng: np.random.Generator) -> dict:
     return params
 
 
-def _error(small: tuple, wide: tuple, rng: np.random.Generator) -> float:
+def _logits(model: Model) -> Callable[[np.ndarray], np.ndarray]:
+    params, config = model
+    return lambda tokens: forward(params, config, tokens)[0]
+
+
+def _preserved(small: Model, wide: Model, rng: np.random.Generator) -> Any:
+    """widening.preserves_function of the pair on two random token sequences."""
     tokens = rng.integers(0, small[1].vocab_size, (2, 6))
-    before, after = forward(*small, tokens)[0], forward(*wide, tokens)[0]
-    return float(np.max(np.abs(after - before)) / max(1.0, float(np.max(np.abs(before)))))
+    subject = WideningSubject(_logits(small), _logits(wide))
+    return preserves_function(subject, Case(x=tokens))
 
 
-def _move_row(move, configs=_CONFIGS):
+Move = Callable[[dict[str, Any], TransformerConfig, np.random.Generator], Model]
+
+
+def _move_row(move: Move, configs: list[TransformerConfig] = _CONFIGS
+              ) -> Callable[[np.random.Generator], CheckResult]:
     def run(rng: np.random.Generator) -> CheckResult:
-        worst = 0.0
+        results = []
         for config in configs:
             small = (_model(config, rng), config)
-            worst = max(worst, _error(small, move(*small, rng), rng))
-        return CheckResult(len(configs), worst, _TOL, "the grown model computes other logits",
-                           unit="rel")
+            results.append(_preserved(small, move(*small, rng), rng))
+        return from_properties(results)
     return run
 
 
-def _counterexample(inexact, exact, configs):
-    """Passes when ``inexact`` moves the logits by > 1e-3 and ``exact`` by <= 1e-12."""
+def _counterexample(inexact: Callable[[dict[str, Any], TransformerConfig], Model],
+                    exact: Callable[[dict[str, Any], TransformerConfig], Model],
+                    configs: list[TransformerConfig]
+                    ) -> Callable[[np.random.Generator], CheckResult]:
+    """Passes when ``inexact`` moves the logits by > 1e-3 and ``exact`` preserves them."""
     def run(rng: np.random.Generator) -> CheckResult:
-        worst = 0.0
+        results = []
         for config in configs:
             small = (_model(config, rng), config)
-            gap = _error(small, inexact(*small), rng)
-            worst = max(worst, _error(small, exact(*small), rng), np.inf if gap < 1e-3 else 0.0)
-        return CheckResult(len(configs), worst, _TOL,
-                           "the inexact scheme was exact, or the exact one was not", unit="rel")
+            gap = _preserved(small, inexact(*small), rng).measured
+            result = _preserved(small, exact(*small), rng)
+            results.append(result if gap >= 1e-3 else result.with_faults(
+                (f"the inexact scheme moved the logits by only {gap:.2g}",)))
+        row = from_properties(results)
+        if any(r.faults for r in results):
+            return CheckResult(row.cases, float("inf"), 1.0, "the inexact scheme was exact",
+                               unit="ratio")
+        return row
     return run
 
 
-def _faithful(params, config):
+def _faithful(params: dict[str, Any], config: TransformerConfig) -> Model:
     return widen_hidden(params, config, 2, faithful=True)
 
 
-def _pairwise(params, config):
+def _pairwise(params: dict[str, Any], config: TransformerConfig) -> Model:
     return widen_hidden(params, config, 2, rope_method="pairwise")
 
 

@@ -1,24 +1,30 @@
 """Householder conformance: check a foreign ``householder_product`` or ``a -> b`` map.
 
-:func:`check_householder_product` compares a function ``fn(V, tau) -> Q`` with LAPACK
-``xORGQR`` semantics (:func:`refimpl.householder.householder_product`): which entries of
-``V`` it reads (only the strictly lower triangle), how it uses ``tau`` (as given, zero
-meaning identity), and the values, on reflectors from a QR factorisation (orthogonal
-``Q``) and with arbitrary ``tau``. When the values disagree it tries the usual
-mistakes (one ``tau`` negated, reflectors applied in reverse order, the diagonal of
-``V`` read instead of an implicit 1) and names the one that matches.
+Both checks run the properties of :mod:`refimpl.testing.properties` (each stated once
+there) on a fixed set of cases and add what probing can tell on top.
 
-:func:`check_orthogonal_map` checks a map taking unit ``a`` to unit ``b`` (the post's
-reflection, rotation or symmetric form, or any other): ``T a = b`` and ``T^T T = I`` on
-random pairs and on the adversarial ones (nearly equal, nearly opposite, exactly equal
-or opposite, axis-aligned), with the tolerance the best map of fixed determinant can
-reach, ``16 eps (sqrt(d) + 1 / min(|a - b|, |a + b|))``; it says which of refimpl's maps
-the function matches and which determinant it has.
+:func:`check_householder_product` compares a function ``fn(V, tau) -> Q`` with LAPACK
+``xORGQR`` semantics (``scipy.linalg.lapack.dorgqr``, as
+:func:`refimpl.householder.householder_product` implements them): which entries of
+``V`` it reads (only the strictly lower triangle of the first ``k`` columns), how it
+uses ``tau`` (as given, zero meaning identity), and the values, on reflectors from a QR
+factorisation (orthogonal ``Q``) and with arbitrary ``tau``. When the values disagree
+it tries the usual mistakes (one ``tau`` negated, reflectors applied in reverse order,
+the diagonal of ``V`` read instead of an implicit 1) and names the one that matches.
+
+:func:`check_orthogonal_map` checks a map taking unit ``a`` to unit ``b`` (the
+reflection, rotation or symmetric form of https://kexue.fm/archives/8453, or any
+other): ``T a = b`` and ``T^T T = I`` on random pairs and on the adversarial ones
+(nearly equal, nearly opposite, exactly equal or opposite, axis-aligned), with the
+tolerance the best map of fixed determinant can reach,
+``16 eps (sqrt(d) + 1 / min(|a - b|, |a + b|))``; it says which of refimpl's maps the
+function matches and which determinant it has.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +37,16 @@ from refimpl.householder import (
     stable_map_matrix,
     symmetric_map_matrix,
 )
-from refimpl.testing.adapters import as_numpy_function
+from refimpl.testing.properties import Case, worst
+from refimpl.testing.properties.householder_product import (
+    agrees_with_xorgqr,
+    orthonormal_columns,
+    product_subject,
+    reads_only_the_reflectors,
+    zero_tau_is_identity,
+)
+from refimpl.testing.properties.maps import map_subject, maps_a_to_b, orthogonality
 from refimpl.testing.report import Report, Row
-from refimpl.testing.rope import EPSILON, SAFETY
 
 __all__ = ["check_householder_product", "check_orthogonal_map"]
 
@@ -87,15 +100,17 @@ def _product_cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.n
     return cases
 
 
-def check_householder_product(fn: Callable, *, dtype: str = "float64",
+def check_householder_product(fn: Callable[..., Any], *, dtype: str = "float64",
                               framework: str | None = None, rng: Any = 0) -> Report:
     """Check ``fn(V, tau) -> Q`` against LAPACK ``xORGQR`` / ``torch.linalg.householder_product``.
 
-    Rows: agreement with :func:`refimpl.householder.householder_product` on reflectors
-    from a QR factorisation and with random ``tau`` (tolerance
-    ``16 eps m k max(1, max|Q|)``); orthonormal columns for the QR reflectors; the
-    diagonal and upper triangle of ``V`` are ignored; ``tau = 0`` gives the identity columns. A value
-    disagreement is explained, when possible, as one of the usual mistakes.
+    Runs the properties of :mod:`refimpl.testing.properties.householder_product` on
+    reflectors from a QR factorisation and on random ``tau``, for every shape of
+    :data:`PRODUCT_SHAPES`: agreement with LAPACK ``dorgqr`` (tolerance
+    ``16 eps (m + k) max(1, max|Q|)``), orthonormal columns for reflections, the
+    diagonal, upper triangle and trailing columns of ``V`` ignored (exactly), ``tau = 0``
+    giving the identity columns (exactly). A value disagreement is explained, when
+    possible, as one of the usual mistakes.
 
     Parameters
     ----------
@@ -112,48 +127,43 @@ def check_householder_product(fn: Callable, *, dtype: str = "float64",
     >>> check_householder_product(householder_product).passed
     True
     """
-    eps = EPSILON[check_choice(dtype, "dtype", tuple(EPSILON))]
-    fn = as_numpy_function(fn, framework, None if dtype == "float64" else "float32")
+    subject = product_subject(fn, dtype=dtype, framework=framework)
     generator = as_generator(rng)
-    worst_ratio, value_error, value_tol, ortho, faults = -1.0, 0.0, 0.0, 0.0, []
-    worst_case = ""
-    for label, V, tau in _product_cases(generator):
-        m, n = V.shape
-        expected = householder_product(V, tau)
-        found = np.asarray(fn(V, tau), dtype=np.float64)
-        tol = SAFETY * eps * m * max(len(tau), 1) * max(1.0, float(np.max(np.abs(expected))))
-        if found.shape != expected.shape:
+    cases = _product_cases(generator)
+    agreement = [agrees_with_xorgqr(subject, Case(V=V, tau=tau)) for _, V, tau in cases]
+    for (label, _, _), result in zip(cases, agreement, strict=True):
+        if any("output shape" in fault for fault in result.faults):
             return Report("householder_product conformance", (Row(
-                "output shape", 1.0, 0.0, f"{label}: expected shape {expected.shape}, got "
-                                          f"{found.shape} (xORGQR returns the first n columns)"),))
-        error = float(np.max(np.abs(found - expected)))
-        if error / tol > worst_ratio:
-            worst_ratio, value_error, value_tol, worst_case = error / tol, error, tol, label
-        if error > tol and not faults:
+                "output shape", 1.0, 0.0, f"{label}: {result.faults[0]}"),), {}, result.faults)
+    faults: list[str] = []
+    for (label, V, tau), result in zip(cases, agreement, strict=True):
+        if not result.passed and not faults:
+            found = subject(V, tau)
             for name, candidate in _product_mistakes(V, tau):
-                if candidate.shape == found.shape and np.max(np.abs(found - candidate)) <= tol:
+                if candidate.shape == found.shape and np.max(np.abs(found - candidate)) <= max(
+                        result.tolerance * max(1.0, float(np.max(np.abs(candidate)))), 1e-300):
                     faults.append(f"{label}: matches {name}")
                     break
-        if label.startswith("QR"):
-            ortho = max(ortho, float(np.max(np.abs(found.T @ found - np.eye(n)))) / (m * n))
+    value = worst(agreement)
+    worst_label = cases[agreement.index(value)][0]
+    qr = [(V, tau) for label, V, tau in cases if label.startswith("QR")]
+    ortho = worst([orthonormal_columns(subject, Case(V=V, tau=tau)) for V, tau in qr])
     V = generator.standard_normal((6, 4))
     tau = generator.uniform(0.2, 1.8, size=4)
-    base = np.asarray(fn(V, tau), dtype=np.float64)
-    upper = V + np.triu(generator.standard_normal(V.shape))
-    ignored = float(np.max(np.abs(np.asarray(fn(upper, tau), dtype=np.float64) - base)))
-    identity = float(np.max(np.abs(np.asarray(fn(V, np.zeros(4)), dtype=np.float64)
-                                   - np.eye(6, 4))))
+    noise = generator.standard_normal(V.shape)
+    ignored = reads_only_the_reflectors(subject, Case(V=V, tau=tau, noise=noise))
+    identity = zero_tau_is_identity(subject, Case(V=V, tau=tau))
     rows = (
-        Row("agreement with householder_product", value_error, value_tol,
-            f"worst case: {worst_case}"),
-        Row("orthonormal columns (QR reflectors)", ortho, SAFETY * eps,
-            "Q^T Q - I, divided by m n"),
-        Row("diagonal and upper triangle of V ignored", ignored, SAFETY * eps * 24,
+        Row("agreement with LAPACK dorgqr", value.measured, value.tolerance,
+            f"worst case: {worst_label}"),
+        Row("orthonormal columns (reflections)", ortho.measured, ortho.tolerance, ortho.detail),
+        Row("diagonal and upper triangle of V ignored", ignored.measured, ignored.tolerance,
             "changing V on and above the diagonal changed Q"),
-        Row("tau = 0 gives the identity columns", identity, SAFETY * eps,
+        Row("tau = 0 gives the identity columns", identity.measured, identity.tolerance,
             "tau = 0 must give H_i = I"),
     )
-    return Report("householder_product conformance", rows, {"cases": len(PRODUCT_SHAPES) * 2},
+    faults += [fault for fault in ignored.faults if fault not in faults]
+    return Report("householder_product conformance", rows, {"cases": len(cases)},
                   tuple(faults))
 
 
@@ -176,22 +186,6 @@ def unit_pairs(d: int, rng: np.random.Generator) -> list[tuple[str, np.ndarray, 
     return pairs
 
 
-def _map_matrix(fn: Callable, form: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The dense ``T`` of ``fn`` for one pair: ``fn(a, b)`` or columns ``fn(e_j, a, b)``.
-
-    The adversarial pairs are meant to break foreign code: its floating-point warnings
-    are silenced and an exception counts as a non-finite result (NaN), which the report
-    flags.
-    """
-    with np.errstate(all="ignore"):
-        try:
-            if form == "matrix":
-                return np.asarray(fn(a, b), dtype=np.float64)
-            return np.asarray(fn(np.eye(a.size), a, b), dtype=np.float64).T
-        except Exception:  # the foreign function failed on this pair
-            return np.full((a.size, a.size), np.nan)
-
-
 _REFERENCE_MAPS = (("Householder reflection I - 2uu^T, u = (a-b)/|a-b| (det -1)",
                     householder_map_matrix),
                    ("rotation in span(a, b) (det +1)", rotation_map_matrix),
@@ -200,10 +194,15 @@ _REFERENCE_MAPS = (("Householder reflection I - 2uu^T, u = (a-b)/|a-b| (det -1)"
                    ("refimpl.householder.stable_map", stable_map_matrix))
 
 
-def check_orthogonal_map(fn: Callable, *, form: str = "apply",
+def check_orthogonal_map(fn: Callable[..., Any], *, form: str = "apply",
                          dims: tuple[int, ...] = (2, 3, 5, 16), dtype: str = "float64",
                          framework: str | None = None, rng: Any = 0) -> Report:
     """Check a foreign orthogonal map taking unit ``a`` to unit ``b``.
+
+    Runs the properties ``maps_a_to_b`` and ``orthogonality`` of
+    :mod:`refimpl.testing.properties.maps` (for a map of unknown construction: singular
+    at ``b = a`` or ``b = -a``) on the pairs of :func:`unit_pairs`, and says which of
+    refimpl's maps the function matches and which determinant it has.
 
     Parameters
     ----------
@@ -219,8 +218,9 @@ def check_orthogonal_map(fn: Callable, *, form: str = "apply",
     Returns
     -------
     Report
-        Rows for ``T a = b`` on random and on adversarial pairs, orthogonality and
-        finiteness; ``identified`` names the matching refimpl map and the determinants.
+        Rows for ``T a = b`` on random and on adversarial pairs, orthogonality
+        (error / tolerance) and finiteness; ``identified`` names the matching refimpl
+        map and the determinants.
 
     Examples
     --------
@@ -230,37 +230,36 @@ def check_orthogonal_map(fn: Callable, *, form: str = "apply",
     (True, 'refimpl.householder.stable_map')
     """
     check_choice(form, "form", ("apply", "matrix"))
-    eps = EPSILON[check_choice(dtype, "dtype", tuple(EPSILON))]
-    fn = as_numpy_function(fn, framework, None if dtype == "float64" else "float32")
+    subject = map_subject(fn, form=form, dtype=dtype, framework=framework)
     generator = as_generator(rng)
-    worst: dict[str, list] = {}
+    worst_ratio: dict[str, tuple[float, str]] = {}
     matches = {name: True for name, _ in _REFERENCE_MAPS}
-    determinants, nonfinite = set(), []
+    determinants: set[int] = set()
+    nonfinite = []
     for d in dims:
         for kind, a, b in unit_pairs(d, generator):
-            T = _map_matrix(fn, form, a, b)
-            if T.shape != (d, d) or not np.all(np.isfinite(T)):
+            case = Case(a=a, b=b)
+            results = {f"T a = b ({'random' if kind == 'random' else 'adversarial'} pairs)":
+                       maps_a_to_b(subject, case),
+                       "orthogonality T^T T = I": orthogonality(subject, case)}
+            if any(result.faults for result in results.values()):
                 nonfinite.append(f"{kind} (d={d})")
                 continue
-            conditioning = np.sqrt(d) + 1.0 / max(min(np.linalg.norm(a - b),
-                                                      np.linalg.norm(a + b)), 1e-300)
-            tol = SAFETY * eps * conditioning
-            group = "random pairs" if kind == "random" else "adversarial pairs"
-            for row, value in ((f"T a = b ({group})", np.max(np.abs(T @ a - b)) / tol),
-                               ("orthogonality T^T T = I",
-                                np.max(np.abs(T.T @ T - np.eye(d))) / (SAFETY * eps * d))):
-                if value > worst.get(row, [-1.0])[0]:
-                    worst[row] = [float(value), f"{kind} pair, d={d}"]
+            for row, result in results.items():
+                ratio = result.measured / result.tolerance
+                if ratio > worst_ratio.get(row, (-1.0, ""))[0]:
+                    worst_ratio[row] = (float(ratio), f"{kind} pair, d={d}")
             if kind == "random":
+                T = subject.matrix(a, b)
                 determinants.add(int(np.round(np.linalg.det(T))))
                 for name, builder in _REFERENCE_MAPS:
                     matches[name] &= bool(np.max(np.abs(T - builder(a, b))) <= 1e-6)
     rows = [Row(name, value, 1.0, f"error / tolerance; worst at {where}")
-            for name, (value, where) in worst.items()]
+            for name, (value, where) in worst_ratio.items()]
     rows.append(Row("finite output of the right shape", float(len(nonfinite)), 0.0,
                     f"non-finite or misshapen at: {', '.join(nonfinite)}"))
     named = [name for name, ok in matches.items() if ok]
-    orthogonal = worst.get("orthogonality T^T T = I", [0.0])[0] <= 1.0
+    orthogonal = worst_ratio.get("orthogonality T^T T = I", (0.0, ""))[0] <= 1.0
     identified = {"map": named[0] if named else ("another orthogonal map" if orthogonal
                                                  else "not an orthogonal map"),
                   "determinants (random pairs)": sorted(determinants)}

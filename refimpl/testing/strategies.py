@@ -19,22 +19,39 @@ This module imports Hypothesis, which is part of refimpl's ``test`` extra
 (``pip install refimpl[test]``); the rest of :mod:`refimpl.testing` does not need it.
 Values are float64; pass ``width=32`` where noted to get values exactly representable
 in float32, for float32 back-ends.
+
+The ``*_cases`` strategies draw whole inputs of the properties of
+:mod:`refimpl.testing.properties` as a :class:`~refimpl.testing.properties.Case`,
+which prints every array with its shape when Hypothesis reports a falsifying example.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from hypothesis import given  # used by the examples below
+from hypothesis import given  # noqa: F401 (the examples below use it)
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from refimpl.rope.frequencies import scaled_inv_freq
 from refimpl.testing.presets import RopeConvention
+from refimpl.testing.properties import Case
 
 __all__ = ["unit_vectors", "unit_vector_pairs", "positions", "orthonormal_bases",
-           "vmf_parameters", "rope_conventions", "transformer_configs"]
+           "vmf_parameters", "rope_conventions", "transformer_configs", "rope_cases",
+           "rope_nd_cases", "map_cases", "product_cases", "normalizer_cases",
+           "attention_cases", "vjp_arguments", "seeds", "built"]
+
+
+@st.composite
+def built(draw: Any, strategy: st.SearchStrategy[Any], build: Any = None) -> Any:
+    """``build(value)`` of a value drawn from ``strategy`` (the value itself without
+    ``build``). Unlike ``strategy.map(build)``, Hypothesis then prints a falsifying
+    example by its ``repr`` (arrays, a :class:`Case` with shapes) rather than as a call
+    of the lambda that built it."""
+    value = draw(strategy)
+    return value if build is None else build(value)
 
 
 def _normalized(vector: np.ndarray) -> np.ndarray:
@@ -49,7 +66,9 @@ def _dims(dim: int | st.SearchStrategy[int] | None, max_dim: int) -> st.SearchSt
 
 def unit_vectors(dim: int | st.SearchStrategy[int] | None = None, *,
                  max_dim: int = 64) -> st.SearchStrategy[np.ndarray]:
-    """Unit vectors: normalised Gaussian directions, axis vectors ``±e_i``, tiny components.
+    """Unit vectors: normalised Gaussian directions, axis vectors ``±e_i``, tiny components
+    (an axis vector plus perturbations below 1e-9), and components spread over 300
+    orders of magnitude (the underflow cases of a naive norm).
 
     Parameters
     ----------
@@ -71,9 +90,17 @@ def unit_vectors(dim: int | st.SearchStrategy[int] | None = None, *,
         tiny = st.tuples(st.integers(0, d - 1), hnp.arrays(
             np.float64, d, elements=st.floats(-1e-9, 1e-9))).map(
             lambda t: _normalized(np.eye(d)[t[0]] + t[1]))
-        return st.one_of(gaussian, axis, tiny)
+        spread = st.integers(0, 2**32 - 1).map(lambda seed: _spread(d, seed))
+        return st.one_of(gaussian, axis, tiny, spread)
 
-    return _dims(dim, max_dim).flatmap(build)
+    return built(_dims(dim, max_dim).flatmap(build))
+
+
+def _spread(d: int, seed: int) -> np.ndarray:
+    """A unit vector whose components span 300 orders of magnitude (scaled before the norm)."""
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(d) * 10.0 ** rng.uniform(-300, 0, d)
+    return _normalized(v / np.max(np.abs(v)))
 
 
 def unit_vector_pairs(dim: int | st.SearchStrategy[int] | None = None, *,
@@ -104,11 +131,12 @@ def unit_vector_pairs(dim: int | st.SearchStrategy[int] | None = None, *,
             lambda t: (np.eye(d)[t[0]], t[2] * np.eye(d)[t[1]]))
         return st.one_of(st.tuples(vectors, vectors), near, exact, axes)
 
-    return _dims(dim, max_dim).flatmap(build)
+    return built(_dims(dim, max_dim).flatmap(build))
 
 
 def positions(shape: int | tuple[int, ...] = 8, *, kind: str = "any",
-              max_position: float = 2.0**20, width: int = 64) -> st.SearchStrategy[np.ndarray]:
+              max_position: float = 2.0**20,
+              width: Literal[16, 32, 64] = 64) -> st.SearchStrategy[np.ndarray]:
     """Arrays of token positions.
 
     ``kind``: ``"integer"`` (0 .. 4096), ``"real"`` (fractional, any sign, |p| <= 4096),
@@ -147,7 +175,7 @@ def orthonormal_bases(dim: int | st.SearchStrategy[int] | None = None, *,
             q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
             return q * np.where(np.diag(r) < 0, -1.0, 1.0)
 
-        def signed_permutation(t: tuple) -> np.ndarray:
+        def signed_permutation(t: tuple[Any, Any]) -> np.ndarray:
             order, signs = t
             return np.eye(d)[list(order)] * np.array(signs)[:, None]
 
@@ -190,7 +218,7 @@ def rope_conventions(*, max_head_dim: int = 64) -> st.SearchStrategy[RopeConvent
     ...     assert convention.rotary_dim <= convention.head_dim
     >>> test_rotary_block_fits()
     """
-    def build(t: tuple) -> RopeConvention:
+    def build(t: tuple[int, int, float, str, float]) -> RopeConvention:
         pairs, extra, base, layout, factor = t
         rope_type = "default" if factor == 1.0 else "linear"
         omega, _ = scaled_inv_freq(rope_type, 2 * pairs, base,
@@ -221,8 +249,7 @@ def transformer_configs(**fixed: Any) -> st.SearchStrategy[Any]:
     ...     assert config.n_layers == 1
     >>> test_one_layer()
     """
-    from refimpl.transformer import ACTIVATIONS, NORM_POSITIONS, NORMS, POSITIONS, \
-        TransformerConfig
+    from refimpl.transformer import ACTIVATIONS, NORM_POSITIONS, NORMS, POSITIONS, TransformerConfig
 
     def build(draw: Any) -> TransformerConfig:
         head_dim = 2 * draw(st.integers(1, 4))
@@ -244,3 +271,173 @@ def transformer_configs(**fixed: Any) -> st.SearchStrategy[Any]:
         return TransformerConfig(**fields)
 
     return st.composite(build)()
+
+
+def _gaussian_rows(rng: np.random.Generator, shape: tuple[int, ...], scale: float
+                   ) -> np.ndarray:
+    return rng.standard_normal(shape) * scale
+
+
+@st.composite
+def _rope_case(draw: Any, head_dim: int, rows: int, max_position: int, integer: bool) -> Case:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scale = draw(st.sampled_from([1.0, 1e-3, 1e3]))
+    x, q, k = (_gaussian_rows(rng, (rows, head_dim), scale) for _ in range(3))
+    if draw(st.booleans()):  # axis vectors: one feature at a time
+        x = np.eye(head_dim)[rng.integers(0, head_dim, rows)] * scale
+    position = positions(rows, kind="large", max_position=max_position)
+    if not integer:
+        position = st.one_of(position, positions(rows, kind="real"))
+    small = positions(rows, kind="integer")
+    p, m, n = draw(position), draw(small), draw(small)
+    shift = draw(st.one_of(small, position))
+    return Case(x=x, q=q, k=k, positions=p, m=m, n=n, shift=shift)
+
+
+def rope_cases(head_dim: int, *, rows: int = 4, max_position: int = 2**16,
+               integer: bool = True) -> st.SearchStrategy[Case]:
+    """Inputs of the 1-D RoPE properties: ``x, q, k`` of shape ``(rows, head_dim)`` (Gaussian
+    at scales 1e-3..1e3, or axis vectors) and positions of shape ``(rows,)``: ``positions``
+    integers up to ``max_position`` (with ``integer=False`` also reals in [-4096, 4096]),
+    ``m`` and ``n`` integers up to 4096, ``shift`` either kind.
+
+    Examples
+    --------
+    >>> @given(rope_cases(8))
+    ... def test_shapes(case):
+    ...     assert case.x.shape == (4, 8) and case.shift.shape == (4,)
+    >>> test_shapes()
+    """
+    return _rope_case(int(head_dim), int(rows), int(max_position), bool(integer))
+
+
+@st.composite
+def _rope_nd_case(draw: Any, head_dim: int, n_axes: int, rows: int, reach: float,
+                  integer: bool) -> Case:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    coordinate = (st.integers(-int(reach), int(reach)).map(float) if integer
+                  else st.floats(-reach, reach, allow_subnormal=False))
+    grid = hnp.arrays(np.float64, (rows, n_axes), elements=coordinate)
+    return Case(x=rng.standard_normal((rows, head_dim)), p=draw(grid), q=draw(grid))
+
+
+def rope_nd_cases(head_dim: int, n_axes: int, *, rows: int = 3, reach: float = 40.0,
+                  integer: bool = True) -> st.SearchStrategy[Case]:
+    """Inputs of the N-D RoPE properties: ``x`` of shape ``(rows, head_dim)`` and positions
+    ``p, q`` of shape ``(rows, n_axes)`` with coordinates in ``[-reach, reach]``
+    (integers, or reals with ``integer=False``)."""
+    return _rope_nd_case(int(head_dim), int(n_axes), int(rows), float(reach), bool(integer))
+
+
+def map_cases(dim: int | st.SearchStrategy[int] | None = None, *,
+              max_dim: int = 32) -> st.SearchStrategy[Case]:
+    """Inputs of the ``a -> b`` map properties: a pair from :func:`unit_vector_pairs` and
+    ``z``, three Gaussian rows (projected off span(a, b) by the complement property)."""
+    def build(d: int) -> st.SearchStrategy[Case]:
+        noise = hnp.arrays(np.float64, (3, d), elements=st.floats(-2, 2))
+        return built(st.tuples(unit_vector_pairs(d), noise),
+                     lambda t: Case(a=t[0][0], b=t[0][1], z=t[1]))
+
+    return built(_dims(dim, max_dim).flatmap(build))
+
+
+@st.composite
+def _product_case(draw: Any, max_m: int) -> Case:
+    m = draw(st.integers(1, max_m))
+    n = draw(st.integers(1, m))
+    k = draw(st.integers(1, n))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    tau = rng.uniform(0.0, 2.0, k)
+    if draw(st.booleans()):  # some reflectors switched off
+        tau[rng.random(k) < 0.3] = 0.0
+    return Case(V=rng.standard_normal((m, n)), tau=tau, noise=rng.standard_normal((m, n)))
+
+
+def product_cases(*, max_m: int = 24) -> st.SearchStrategy[Case]:
+    """Inputs of the Householder product properties: ``V`` of shape ``(m, n)``, ``m >= n >=
+    k >= 1``, ``tau`` uniform in ``[0, 2]`` (some zero) and ``noise`` shaped like ``V``."""
+    return _product_case(int(max_m))
+
+
+def normalizer_cases(**options: Any) -> st.SearchStrategy[Case]:
+    """``Case(d, kappa)`` from :func:`vmf_parameters` (same options)."""
+    return built(vmf_parameters(**options), lambda t: Case(d=t[0], kappa=t[1]))
+
+
+@st.composite
+def _attention_case(draw: Any, max_length: int, max_dim: int) -> Case:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_q, n_k = draw(st.integers(1, max_length)), draw(st.integers(1, max_length))
+    d, d_v = draw(st.integers(1, max_dim)), draw(st.integers(1, max_dim))
+    scale = draw(st.sampled_from([1.0, 3.0]))
+    q, k = rng.standard_normal((n_q, d)) * scale, rng.standard_normal((n_k, d)) * scale
+    kind = draw(st.sampled_from(["all", "causal", "random"]))
+    if kind == "all":
+        mask = np.ones((n_q, n_k), dtype=bool)
+    elif kind == "causal":
+        mask = np.tril(np.ones((n_q, n_k), dtype=bool), n_k - n_q)
+    else:
+        mask = rng.random((n_q, n_k)) < 0.6
+    cut = int(rng.integers(0, n_k + 1))
+    changed = np.arange(n_k) >= cut if kind == "causal" else rng.random(n_k) < 0.5
+    return Case(q=q, k=k, v=rng.standard_normal((n_k, d_v)), mask=mask, changed=changed,
+                k_noise=rng.standard_normal((n_k, d)), v_noise=rng.standard_normal((n_k, d_v)))
+
+
+def attention_cases(*, max_length: int = 6, max_dim: int = 8) -> st.SearchStrategy[Case]:
+    """Inputs of the attention properties: ``q (n_q, d)``, ``k (n_k, d)``, ``v (n_k, d_v)``,
+    a boolean ``mask`` (all keys, causal, or random with empty rows possible), the keys
+    to change (``changed``; the later ones under a causal mask) and the changes."""
+    return _attention_case(int(max_length), int(max_dim))
+
+
+def _unit(rng: np.random.Generator, d: int) -> np.ndarray:
+    v = rng.standard_normal(d)
+    return v / np.linalg.norm(v)
+
+
+def _vjp_case(name: str, rng: np.random.Generator) -> Case:
+    args: tuple[np.ndarray, ...]
+    if name == "rope.apply":
+        pairs = int(rng.integers(1, 4))
+        args = (rng.standard_normal((3, 2 * pairs + int(rng.integers(0, 2)))),
+                rng.uniform(-4, 4, (3, pairs)))
+    elif name == "householder.householder_product":
+        m = int(rng.integers(1, 7))
+        n = int(rng.integers(1, m + 1))
+        args = (rng.standard_normal((m, n)), rng.uniform(0.2, 1.8, int(rng.integers(1, n + 1))))
+    elif name == "householder.stable_map":
+        d = int(rng.integers(2, 6))
+        a, b = _unit(rng, d), _unit(rng, d)
+        if abs(a @ b) < 0.1:  # keep away from the branch switch at a.b = 0
+            b = _unit(rng, d) + a
+            b /= np.linalg.norm(b)
+        args = (rng.standard_normal((2, d)), a, b)
+    elif name == "attention.scaled_dot_product_attention":
+        n_q, n_k, d = (int(rng.integers(1, 5)) for _ in range(3))
+        args = (rng.standard_normal((n_q, d)), rng.standard_normal((n_k, d)),
+                rng.standard_normal((n_k, int(rng.integers(1, 4)))))
+    else:
+        raise ValueError(f"no argument strategy for the VJP reference {name!r}")
+    return Case(**{f"arg{i}": value for i, value in enumerate(args)})
+
+
+def vjp_arguments(name: str) -> st.SearchStrategy[Case]:
+    """Arguments ``arg0, arg1, ...`` of a reference of
+    :data:`refimpl.testing.properties.vjp.VJP_REFERENCES` (small shapes, smooth points).
+
+    Examples
+    --------
+    >>> @given(vjp_arguments("rope.apply"))
+    ... def test_two_arguments(case):
+    ...     assert sorted(case.fields) == ["arg0", "arg1"]
+    >>> test_two_arguments()
+    """
+    _vjp_case(name, np.random.default_rng(0))  # an unknown name fails here, not when drawn
+    return built(st.integers(0, 2**32 - 1),
+                 lambda seed: _vjp_case(name, np.random.default_rng(seed)))
+
+
+def seeds() -> st.SearchStrategy[Case]:
+    """``Case(seed=...)``: a seed for properties that draw their own inputs."""
+    return built(st.integers(0, 2**32 - 1), lambda seed: Case(seed=seed))

@@ -95,7 +95,8 @@ def test_matrix_form_is_accepted():
 
 
 def test_epsilon_regularised_reflection_is_caught():
-    """s-vae / power_spherical normalise with ``|a - b| + eps``: not orthogonal (§7.1)."""
+    """s-vae-pytorch / power_spherical (nicola-decao) normalise with ``|a - b| + eps``:
+    not orthogonal."""
     def regularised(x, a, b):
         u = (a - b) / (np.linalg.norm(a - b) + 1e-5)
         return x - 2 * (x @ u)[..., None] * u
