@@ -112,9 +112,9 @@ def _batch_rows(fn: Callable[..., Any], setting: _Setting) -> tuple[list[Row], l
     tolerance = float(setting.tolerance(0.0))
     batch = float(np.max(np.abs(alone - together) / scale))
     state = float(np.max(np.abs(alone - again) / scale))
-    rows = [Row("batch independence (rows alone vs in a larger call)", batch, tolerance,
+    rows = [Row("batch independence (two batch sizes)", batch, tolerance,
                 "a row's output depends on the other rows of the call"),
-            Row("no state (a call repeated after a larger one)", state, tolerance,
+            Row("no state across calls", state, tolerance,
                 "fn remembers earlier calls")]
     faults = ([BATCH_DEPENDENT] if not batch <= tolerance else []) + \
         ([STATEFUL] if not state <= tolerance else [])
