@@ -21,13 +21,13 @@ import importlib
 import pkgutil
 import platform
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy
 
 import refimpl
-
 from refimpl.testing._tolerance import DTYPES
 from refimpl.testing.adapters import TENSOR_LAYOUTS, ForeignError
 

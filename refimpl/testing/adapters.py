@@ -26,7 +26,8 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,7 @@ def from_numpy(array: Any, framework: str = "numpy", dtype: str | None = None) -
     module = _module(framework)  # cast inside the framework: NumPy has no bfloat16
     if framework == "torch":
         tensor = module.from_numpy(np.ascontiguousarray(array))
-        return tensor.to(getattr(module, dtype)) if cast else tensor
+        return tensor.to(getattr(module, str(dtype))) if cast else tensor
     return module.numpy.asarray(array, dtype=dtype if cast else None)
 
 

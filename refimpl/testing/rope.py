@@ -21,8 +21,9 @@ the scores of the pair, which covers xPos (queries and keys scaled oppositely).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -342,7 +343,7 @@ def check_rope(
     (True, 'half', 16)
     """
     setting, angles = _setting(head_dim, expect, n_axes, dtype, angle_dtype, max_position, rng)
-    name = getattr(fn, "__name__", None) or getattr(fn, "name", "fn")
+    name = str(getattr(fn, "__name__", None) or getattr(fn, "name", "fn"))
     layout = check_choice(tensor_layout, "tensor_layout", TENSOR_LAYOUTS)
     wrapped = as_numpy_function(rows_as_tensor(fn, layout) if layout != "rows" else fn,
                                 framework, _cast(dtype, framework), call="fn(x, positions)",

@@ -10,7 +10,8 @@ frequencies to ``2^-8 / p``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

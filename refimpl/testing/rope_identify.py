@@ -26,8 +26,9 @@ read at position ``p`` is known to ``2^-8 / p``, and the magnitude to ``2^-8``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -229,13 +230,14 @@ def find_pairs(matrices: np.ndarray, input_eps: float
     np.fill_diagonal(off, 0.0)
     moved = off.max(axis=0) > max(1e-10, input_eps / 2)
     partner = np.argmax(off, axis=0)
-    pairs, clean = set(), True
+    pairs: set[tuple[int, int]] = set()
+    clean = True
     for j in np.flatnonzero(moved):
         k = int(partner[j])
         second = np.partition(off[:, j], -2)[-2]
         clean &= bool(moved[k] and partner[k] == j
                       and second <= max(1e-6, input_eps) * off[k, j])
-        pairs.add((int(min(j, k)), int(max(j, k))))
+        pairs.add((min(int(j), k), max(int(j), k)))
     return tuple(sorted(pairs)), clean
 
 

@@ -10,7 +10,8 @@ gradient is the reference times a constant (a sign error is the constant -1).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
