@@ -182,7 +182,8 @@ def _check_arity(fn: Callable[..., Any], arity: int | None, call: str, hint: str
         signature.bind(*range(arity))
     except TypeError as error:
         name = getattr(fn, "__name__", "fn")
-        raise TypeError(f"fn must be callable as {call}, got {name}{signature} ({error}); "
+        role = call.partition("(")[0]
+        raise TypeError(f"{role} must be callable as {call}, got {name}{signature} ({error}); "
                         f"{hint}") from None
 
 
