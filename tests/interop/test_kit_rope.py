@@ -136,3 +136,12 @@ def test_a_jax_rope_passes_and_its_interleaved_port_is_caught():
     wrong = check_rope(lambda x, p: jax_rope(x, p, True), head_dim=32, expect=hugging_face(32),
                        **options)
     assert any(f.startswith("wrong layout") for f in wrong.faults)
+
+
+def test_a_torch_tensor_given_to_refimpl_gets_the_conversion_hint():
+    """Issue #16: a tensor that requires grad (or holds bfloat16) used to fail with no hint."""
+    from refimpl import rope
+
+    for x in (torch.ones(2, 8, requires_grad=True), torch.ones(2, 8, dtype=torch.bfloat16)):
+        with pytest.raises(TypeError, match=r"x must be array-like.*refimpl.testing.to_numpy"):
+            rope.apply(x, np.zeros((2, 4)))
