@@ -28,7 +28,7 @@ import pkgutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -206,7 +206,7 @@ def _rotary(family: str, module: Any) -> tuple[Any, Any] | str:
         return "only a vision rotary embedding (2-D patch grid, not driven by a text config)"
     errors = []
     for cls in classes:
-        if "config" not in inspect.signature(cls.__init__).parameters:
+        if "config" not in inspect.signature(cls).parameters:
             errors.append(f"{cls.__name__} is built from sizes, not a config")
             continue
         for config in _configs(family, module):
@@ -324,8 +324,9 @@ def _rope_parameters(config: Any) -> dict[str, Any]:
 def _schedule(rope_type: str, parameters: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The parameters refimpl's schedule for ``rope_type`` takes, and those it ignores
     (e.g. Ministral-3's ``llama_4_scaling_beta``, which scales queries, not frequencies)."""
-    accepted = inspect.signature(ROPE_TYPES[rope_type]).parameters if rope_type in ROPE_TYPES \
-        else {}
+    accepted: Any = {}
+    if rope_type in ROPE_TYPES:
+        accepted = inspect.signature(cast(Callable[..., Any], ROPE_TYPES[rope_type])).parameters
     schedule = {k: v for k, v in parameters.items() if k not in NOT_SCHEDULE and v is not None}
     ignored = sorted(k for k in schedule if k not in accepted)
     return {k: v for k, v in schedule.items() if k in accepted}, ignored

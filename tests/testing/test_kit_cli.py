@@ -6,6 +6,7 @@ import sys
 from refimpl.__main__ import main
 from refimpl.testing import load_vectors
 
+
 def test_conformance_check_passes_and_prints_report(capsys):
     status = main(["check", "--impl", "kit_standins:hf_rope_64", "--kind", "rope",
                    "--expect", "hf-default:head_dim=64", "--max-position", "4096"])
