@@ -23,3 +23,9 @@ def _one_torch_thread():
         torch.set_num_threads(threads)
     else:
         yield
+
+
+#: The helper module of real code and planted faults is imported by the tests that need
+#: it (after their importorskip), never collected itself (--doctest-modules would import
+#: torch and transformers, which the core suite does not have).
+collect_ignore = ["interop_faults.py"]
