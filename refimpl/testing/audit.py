@@ -237,11 +237,14 @@ def _apply_forms(module: Any) -> list[tuple[str, Callable[..., Any]]]:
 
 def _layer_type(config: Any) -> str | None:
     """The layer type whose rope parameters to use when they differ per layer type:
-    ``full_attention`` if present, else the first one."""
+    ``full_attention`` if present, else the first layer's type."""
     parameters = getattr(config, "rope_parameters", None) or {}
-    if parameters and all(isinstance(v, dict) for v in parameters.values()):
-        return "full_attention" if "full_attention" in parameters else next(iter(parameters))
     layer_types = getattr(config, "layer_types", None) or [None]
+    if parameters and all(isinstance(v, dict) for v in parameters.values()):
+        # the dict's order varies between runs of some configs: choose by name
+        if "full_attention" in parameters:
+            return "full_attention"
+        return layer_types[0] if layer_types[0] in parameters else sorted(parameters)[0]
     return "full_attention" if "full_attention" in layer_types else layer_types[0]
 
 
