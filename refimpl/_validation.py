@@ -44,16 +44,39 @@ def as_float_array(value: Any, name: str, *, allow_nonfinite: bool = False) -> n
     """
     try:
         array = np.asarray(value)
-    except Exception as error:  # ragged lists and the like
-        raise TypeError(f"{name} must be array-like, got {describe(value)} ({error})") from None
+    except Exception as error:  # ragged lists, tensors that require grad, bfloat16 tensors
+        raise TypeError(f"{name} must be array-like, got {describe(value)} ({error})"
+                        f"{framework_hint(value)}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold real numbers, got {describe(value)} (dtype {array.dtype})"
+            f"{framework_hint(value)}"
         )
     array = array.astype(np.float64, copy=False)
     if not allow_nonfinite:
         check_finite(array, name)
     return array
+
+
+def framework_hint(value: Any) -> str:
+    """``"; <the fix>"`` when ``value`` is (or holds) a PyTorch tensor or a JAX array,
+    else ``""``. The framework is recognised by the module of the value's type; nothing is
+    imported.
+
+    Examples
+    --------
+    >>> framework_hint([1.0])
+    ''
+    """
+    first = value[0] if isinstance(value, (list, tuple)) and value else value
+    root = type(first).__module__.split(".")[0]
+    if root == "torch":
+        return ("; refimpl computes in NumPy float64: pass x.detach().cpu().double().numpy() "
+                "or refimpl.testing.to_numpy(x) (it converts tensors, lists and tuples of them)")
+    if root in ("jax", "jaxlib"):
+        return ("; refimpl computes in NumPy float64: pass numpy.asarray(x, dtype=float) or "
+                "refimpl.testing.to_numpy(x)")
+    return ""
 
 
 def check_finite(array: np.ndarray, name: str) -> None:

@@ -4,9 +4,21 @@
 per case (NumPy's zip of ``.npy`` arrays; readers exist for C, C++, Rust, Julia, Go,
 JavaScript) holding arrays ``inputs.<name>`` and ``outputs.<name>``, and a
 ``manifest.json`` listing, for every case, the function, its parameters, the input and
-output names with shapes and dtypes, the tolerance to compare with, the file's sha256,
+output names with shapes and dtypes, the tolerances to compare with, the file's sha256,
 and the refimpl and NumPy versions. :func:`load_vectors` reads them back and verifies
-every hash.
+every hash and every shape and dtype against the manifest. Arrays keep their exact
+shapes (a 0-d ``attention_factor`` is stored 0-d) and positions are int64, as Hugging
+Face's ``position_ids``.
+
+Tolerances come from one error model, stated in the manifest: an implementation computing
+in precision ``eps`` (float64, float32 or bfloat16) should meet
+``|actual - expected| <= atol + rtol |expected|`` with ``rtol = SAFETY eps size`` and
+``atol = rtol scale``, where ``SAFETY = 16`` (:mod:`refimpl.testing._tolerance`), ``size``
+is the case's size factor (the worst-case bound ``n`` on the error of a length-``n`` sum,
+N. J. Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., SIAM 2002,
+§3.1, or ``1 + max|angle|`` for rotations by angles computed in that precision) and
+``scale`` the magnitude of the case's data (``max|x|`` for RoPE, 1 otherwise). Each case
+says which size factor it uses and why.
 
 The output is deterministic: the inputs come from fixed seeds, the zip entries are
 written in sorted order with a fixed timestamp (1980-01-01, the zip epoch) and no
@@ -27,40 +39,95 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 import refimpl
+from refimpl.testing._tolerance import EPSILON, SAFETY
 
 __all__ = ["GoldenCase", "golden_cases", "write_vectors", "load_vectors"]
 
 #: Zip timestamp of every entry (the earliest a zip can store), so bytes never vary.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
+#: Precisions the manifest gives tolerances for.
+TOLERANCE_DTYPES = ("float64", "float32", "bfloat16")
+
+#: The error model, as written into the manifest.
+ERROR_MODEL = ("rtol = SAFETY * eps(dtype) * size, atol = rtol * scale, SAFETY = 16; eps is "
+               "the spacing of floats at 1 (float64 2^-52, float32 2^-23, bfloat16 2^-7); size "
+               "is the case's size factor (size_rule says which), scale the magnitude of its "
+               "data")
+
 
 @dataclass(frozen=True, eq=False)
 class GoldenCase:
-    """One golden vector: ``outputs = function(inputs, **parameters)`` within tolerance."""
+    """One golden vector: ``outputs = function(inputs, **parameters)`` within tolerance.
+
+    ``size`` and ``scale`` feed the error model (module notes); ``size_rule`` says where
+    the size factor comes from. ``rtol`` and ``atol`` are the float64 tolerances;
+    :meth:`tolerance` gives those of any precision.
+    """
 
     name: str
     function: str
     inputs: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
     parameters: dict[str, Any] = field(default_factory=dict)
-    rtol: float = 1e-12
-    atol: float = 1e-12
+    size: float = 4.0
+    size_rule: str = "a few roundings per output entry"
+    scale: float = 1.0
+
+    def tolerance(self, dtype: str = "float64") -> dict[str, float]:
+        """``{"rtol", "atol"}`` for an implementation computing in ``dtype``.
+
+        Examples
+        --------
+        >>> case = GoldenCase("c", "f", {}, {}, size=2.0, scale=3.0)
+        >>> case.tolerance("float32") == {"rtol": 16 * 2.0**-23 * 2, "atol": 16 * 2.0**-23 * 6}
+        True
+        """
+        rtol = SAFETY * EPSILON[dtype] * self.size
+        return {"rtol": rtol, "atol": rtol * self.scale}
+
+    @property
+    def rtol(self) -> float:
+        """Relative tolerance of a float64 implementation."""
+        return self.tolerance()["rtol"]
+
+    @property
+    def atol(self) -> float:
+        """Absolute tolerance of a float64 implementation."""
+        return self.tolerance()["atol"]
 
     def manifest_entry(self) -> dict[str, Any]:
         """The case's description in ``manifest.json`` (without file name and hash)."""
-        describe = lambda arrays: {k: {"shape": list(v.shape), "dtype": str(v.dtype)}
-                                   for k, v in sorted(arrays.items())}
+        def describe(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+            return {k: {"shape": list(v.shape), "dtype": str(v.dtype)}
+                    for k, v in sorted(arrays.items())}
+        tolerance: dict[str, Any] = {dtype: self.tolerance(dtype) for dtype in TOLERANCE_DTYPES}
+        tolerance.update(rtol=self.rtol, atol=self.atol, size=self.size, scale=self.scale,
+                         size_rule=self.size_rule,
+                         rule="|actual - expected| <= atol + rtol * |expected|")
         return {"name": self.name, "function": self.function, "parameters": self.parameters,
                 "inputs": describe(self.inputs), "outputs": describe(self.outputs),
-                "tolerance": {"rtol": self.rtol, "atol": self.atol,
-                              "rule": "|actual - expected| <= atol + rtol * |expected|"}}
+                "tolerance": tolerance}
+
+
+#: Size rule of a rotation by angles computed in the implementation's precision.
+ROTATION_RULE = ("1 + max|angle|: each angle computed in precision eps is off by eps |angle|, "
+                 "the rotation adds a few roundings; scale = max|x|")
+
+
+def _rotation(case_angles: np.ndarray, data: np.ndarray) -> dict[str, Any]:
+    """``size``, ``size_rule`` and ``scale`` of a rotation case."""
+    return {"size": 1.0 + float(np.max(np.abs(case_angles), initial=0.0)),
+            "size_rule": ROTATION_RULE,
+            "scale": max(1.0, float(np.max(np.abs(data), initial=0.0)))}
 
 
 def _rope_cases() -> list[GoldenCase]:
@@ -70,7 +137,7 @@ def _rope_cases() -> list[GoldenCase]:
 
     rng = np.random.default_rng(20240101)
     x = rng.standard_normal((6, 16))
-    positions = np.array([0.0, 1.0, 2.0, 17.0, 1000.0, -3.5])
+    positions = np.array([0, 1, 2, 17, 1000, -3])
     cases = []
     for layout in ("interleaved", "half"):
         for rotary in (16, 8):
@@ -81,12 +148,13 @@ def _rope_cases() -> list[GoldenCase]:
             cases.append(GoldenCase(
                 f"rope.apply.{layout}.rotary{rotary}", "refimpl.rope.apply",
                 {"x": x, "angles": angle, "positions": positions},
-                {"y": rope.apply(x, angle, layout=layout, rotary_dim=rotary)}, parameters, atol=1e-12))
+                {"y": rope.apply(x, angle, layout=layout, rotary_dim=rotary)}, parameters,
+                **_rotation(angle, x)))
             cases.append(GoldenCase(
                 f"rope.apply_vjp.{layout}.rotary{rotary}", "refimpl.rope.apply_vjp",
                 {"grad": grad, "x": x, "angles": angle}, {"grad_x": gx, "grad_angles": gangle},
-                parameters, atol=1e-12))
-    schedules = {
+                parameters, **_rotation(angle, np.concatenate([gx.ravel(), gangle.ravel()]))))
+    schedules: dict[str, dict[str, Any]] = {
         "linear": {"factor": 4.0},
         "dynamic": {"factor": 2.0, "max_position_embeddings": 4096, "seq_len": 8192},
         "yarn": {"factor": 32.0, "original_max_position_embeddings": 4096, "truncate": False},
@@ -103,19 +171,24 @@ def _rope_cases() -> list[GoldenCase]:
             f"rope.schedule.{rope_type}", "refimpl.rope.frequencies.scaled_inv_freq", {},
             {"inv_freq": omega, "attention_factor": np.array(factor)},
             {"rope_type": rope_type, "rotary_dim": 64, "base": base, **parameters},
-            rtol=1e-13, atol=0.0))
+            size=1.0 + float(np.log(base)), size_rule="1 + log(base): base^(-2k/R) computed "
+            "as exp(-(2k/R) log base) carries the relative error of its exponent"))
     for name, builder in sorted(presets.PRESETS.items()):
         convention = builder(**presets.EXAMPLE_SETTINGS[name])
-        grid = rng.integers(0, 64, size=(5, convention.n_axes)).astype(np.float64)
+        grid = rng.integers(0, 64, size=(5, convention.n_axes))
         grid = grid[:, 0] if convention.n_axes == 1 else grid
         q = rng.standard_normal((5, convention.head_dim))
+        settings = {**convention.parameters, **presets.EXAMPLE_SETTINGS[name]}
         cases.append(GoldenCase(
             f"rope.preset.{name}", f"refimpl.testing.presets.preset({name!r})",
             {"x": q, "positions": grid},
             {"y": convention(q, grid), "frequencies": convention.frequencies},
-            {"preset": name, **presets.EXAMPLE_SETTINGS[name], "layout": convention.layout,
+            {"preset": name, **settings, "head_dim": convention.head_dim,
+             "layout": convention.layout, "rotary_dim": convention.rotary_dim,
+             "rotary_start": convention.rotary_start,
+             "position_offset": list(convention.position_offset),
              "magnitude": convention.magnitude, "source": convention.source},
-            atol=1e-11))
+            **_rotation(convention.angles(grid), q)))
     return cases
 
 
@@ -126,21 +199,28 @@ def _householder_cases() -> list[GoldenCase]:
     a, b = rng.standard_normal((2, 5))
     a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
     x = rng.standard_normal((3, 5))
+    maps: dict[str, Any] = {"size": 10.0, "scale": float(np.max(np.abs(x))),
+                            "size_rule": "2 d (d = 5): two inner products of length d and "
+                                         "the update"}
     cases = [GoldenCase(f"householder.{name}", f"refimpl.householder.{name}",
-                        {"x": x, "a": a, "b": b}, {"y": getattr(householder, name)(x, a, b)})
+                        {"x": x, "a": a, "b": b}, {"y": getattr(householder, name)(x, a, b)},
+                        **maps)
              for name in ("householder_map", "rotation_map", "symmetric_map", "stable_map")]
     v = rng.standard_normal(5)
     cases.append(GoldenCase("householder.reflect", "refimpl.householder.reflect",
-                            {"x": x, "v": v}, {"y": householder.reflect(x, v)}))
+                            {"x": x, "v": v}, {"y": householder.reflect(x, v)}, **maps))
+    products: dict[str, Any] = {"size": 28.0, "size_rule": "m k = 7 x 4: k reflections, each "
+                                "with inner products of length m (LAPACK xGEQRF / xORGQR)"}
     A = rng.standard_normal((7, 4))
     V, tau = householder.householder_qr(A)
     cases.append(GoldenCase("householder.householder_qr", "refimpl.householder.householder_qr",
-                            {"A": A}, {"V": V, "tau": tau}, atol=1e-13))
+                            {"A": A}, {"V": V, "tau": tau}, **products,
+                            scale=float(np.max(np.abs(A)))))
     tau_random = rng.uniform(0.2, 1.8, size=3)
     cases.append(GoldenCase(
         "householder.householder_product", "refimpl.householder.householder_product",
         {"V": V, "tau": tau_random}, {"Q": householder.householder_product(V, tau_random)},
-        atol=1e-13))
+        **products))
     return cases
 
 
@@ -152,20 +232,23 @@ def _vmf_cases() -> list[GoldenCase]:
     return [GoldenCase(f"vmf.{name}", f"refimpl.vmf.{name}", {"d": dims, "kappa": kappa},
                        {"value": np.array([getattr(distribution, name)(int(d), kappa)
                                            for d in dims])},
-                       {"layout": "value[i, j] = f(d[i], kappa[j])"}, rtol=1e-13, atol=1e-13)
+                       {"layout": "value[i, j] = f(d[i], kappa[j])"}, size=32.0,
+                       size_rule="32: a log-Bessel ratio by series, continued fraction or "
+                       "uniform asymptotics, each a few dozen roundings")
             for name in ("log_normalizer", "mean_resultant_length", "entropy",
                          "kl_to_uniform")]
 
 
 def _flatten(tree: Any, prefix: str) -> dict[str, np.ndarray]:
     """A nested dict/list of arrays as ``{"prefix.a.0.b": array}``."""
+    items: Any
     if isinstance(tree, dict):
         items = tree.items()
     elif isinstance(tree, (list, tuple)):
         items = enumerate(tree)
     else:
         return {prefix: np.asarray(tree)}
-    flat = {}
+    flat: dict[str, np.ndarray] = {}
     for key, value in items:
         flat.update(_flatten(value, f"{prefix}.{key}"))
     return flat
@@ -187,7 +270,9 @@ def _transformer_cases() -> list[GoldenCase]:
                        {"tokens": tokens, **_flatten(params, "params")}, {"logits": logits},
                        {"config": asdict(config), "mask": "causal",
                         "params": "inputs params.<path> (the init_params tree)"},
-                       rtol=1e-11, atol=1e-11)]
+                       size=float(config.n_layers * (config.d_model + config.d_ff + 6)),
+                       size_rule="n_layers (d_model + d_ff + T): per layer the longest sums "
+                       "run over d_model (projections, norms), d_ff and the T = 6 tokens")]
 
 
 def _building_block_cases() -> list[GoldenCase]:
@@ -196,14 +281,19 @@ def _building_block_cases() -> list[GoldenCase]:
     rng = np.random.default_rng(20240104)
     x = rng.standard_normal((3, 8))
     gain, bias = rng.standard_normal((2, 8))
+    features: dict[str, Any] = {"size": 16.0, "scale": float(np.max(np.abs(gain))),
+                                "size_rule": "2 d (d = 8): mean and variance are sums of "
+                                             "length d"}
     cases = [GoldenCase("norms.layer_norm", "refimpl.norms.layer_norm",
                         {"x": x, "gain": gain, "bias": bias},
-                        {"y": norms.layer_norm(x, gain, bias)}, {"eps": 1e-5}),
+                        {"y": norms.layer_norm(x, gain, bias)}, {"eps": 1e-5}, **features),
              GoldenCase("norms.rms_norm", "refimpl.norms.rms_norm", {"x": x, "gain": gain},
-                        {"y": norms.rms_norm(x, gain)}, {"eps": 1e-6})]
+                        {"y": norms.rms_norm(x, gain)}, {"eps": 1e-6}, **features)]
     grid = np.linspace(-6.0, 6.0, 25)
     cases += [GoldenCase(f"activations.{name}", f"refimpl.activations.{name}", {"x": grid},
-                         {"y": getattr(activations, name)(grid)})
+                         {"y": getattr(activations, name)(grid)}, size=8.0,
+                         size_rule="8: an erf, tanh or exp and a few products",
+                         scale=6.0)
               for name in ("gelu", "gelu_tanh", "silu")]
     q, k, v = rng.standard_normal((3, 2, 5, 4))
     segments = np.array([0, 0, 1, 1, 1])
@@ -214,18 +304,26 @@ def _building_block_cases() -> list[GoldenCase]:
         "refimpl.attention.scaled_dot_product_attention",
         {"q": q, "k": k, "v": v, "mask": mask, "segment_ids": segments, "angles": angle},
         {"output": attention.scaled_dot_product_attention(q, k, v, mask, angles=angle)},
-        {"scale": True, "layout": "interleaved", "mask": "unilm_mask(segment_ids)"}))
+        {"scale": True, "layout": "interleaved", "mask": "unilm_mask(segment_ids)"},
+        size=2.0 * (4 + 5) + float(np.max(np.abs(angle))), size_rule="2 (d + T) + max|angle|: "
+        "scores sum over d = 4, softmax and values over T = 5, RoPE angles"))
     u, w = rng.standard_normal((2, 6, 8))
     labels = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0])
     cases.append(GoldenCase("similarity.cosent_loss", "refimpl.similarity.cosent_loss",
                             {"u": u, "v": w, "labels": labels},
                             {"loss": np.asarray(similarity.cosent_loss(u, w, labels))},
-                            {"scale": 20.0}))
+                            {"scale": 20.0}, size=20.0 * 2 * 8 + 15, size_rule="20 x 2 d + "
+                            "pairs: cosines (sums of length d = 8) scaled by 20, then a "
+                            "log-sum-exp over the 15 pairs"))
     cases.append(GoldenCase("mixers.fnet_mixing", "refimpl.mixers.fnet_mixing", {"x": x},
-                            {"y": mixers.fnet_mixing(x)}))
+                            {"y": mixers.fnet_mixing(x)}, size=22.0,
+                            size_rule="2 (3 + 8): a DFT over each axis is a sum of its length",
+                            scale=float(np.max(np.abs(x)))))
     counts = np.array([2.0, 64.0, 1024.0])
     cases.append(GoldenCase("dimension.h_n", "refimpl.dimension.h_n", {"n": counts},
-                            {"h_n": dimension.h_n(counts)}, rtol=1e-11, atol=1e-11))
+                            {"h_n": dimension.h_n(counts)}, size=4.0 * 1024,
+                            size_rule="4 max(n): h_n is a difference of two terms of size up to "
+                            "n, each a log-sum-exp over the quadrature nodes"))
     return cases
 
 
@@ -251,7 +349,9 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in sorted(arrays):
             entry = io.BytesIO()
-            np.lib.format.write_array(entry, np.ascontiguousarray(arrays[name]),
+            array = np.asarray(arrays[name])  # 0-d stays 0-d (ascontiguousarray makes it 1-d)
+            np.lib.format.write_array(entry, array if array.flags.c_contiguous
+                                      else array.copy(order="C"),
                                       allow_pickle=False)
             info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
             info.external_attr = 0o644 << 16
@@ -294,8 +394,9 @@ def write_vectors(directory: str | Path) -> dict[str, Any]:
         (directory / file).write_bytes(data)
         entries.append({**case.manifest_entry(), "file": file,
                         "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = _jsonable({"format": 1, "refimpl_version": refimpl.__version__,
-                          "numpy_version": np.__version__, "cases": entries})
+    manifest = _jsonable({"format": 2, "refimpl_version": refimpl.__version__,
+                          "numpy_version": np.__version__, "error_model": ERROR_MODEL,
+                          "cases": entries})
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True)
                                              + "\n")
     return manifest
@@ -314,7 +415,8 @@ def load_vectors(directory: str | Path) -> dict[str, GoldenCase]:
     ------
     ValueError
         The manifest is missing, a file is missing, its hash differs from the manifest's,
-        or its arrays differ from those listed (the message names the file).
+        or its arrays, their shapes or dtypes differ from those listed (the message names
+        the file and the array).
     """
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
@@ -332,14 +434,30 @@ def load_vectors(directory: str | Path) -> dict[str, GoldenCase]:
                              f"manifest.json (modified or corrupted)")
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-        listed = {f"inputs.{k}" for k in entry["inputs"]} | {f"outputs.{k}"
-                                                             for k in entry["outputs"]}
-        if set(arrays) != listed:
-            raise ValueError(f"golden file {entry['file']!r} holds {sorted(arrays)}, the "
-                             f"manifest lists {sorted(listed)}")
-        pick = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items()
-                               if k.startswith(prefix)}
+        _verify_arrays(entry, arrays)
+        tolerance = entry["tolerance"]
         cases[entry["name"]] = GoldenCase(
-            entry["name"], entry["function"], pick("inputs."), pick("outputs."),
-            entry["parameters"], entry["tolerance"]["rtol"], entry["tolerance"]["atol"])
+            entry["name"], entry["function"], _pick(arrays, "inputs."), _pick(arrays, "outputs."),
+            entry["parameters"], tolerance["size"], tolerance["size_rule"], tolerance["scale"])
     return cases
+
+
+def _pick(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays whose name starts with ``prefix``, without it."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _verify_arrays(entry: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Raise ``ValueError`` unless the file holds exactly the listed arrays, with the
+    listed shapes and dtypes."""
+    listed = {f"{side}.{k}": spec for side in ("inputs", "outputs")
+              for k, spec in entry[side].items()}
+    if set(arrays) != set(listed):
+        raise ValueError(f"golden file {entry['file']!r} holds {sorted(arrays)}, the "
+                         f"manifest lists {sorted(listed)}")
+    for key, spec in sorted(listed.items()):
+        array = arrays[key]
+        if list(array.shape) != list(spec["shape"]) or str(array.dtype) != spec["dtype"]:
+            raise ValueError(f"golden file {entry['file']!r}: {key} has shape "
+                             f"{list(array.shape)} and dtype {array.dtype}, the manifest lists "
+                             f"shape {spec['shape']} and dtype {spec['dtype']}")

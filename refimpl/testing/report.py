@@ -43,7 +43,7 @@ class Curve:
     def lines(self) -> list[str]:
         """One text line per point, with a bar on a log scale and the verdict."""
         out = [f"  {self.parameter:>12}  {'max error':>10}  {'tolerance':>10}"]
-        for value, error, tol in zip(self.values, self.errors, self.tolerances):
+        for value, error, tol in zip(self.values, self.errors, self.tolerances, strict=True):
             bar = "#" * int(np.clip(np.log10(max(error, 1e-17)) + 17, 0, 17))
             flag = "" if error <= tol else "  <-- exceeds"
             out.append(f"  {value:>12.6g}  {error:>10.2e}  {tol:>10.1e}  {bar:<17}{flag}")

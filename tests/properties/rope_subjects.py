@@ -33,7 +33,7 @@ def apply_subject(head_dim: int, rotary_dim: int, base: float, layout: str,
     rotate = rope.apply_definition if definition else rope.apply
 
     def fn(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        return rotate(x, rope.angles(positions, omega), layout=layout)
+        return rotate(x, rope.angles(positions, omega), layout=layout, rotary_dim=rotary_dim)
 
     return RopeSubject(fn, head_dim, omega_max=float(omega[0]), integer_positions=False,
                        name=f"{rotate.__name__}[{layout}]")

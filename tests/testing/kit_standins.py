@@ -123,3 +123,81 @@ def xpos_pair(dim, *, scale_base=512.0, center=0.0, invert_keys=True):
                                                                  else scale)
 
     return apply
+
+
+def hf_bf16_rope(inv_freq):
+    """Hugging Face's bfloat16 path: float32 ``inv_freq`` and angles, cos/sin rounded to
+    bfloat16, each product and the sum of ``x cos + rotate_half(x) sin`` rounded too."""
+    freq = np.asarray(inv_freq, dtype=np.float32)
+    half = freq.size
+
+    def rope(x, positions):
+        phi = np.asarray(positions, dtype=np.float32)[:, None] * freq
+        emb = np.concatenate([phi, phi], axis=-1)
+        cos, sin = bfloat16(np.cos(emb)), bfloat16(np.sin(emb))
+        block = bfloat16(x[:, :2 * half])
+        rotated = np.concatenate([-block[:, half:], block[:, :half]], axis=-1)
+        out = bfloat16(np.array(x, dtype=np.float32))
+        out[:, :2 * half] = bfloat16(bfloat16(block * cos) + bfloat16(rotated * sin))
+        return out.astype(np.float64)
+
+    return rope
+
+
+def dynamic_ntk_rope(head_dim, base=10000.0, factor=2.0, original=64):
+    """Hugging Face's dynamic NTK rule in miniature: the base grows with the largest
+    position of the call, ``base (factor L / original - (factor - 1))^(D / (D - 2))`` for
+    ``L = max(positions) + 1 > original``."""
+
+    def rope(x, positions):
+        length = int(np.max(positions)) + 1
+        grown = base
+        if length > original:
+            grown = base * (factor * length / original - (factor - 1)) ** (
+                head_dim / (head_dim - 2))
+        return numpy_rope(default_inv_freq(head_dim, grown))(x, positions)
+
+    return rope
+
+
+def table_rope(head_dim, table_size=2048):
+    """GPT-J style: cos/sin looked up in a table of ``table_size`` rows (IndexError past it)."""
+    phi = np.arange(table_size)[:, None] * default_inv_freq(head_dim)
+    sin, cos = np.sin(phi), np.cos(phi)
+
+    def rope(x, positions):
+        index = np.asarray(positions)
+        if index.dtype.kind != "i":
+            raise TypeError("positions must be integers to index the table")
+        c, s = np.repeat(cos[index], 2, axis=-1), np.repeat(sin[index], 2, axis=-1)
+        rotated = np.stack([-x[:, 1::2], x[:, ::2]], axis=-1).reshape(x.shape)
+        return x * c + rotated * s
+
+    return rope
+
+
+#: More module-level functions for the command-line tests.
+pair_rope_64 = (lambda rope: lambda q, k, positions: (rope(q, positions), rope(k, positions)))(
+    numpy_rope(default_inv_freq(64)))
+
+
+def torch_style_rope(x, positions):
+    """A function written for torch tensors: fails on NumPy arrays (no ``.float()``)."""
+    return hf_rope_64(x.float(), positions)
+
+
+def raising_rope(x, positions):
+    """A function that raises a RuntimeError, as torch does on a shape mismatch."""
+    raise RuntimeError("The size of tensor a (64) must match the size of tensor b (32)")
+
+
+def sin_forward(x):
+    return np.sin(x)
+
+
+def sin_backward(grad, x):
+    return grad * np.cos(x)
+
+
+def sin_backward_wrong_sign(grad, x):
+    return -grad * np.cos(x)

@@ -33,6 +33,14 @@ class FakeTensor:
             return FakeBFloat16Tensor(self.array.astype(np.float32))
         return FakeTensor(self.array.astype(dtype))
 
+    @property
+    def shape(self):
+        return self.array.shape
+
+    @property
+    def dtype(self):
+        return f"torch.{self.array.dtype}"
+
     def __mul__(self, other):
         return FakeTensor(self.array * (other.array if isinstance(other, FakeTensor) else other))
 
@@ -145,3 +153,70 @@ def test_bfloat16_tensors_in_and_out(fake_frameworks):
     assert isinstance(tensor, FakeBFloat16Tensor)
     assert to_numpy(tensor).tolist() == [0.5, 2.0]
     assert from_numpy(np.array([0.5]), "jax", "float32").dtype == np.float32
+
+
+def test_describe_call_names_types_dtypes_and_shapes(fake_frameworks):
+    from refimpl.testing.adapters import describe_call
+
+    text = describe_call("fn(x, positions)", [FakeTensor(np.zeros((2, 4), np.float32)),
+                                             np.arange(2)])
+    assert text == "fn(x: torch.FakeTensor float32 (2, 4), positions: numpy.ndarray int64 (2,))"
+
+
+def test_foreign_exceptions_are_wrapped_with_the_call_and_a_hint():
+    from refimpl.testing.adapters import ForeignError
+
+    def torch_only(x):
+        return x.float()
+
+    wrapped = as_numpy_function(torch_only, call="fn(x)")
+    with pytest.raises(ForeignError, match=r"(?s)torch_only raised AttributeError.*fn\(x: "
+                                           r"numpy.ndarray float64 \(3,\)\).*framework='torch'"
+                       ) as caught:
+        wrapped(np.zeros(3))
+    assert isinstance(caught.value.__cause__, AttributeError)
+
+
+def test_signature_is_checked_before_the_first_call():
+    with pytest.raises(TypeError, match=r"fn must be callable as fn\(x, positions\), got "
+                                        r"apply_rotary_pos_emb\(q, k, cos, sin.*use this"):
+        def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
+            return q, k
+        as_numpy_function(apply_rotary_pos_emb, call="fn(x, positions)", hint="use this",
+                          arity=2)
+    as_numpy_function(np.sin, arity=1)  # ufuncs without a signature are let through
+
+
+def test_rows_as_tensor_both_layouts():
+    from refimpl.testing.adapters import rows_as_tensor
+
+    shapes = []
+
+    def four_d(x, positions):
+        shapes.append((x.shape, positions.shape))
+        heads_first = x.shape[1] == 1  # BHTD with one head
+        return x + (positions[:, None, :, None] if heads_first else positions[:, :, None, None])
+
+    x, p = np.ones((5, 4)), np.arange(5)
+    np.testing.assert_array_equal(rows_as_tensor(four_d, "BHTD")(x, p), x + p[:, None])
+    np.testing.assert_array_equal(rows_as_tensor(four_d, "BTHD")(x, p), x + p[:, None])
+    assert shapes == [((1, 1, 5, 4), (1, 5)), ((1, 5, 1, 4), (1, 5))]
+    q_rot, k_rot = rows_as_tensor(lambda q, k, p: (q, 2 * k), pair=True)(x, x, p)
+    assert q_rot.shape == k_rot.shape == (5, 4) and k_rot[0, 0] == 2.0
+    with pytest.raises(ValueError, match="tensor_layout"):
+        rows_as_tensor(four_d, "rows")
+
+
+def test_cos_sin_pair_with_mrope_position_ids():
+    from refimpl.testing.adapters import cos_sin_pair
+
+    seen = {}
+
+    def tables(x, ids):
+        seen["ids"] = ids.shape
+        return np.ones(x.shape[-1]), np.zeros(x.shape[-1])
+
+    pair = cos_sin_pair(lambda q, k, c, s: (q * c, k * c), tables,
+                        position_ids=lambda p: p.T[:, None])
+    q_rot, _ = pair(np.ones((4, 8)), np.ones((4, 8)), np.zeros((4, 3), dtype=int))
+    assert seen["ids"] == (3, 1, 4) and q_rot.shape == (4, 8)

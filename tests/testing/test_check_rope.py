@@ -222,3 +222,138 @@ def test_split_pairs_and_permuted_outputs_are_described():
     for expect in (preset("meta-llama", head_dim=16), None):
         report = check_rope(deepseek, head_dim=16, expect=expect, max_position=MAX)
         assert not report.passed and report.faults[0].startswith("not a pairwise rotation")
+
+
+# --- issue #18: thresholds follow the claim, probes respect max_position, every fault ---
+
+def test_honest_bfloat16_function_passes_with_its_convention_identified():
+    """HF's bf16 path (float32 inv_freq and angles, cos/sin and products in bf16) claimed
+    as bf16 passes; the old fixed thresholds called it xPos-like with rounded inv_freq."""
+    from kit_standins import hf_bf16_rope
+
+    fn = hf_bf16_rope(default_inv_freq(64))
+    report = check_rope(fn, head_dim=64, expect=hugging_face(64), dtype="bfloat16",
+                        max_position=MAX)
+    assert report.passed, str(report)
+    assert report.identified["base"] == 10000.0 and report.identified["magnitude"] == 1.0
+    assert report.identified["claimed precision"] == "inputs bfloat16, angles float32"
+    claimed_float64 = check_rope(fn, head_dim=64, expect=hugging_face(64), max_position=MAX)
+    assert not claimed_float64.passed
+    assert not any("xPos" in f for f in claimed_float64.faults), str(claimed_float64)
+
+
+def test_angle_precision_is_claimed_separately_from_the_inputs():
+    inv32 = default_inv_freq(64).astype(np.float32)
+
+    def fn(x, positions):  # float32 angles, float64 cos/sin and arithmetic
+        phi = (np.asarray(positions, dtype=np.float32)[:, None] * inv32).astype(np.float64)
+        emb = np.concatenate([phi, phi], axis=-1)
+        return x * np.cos(emb) + np.concatenate([-x[:, 32:], x[:, :32]], axis=-1) * np.sin(emb)
+
+    expect = hugging_face(64)
+    assert not check_rope(fn, head_dim=64, expect=expect, max_position=MAX).passed
+    report = check_rope(fn, head_dim=64, expect=expect, angle_dtype="float32", max_position=MAX)
+    assert report.passed, str(report)
+    assert report.identified["claimed precision"] == "inputs float64, angles float32"
+    # the curve's tolerance grows with the position only through the angle precision
+    tolerances = report.curve.tolerances
+    assert tolerances[-1] > 100 * tolerances[1]
+    with pytest.raises(ValueError, match="angle_dtype"):
+        check_rope(fn, head_dim=64, angle_dtype="float8")
+
+
+def test_no_probe_goes_beyond_max_position():
+    from kit_standins import table_rope
+
+    seen = []
+    table = table_rope(32, table_size=2048)
+
+    def recording(x, positions):
+        seen.append(int(np.max(positions)))
+        return table(x, positions)
+
+    report = check_rope(recording, head_dim=32, expect=preset("gpt-j", head_dim=32, rotary_dim=32),
+                        max_position=2047)
+    assert report.passed, str(report)
+    assert max(seen) == 2047 and report.curve.values[-1] == 2047
+
+
+def test_a_table_overrun_is_a_foreign_error_with_the_call_and_a_hint():
+    from kit_standins import table_rope
+
+    from refimpl.testing.adapters import ForeignError
+    with pytest.raises(ForeignError, match=r"IndexError.*\n.*fn\(x: numpy.ndarray float64 "
+                                           r"\(\d+, 32\), positions: numpy.ndarray int64.*\n.*"
+                                           r"max_position"):
+        check_rope(table_rope(32), head_dim=32, max_position=4096)
+
+
+def test_every_fault_is_named_not_only_the_layout():
+    """Issue #18: an interleaved function with base 500000 was reported only as a wrong layout."""
+    fn = numpy_rope(default_inv_freq(64, 500000.0), layout="interleaved", offset=1.0)
+    report = check_rope(fn, head_dim=64, expect=hugging_face(64), max_position=MAX)
+    assert any(f.startswith("wrong layout") for f in report.faults)
+    assert "wrong base: expected 10000, found 500000" in report.faults
+    assert any(f.startswith("positions off by 1") for f in report.faults)
+
+
+def test_batch_dependent_angles_are_detected_and_named():
+    from kit_standins import dynamic_ntk_rope
+
+    report = check_rope(dynamic_ntk_rope(32, original=64), head_dim=32, max_position=1024)
+    assert not report.row("batch independence (two batch sizes)").passed
+    assert report.row("no state across calls").passed
+    assert any(f.startswith("batch dependence") and "dynamic NTK" in f for f in report.faults)
+    # below the original length the same function is an ordinary RoPE
+    assert check_rope(dynamic_ntk_rope(32, original=4096), head_dim=32, max_position=1024).passed
+
+
+def test_a_function_that_remembers_earlier_calls_is_named():
+    longest = [0]
+
+    def cached(x, positions):  # grows its cache, never shrinks it
+        longest[0] = max(longest[0], int(np.max(positions)) + 1)
+        base = 10000.0 * (1 + longest[0] / 512)
+        return numpy_rope(default_inv_freq(16, base))(x, positions)
+
+    report = check_rope(cached, head_dim=16, max_position=1024)
+    assert any(f.startswith("state:") for f in report.faults), str(report)
+
+
+def test_pair_function_given_to_check_rope_says_what_to_use():
+    with pytest.raises(TypeError, match=r"fn\(x, positions\).*check_rope_pair.*cos_sin_pair"):
+        check_rope(lambda q, k, positions: (q, k), head_dim=8)
+    with pytest.raises(TypeError, match=r"check_rope_pair calls fn\(q, k, positions\)"):
+        from refimpl.testing import check_rope_pair
+        check_rope_pair(lambda q, k, cos, sin: (q, k), head_dim=8)
+
+
+def test_bhtd_functions_and_the_cos_sin_adapter():
+    """A Hugging Face-shaped port: (B, H, T, D) tensors, rotary_emb(x, position_ids) ->
+    (cos, sin) of shape (B, T, D), apply_rotary_pos_emb(q, k, cos, sin) unsqueezing heads."""
+    from refimpl.testing import check_rope_pair
+    from refimpl.testing.adapters import cos_sin_pair
+
+    inv = default_inv_freq(16)
+
+    def rotary_emb(x, position_ids):
+        phi = position_ids[..., None] * inv
+        emb = np.concatenate([phi, phi], axis=-1)
+        return np.cos(emb), np.sin(emb)
+
+    def rotate_half(t):
+        return np.concatenate([-t[..., 8:], t[..., :8]], axis=-1)
+
+    def apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1):
+        cos, sin = np.expand_dims(cos, unsqueeze_dim), np.expand_dims(sin, unsqueeze_dim)
+        return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+
+    pair = cos_sin_pair(apply_rotary_pos_emb, rotary_emb)
+    report = check_rope_pair(pair, head_dim=16, expect=hugging_face(16), max_position=MAX)
+    assert report.passed, str(report)
+    single = lambda x, position_ids: apply_rotary_pos_emb(x, x, *rotary_emb(x, position_ids))[0]
+    report = check_rope(single, head_dim=16, expect=hugging_face(16), tensor_layout="BHTD",
+                        max_position=MAX)
+    assert report.passed, str(report)
+    with pytest.raises(ValueError, match="tensor_layout"):
+        check_rope(single, head_dim=16, tensor_layout="NCHW")

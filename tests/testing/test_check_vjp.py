@@ -94,3 +94,46 @@ def test_refimpl_backwards_pass_as_foreign_functions():
     for f, f_vjp, args in cases:
         report = check_vjp(f, f_vjp, args)
         assert report.passed, str(report)
+
+
+def test_tolerance_has_a_size_factor():
+    """Issue #18: torch's householder_product backward on (7, 4) was 26.7 eps off, ordinary
+    round-off, and failed a tolerance without a size factor. A gradient 40 eps off on an
+    output of 28 entries passes (tolerance 16 eps sqrt(28) = 85 eps); 200 eps fails."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 4))
+    exact = lambda g, x: g * np.cos(x)
+    for ulps, passes in ((40, True), (200, False)):
+        noisy = lambda g, x, u=ulps: exact(g, x) + u * 2.0**-52 * np.sign(rng.standard_normal(
+            x.shape)) * np.maximum(1.0, np.max(np.abs(exact(g, x))))
+        report = check_vjp(np.sin, noisy, [x], reference=(np.sin, exact))
+        assert report.passed is passes, str(report)
+        assert report.identified["output size (sum length)"] == 28
+
+
+def test_a_bare_array_for_args_says_what_to_pass():
+    with pytest.raises(TypeError, match=r"args must be a list.*one array per argument.*\[x\]"):
+        check_vjp(np.sin, lambda g, x: g * np.cos(x), X)
+
+
+def test_foreign_exceptions_carry_the_call():
+    from refimpl.testing.adapters import ForeignError
+
+    def broken(g, x):
+        raise RuntimeError("one of the variables needed for gradient computation has been "
+                           "modified by an inplace operation")
+
+    with pytest.raises(ForeignError, match=r"broken raised RuntimeError.*\n.*fn_vjp\(cotangent: "
+                                           r"numpy.ndarray float64 \(3, 8\), args\[0\]"):
+        check_vjp(np.sin, broken, [X])
+    with pytest.raises(TypeError, match=r"fn_vjp.*callable as fn_vjp\(cotangent, args\[0\]\)"):
+        check_vjp(np.sin, lambda x: np.cos(x), [X])
+
+
+def test_fixed_arity_reference_with_a_subset_of_argnums():
+    """refimpl's apply_vjp returns a gradient for every argument; the foreign backward only
+    for the ones in argnums."""
+    report = check_vjp(FORWARD, lambda g, x, a: foreign_rope_backward(g, x, a)[1], [X, ANGLES],
+                       reference=(FORWARD, lambda g, x, a: REFERENCE[1](g, x, a)[:2]),
+                       argnums=[1])
+    assert report.passed, str(report)

@@ -102,7 +102,7 @@ def attention_unscaled(q, k, v, mask):
 
 def rope_backward(g, x, angles):
     from refimpl import rope as r
-    return r.apply_vjp(g, x, angles)[:2]
+    return r.apply_vjp(g, x, angles, rotary_dim=2 * angles.shape[-1])[:2]
 
 
 def rope_backward_sign(g, x, angles):

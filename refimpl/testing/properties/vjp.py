@@ -31,12 +31,13 @@ __all__ = ["VjpSubject", "vjp_subject", "VJP_REFERENCES", "case_arguments",
 
 
 def _rope_apply(x: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    return rope.apply(x, angles)
+    # partial rotary stated explicitly: the angles cover the first 2 P features
+    return rope.apply(x, angles, rotary_dim=2 * angles.shape[-1])
 
 
 def _rope_apply_vjp(g: np.ndarray, x: np.ndarray, angles: np.ndarray
                     ) -> tuple[np.ndarray | None, ...]:
-    return rope.apply_vjp(g, x, angles)[:2]
+    return rope.apply_vjp(g, x, angles, rotary_dim=2 * angles.shape[-1])[:2]
 
 
 def _stable_map(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
