@@ -97,15 +97,16 @@ def attention_case(draw, rope_allowed=True):
         mask[0, 0, 0] = False                      # a fully masked row
     bias_shape = draw(st.sampled_from([None, (tq, tk), (2, 1, tq, tk), (2, 1, 1)]))
     bias = None if bias_shape is None else rng.standard_normal(bias_shape)
-    angles = key_angles = None
+    angles = key_angles = rotary_dim = None
     layout = draw(layouts)
     if rope_allowed and draw(st.booleans()):
-        pairs = draw(st.integers(1, d // 2))       # partial rotary included
+        pairs = draw(st.integers(1, d // 2))       # partial rotary included (explicitly)
         frequencies = rope.inv_freq(2 * pairs, 10.0)
         angles = rope.angles(rng.integers(0, 50, tq), frequencies)
         key_angles = rope.angles(rng.integers(0, 50, tk), frequencies)
+        rotary_dim = 2 * pairs if 2 * pairs < d else None
     options = dict(scale=draw(st.booleans()), angles=angles, key_angles=key_angles,
-                   layout=layout)
+                   layout=layout, rotary_dim=rotary_dim)
     return rng, q, k, v, mask, bias, options
 
 
@@ -168,7 +169,7 @@ def test_attention_backward_from_weights(case):
 def test_attention_backward_from_weights_chains_with_the_rope_vjp(seed, layout):
     # the documented recipe: weights of the rotated q, k; then rope.apply_vjp to unrotate
     rng = np.random.default_rng(seed)
-    q, k, v = rng.standard_normal((3, 6)), rng.standard_normal((4, 6)), rng.standard_normal((4, 2))
+    q, k, v = rng.standard_normal((3, 4)), rng.standard_normal((4, 4)), rng.standard_normal((4, 2))
     phi_q = rope.angles(np.arange(3) + 4, rope.inv_freq(4, 10.0))
     phi_k = rope.angles(np.arange(4), rope.inv_freq(4, 10.0))
     f = lambda q, k: scaled_dot_product_attention(q, k, v, angles=phi_q, key_angles=phi_k,
@@ -219,11 +220,12 @@ def test_rope_logits_depend_only_on_relative_position(seed, layout, shift):
     frequencies = rope.inv_freq(6, 100.0)          # partial rotary: 6 of 8 features
     positions = rng.integers(0, 30, 5) + 40
     logits = lambda p: attention_logits(q, k, angles=rope.angles(p, frequencies),
-                                        layout=layout)
+                                        layout=layout, rotary_dim=6)
     np.testing.assert_allclose(logits(positions + shift), logits(positions), atol=1e-12)
     # the same q and k at every position give a Toeplitz matrix of logits
     same = attention_logits(np.tile(q[0], (6, 1)), np.tile(k[0], (6, 1)),
-                            angles=rope.angles(np.arange(6), frequencies), layout=layout)
+                            angles=rope.angles(np.arange(6), frequencies), layout=layout,
+                            rotary_dim=6)
     np.testing.assert_allclose(same[1:, 1:], same[:-1, :-1], atol=1e-12)
     # and the positions do matter
     assert not np.allclose(same[0, 1:], same[0, 0])
@@ -350,7 +352,9 @@ def test_linear_attention_matches_naive_formula(seed, layout, with_rope):
     rng = np.random.default_rng(seed)
     q, k, v = rng.standard_normal((4, 6)), rng.standard_normal((4, 6)), rng.standard_normal((4, 3))
     phi = rope.angles(np.arange(4) * 3, rope.inv_freq(4)) if with_rope else None
-    np.testing.assert_allclose(linear_attention(q, k, v, angles=phi, layout=layout),
+    rotary_dim = 4 if with_rope else None          # partial rotary: 4 of 6 features
+    np.testing.assert_allclose(linear_attention(q, k, v, angles=phi, layout=layout,
+                                                rotary_dim=rotary_dim),
                                naive_linear_attention(q, k, v, phi, layout), rtol=1e-11,
                                atol=1e-12)
 
