@@ -33,6 +33,7 @@ Partial rotary is explicit everywhere: angles covering fewer features than the h
 dimension need ``rotary_dim=``.
 """
 
+from refimpl.attention._common import additive_bias, rotate, rotate_transpose
 from refimpl.attention.alibi import alibi_bias, alibi_slopes
 from refimpl.attention.heads import (
     merge_heads,
@@ -63,7 +64,9 @@ __all__ = ["softmax", "softmax_vjp", "split_heads", "merge_heads", "repeat_kv",
            "linear_attention", "linear_attention_vjp"]
 
 # The unchecked cores (split_heads_unchecked, merge_heads_unchecked, scale_factor,
-# attention_weights_unchecked, attend_unchecked, attention_backward_unchecked) stay
+# attention_weights_unchecked, attend_unchecked, attention_backward_unchecked, rotate /
+# rotate_transpose, RoPE on the leading features, and additive_bias, the bias check) stay
 # importable from here for refimpl.transformer; they are not part of the public API.
 _INTERNAL = (split_heads_unchecked, merge_heads_unchecked, scale_factor,
-             attention_weights_unchecked, attend_unchecked, attention_backward_unchecked)
+             attention_weights_unchecked, attend_unchecked, attention_backward_unchecked,
+             rotate, rotate_transpose, additive_bias)
