@@ -1,7 +1,8 @@
 """Input checks shared by the modules of :mod:`refimpl.transformer`.
 
 :func:`token_ids` checks integer ids (tokens, targets, segments, positions) against the
-size of the table they index.
+size of the table they index; :func:`token_positions` checks (or makes) the positions of
+a call's tokens.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["token_ids"]
+from refimpl._broadcasting import broadcasts_to
+from refimpl.transformer.config import TransformerConfig
+
+__all__ = ["token_ids", "token_positions"]
 
 
 def token_ids(value: ArrayLike, name: str, size: int, minimum_ndim: int = 1) -> np.ndarray:
@@ -24,3 +28,20 @@ def token_ids(value: ArrayLike, name: str, size: int, minimum_ndim: int = 1) -> 
         bad = array[(array < 0) | (array >= size)].ravel()[0]
         raise ValueError(f"{name} must lie in [0, {size}), got {bad}")
     return array.astype(np.intp)
+
+
+def token_positions(config: TransformerConfig, positions: ArrayLike | None,
+                    shape: tuple[int, ...], start: int = 0) -> np.ndarray:
+    """Integer positions broadcasting to the token ``shape``; default ``start .. start+T-1``.
+
+    Positions index the learned table (``[0, max_positions)``) with
+    ``positions="learned"``; otherwise (RoPE angles) any non-negative int32.
+    """
+    limit = config.max_positions if config.positions == "learned" else np.iinfo(np.int32).max
+    if positions is None:
+        positions = start + np.arange(shape[-1])
+    checked = token_ids(positions, "positions", limit)
+    if not broadcasts_to(checked.shape, shape):
+        raise ValueError(f"positions of shape {checked.shape} must broadcast to the "
+                         f"tokens' shape {shape}")
+    return checked

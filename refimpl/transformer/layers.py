@@ -125,7 +125,9 @@ def dense_backward(x: np.ndarray, weight: np.ndarray, grad: np.ndarray, names: t
 
 def attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
                       mask: np.ndarray | None, angles: np.ndarray | None,
-                      bias: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+                      bias: np.ndarray | None = None,
+                      past: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, dict]:
     """Multi-head self-attention sublayer; returns its output and a cache.
 
     ``q = split_heads(x W_q + b_q)`` into ``n_heads`` heads, ``k`` and ``v`` likewise into
@@ -133,11 +135,19 @@ def attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
     key/value head serving its group of query heads; output
     ``merge_heads(c) W_o + b_o``, with RoPE ``R`` (and its factor ``m``,
     ``rope_attention_factor``) when ``angles`` is given.
+
+    ``past = (keys, values)``, rotated keys and values of earlier tokens, puts them
+    before this call's own (KV-cache decoding, :mod:`refimpl.transformer.decoding`); the
+    cache's ``k_rot`` and ``v`` are then the concatenations. :func:`attention_backward`
+    does not support ``past``.
     """
     q, k, v = project_qkv(p, config, x)
     factor = config.rope_attention_factor
     q = rotate(q, angles, config.rope_layout, factor)
     k = rotate(k, angles, config.rope_layout, factor)
+    if past is not None:
+        k = np.concatenate([past[0], k], axis=-2)
+        v = np.concatenate([past[1], v], axis=-2)
     output, cache = attention_core(p, config, q, k, v, mask, bias)
     return output, dict(cache, x=x, angles=angles)
 

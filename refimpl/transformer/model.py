@@ -40,9 +40,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from refimpl import rope
-from refimpl._broadcasting import broadcasts_to, cotangent
+from refimpl._broadcasting import cotangent
 from refimpl._validation import as_float_array, check_last_axis, check_ndim
-from refimpl.transformer._common import token_ids
+from refimpl.transformer._common import token_ids, token_positions
 from refimpl.transformer.config import TransformerConfig
 from refimpl.transformer.layers import (
     activate,
@@ -64,19 +64,6 @@ __all__ = ["rope_angles", "embed_forward", "embed_backward", "block_forward",
 
 
 # ---------------------------------------------------------------- embeddings
-
-
-def _positions(config: TransformerConfig, positions: ArrayLike | None,
-               shape: tuple[int, ...]) -> np.ndarray:
-    """Integer positions broadcasting to the token shape; default ``0 .. T-1``."""
-    if positions is None:
-        return np.arange(shape[-1])
-    limit = config.max_positions if config.positions == "learned" else np.iinfo(np.int32).max
-    positions = token_ids(positions, "positions", limit)
-    if not broadcasts_to(positions.shape, shape):
-        raise ValueError(f"positions of shape {positions.shape} must broadcast to the "
-                         f"tokens' shape {shape}")
-    return positions
 
 
 def embed_forward(params: dict, config: TransformerConfig, tokens: ArrayLike, *,
@@ -102,7 +89,7 @@ def embed_forward(params: dict, config: TransformerConfig, tokens: ArrayLike, *,
     table = params["embedding"]
     h = table["tokens"][tokens]
     if config.positions == "learned":
-        positions = _positions(config, positions, tokens.shape)
+        positions = token_positions(config, positions, tokens.shape)
         h += table["positions"][positions]
     if config.n_segments:
         segments = token_ids(0 if segments is None else segments, "segments",
@@ -242,20 +229,25 @@ def block_forward(params_layer: dict, config: TransformerConfig, h: ArrayLike,
 
 def block_forward_unchecked(p: dict, config: TransformerConfig, h: np.ndarray,
                             mask: np.ndarray | None, angles: np.ndarray | None,
-                            bias: np.ndarray | None) -> tuple[np.ndarray, dict]:
+                            bias: np.ndarray | None,
+                            past: tuple[np.ndarray, np.ndarray] | None = None
+                            ) -> tuple[np.ndarray, dict]:
     """:func:`block_forward` of checked inputs: ``mask`` and ``bias`` from
-    :mod:`refimpl.transformer.masking` (internal, not in ``__all__``)."""
+    :mod:`refimpl.transformer.masking` (internal, not in ``__all__``); ``past`` are the
+    cached keys and values of KV-cache decoding
+    (:func:`refimpl.transformer.layers.attention_forward`)."""
     if config.norm_position == "pre":
         attn_in = norm(p["attn_norm"], config, h)
         attn_out, attn_cache = attention_forward(p["attn"], config, attn_in, mask, angles,
-                                                 bias)
+                                                 bias, past)
         attn_norm_in, mid = h, h + attn_out
         ffn_norm_in = h if config.parallel_residual else mid
         ffn_out, ffn_cache = ffn_forward(p["ffn"], config,
                                          norm(p["ffn_norm"], config, ffn_norm_in))
         out = mid + ffn_out
     else:
-        attn_out, attn_cache = attention_forward(p["attn"], config, h, mask, angles, bias)
+        attn_out, attn_cache = attention_forward(p["attn"], config, h, mask, angles, bias,
+                                                 past)
         attn_norm_in = h + attn_out
         mid = norm(p["attn_norm"], config, attn_norm_in)
         ffn_out, ffn_cache = ffn_forward(p["ffn"], config, mid)
@@ -431,11 +423,11 @@ def forward(params: dict, config: TransformerConfig, tokens: ArrayLike,
     """
     check_params(params, config)
     tokens = token_ids(tokens, "tokens", config.vocab_size)
-    positions = _positions(config, positions, tokens.shape)
+    positions = token_positions(config, positions, tokens.shape)
     batch, length = tokens.shape[:-1], tokens.shape[-1]
     layer_mask = attention_mask(config, mask, batch, length)
     layer_bias = attention_bias(config, bias, batch, length)
-    with _overflow_raises("forward"):
+    with overflow_raises("forward"):
         h, embed_cache = embed_forward(params, config, tokens, segments=segments,
                                        positions=positions)
         angles = rope_angles(config, positions)
@@ -469,7 +461,7 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
     >>> grads["layers"][0]["attn"]["wq"].shape
     (8, 8)
     """
-    with _overflow_raises("backward"):
+    with overflow_raises("backward"):
         head_grads, grad = head_backward(params, config, cache["head"], grad_logits)
         layer_grads = []
         for layer, layer_cache in zip(reversed(params["layers"]), reversed(cache["layers"]),
@@ -485,7 +477,7 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
 
 
 @contextlib.contextmanager
-def _overflow_raises(direction: str) -> Iterator[None]:
+def overflow_raises(direction: str) -> Iterator[None]:
     """Turn a float64 overflow in the ``direction`` pass into a ``ValueError``.
 
     The overflow (or the ``inf - inf`` it leads to) is caught where it happens, with
