@@ -75,8 +75,11 @@ def identity_map(size: int) -> AxisMap:
 class ModelMaps:
     """The axis maps of one growth move.
 
-    ``hidden`` (residual stream, d_model), ``query``/``key``/``value`` (the flat
-    ``n_heads * head_dim`` axes; only ``forward`` of query and key is used), ``ffn``
+    ``hidden`` (residual stream, d_model), ``query`` (the flat ``n_heads * head_dim``
+    axis), ``key``/``value`` (the flat ``kv_heads * head_dim`` axes; only ``forward`` of
+    query and key is used), ``context`` (the attention output read by ``wo``, one
+    ``head_dim`` block per query head; None means ``value``, right when every query
+    head has its own value head), ``ffn``
     (the FFN hidden units; ``up`` columns use its forward, ``down`` rows its readout),
     ``gate_forward`` (forward of the gate columns of a gated FFN, 1: a pure copy so
     that the activation commutes), ``mlm_forward`` (forward of the MLM dense output)
@@ -92,6 +95,7 @@ class ModelMaps:
     gate_forward: float
     mlm_forward: float
     down_bias_forward: float | None = None
+    context: AxisMap | None = None
 
 
 def copy_tree(tree: Any) -> Any:
@@ -165,7 +169,8 @@ def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMa
     for name, axis in (("q", maps.query), ("k", maps.key), ("v", maps.value)):
         new_attn.update(_linear_pair(attn, ("w" + name, "b" + name), h, axis, axis.forward,
                                      noise, rng))
-    new_attn.update(_linear_pair(attn, ("wo", "bo"), maps.value, h, h.forward, noise, rng))
+    context = maps.value if maps.context is None else maps.context
+    new_attn.update(_linear_pair(attn, ("wo", "bo"), context, h, h.forward, noise, rng))
     new_ffn = _linear_pair(ffn, ("w_up", "b_up"), h, maps.ffn, maps.ffn.forward, noise, rng)
     if config.gated:
         new_ffn.update(_linear_pair(ffn, ("w_gate", "b_gate"), h, maps.ffn,
