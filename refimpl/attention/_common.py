@@ -102,6 +102,9 @@ def rotary_angles(value: ArrayLike | None, name: str, head_dim: int,
                   rotary_dim: object = None) -> np.ndarray | None:
     """RoPE angles ``(..., T, P)`` rotating ``2P`` of the ``head_dim`` features, or None.
 
+    At least two axes: a single row ``(P,)`` would rotate every query and key alike,
+    which cancels in their scores; it is far more often positions passed as angles.
+
     ``2P < head_dim`` (partial rotary) is accepted only when ``rotary_dim = 2P`` says so:
     a short ``angles`` is otherwise far more often a mistake (positions passed where
     angles belong) than a wish.
@@ -111,7 +114,11 @@ def rotary_angles(value: ArrayLike | None, name: str, head_dim: int,
             raise ValueError(f"rotary_dim={rotary_dim!r} was given without angles")
         return None
     angles = as_float_array(value, name)
-    check_ndim(angles, name, 1)
+    if angles.ndim < 2:
+        raise ValueError(
+            f"{name} must have shape (..., T, P), one row of P angles per position, got shape "
+            f"{angles.shape}; if these are positions, turn them into angles first: "
+            f"rope.angles(positions, rope.inv_freq({head_dim}))")
     width = 2 * angles.shape[-1]
     if width > head_dim:
         raise ValueError(f"{name} of shape {angles.shape} rotate {width} features but the "

@@ -92,5 +92,5 @@ def alibi_bias(slopes: ArrayLike, query_positions: ArrayLike,
                          f"{m.shape}; use alibi_slopes(n_heads)")
     queries = _positions(query_positions, "query_positions")
     keys = queries if key_positions is None else _positions(key_positions, "key_positions")
-    distance = queries[..., :, None] - keys[..., None, :]
-    return -m[:, None, None] * distance[..., None, :, :]
+    behind = keys[..., None, :] - queries[..., :, None]     # -(q_i - k_j), exactly
+    return m[:, None, None] * behind[..., None, :, :]

@@ -30,17 +30,35 @@ def token_ids(value: ArrayLike, name: str, size: int, minimum_ndim: int = 1) -> 
     return array.astype(np.intp)
 
 
+def _signed_positions(value: ArrayLike) -> np.ndarray:
+    """Integer positions in the int32 range, negative ones included."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"positions must hold integers, got dtype {array.dtype}")
+    if array.ndim < 1 or array.shape[-1] == 0:
+        raise ValueError(f"positions must have a non-empty last (sequence) axis, got shape "
+                         f"{array.shape}")
+    limit = np.iinfo(np.int32).max
+    if array.size and (array.min() < -limit or array.max() > limit):
+        raise ValueError(f"positions must lie in [-{limit}, {limit}], got "
+                         f"{array[(array < -limit) | (array > limit)].ravel()[0]}")
+    return array.astype(np.intp)
+
+
 def token_positions(config: TransformerConfig, positions: ArrayLike | None,
                     shape: tuple[int, ...], start: int = 0) -> np.ndarray:
     """Integer positions broadcasting to the token ``shape``; default ``start .. start+T-1``.
 
     Positions index the learned table (``[0, max_positions)``) with
-    ``positions="learned"``; otherwise (RoPE angles) any non-negative int32.
+    ``positions="learned"``; otherwise (RoPE angles, which only their differences
+    matter to) any int32, negative ones included.
     """
-    limit = config.max_positions if config.positions == "learned" else np.iinfo(np.int32).max
     if positions is None:
         positions = start + np.arange(shape[-1])
-    checked = token_ids(positions, "positions", limit)
+    if config.positions == "learned":
+        checked = token_ids(positions, "positions", config.max_positions)
+    else:
+        checked = _signed_positions(positions)
     if not broadcasts_to(checked.shape, shape):
         raise ValueError(f"positions of shape {checked.shape} must broadcast to the "
                          f"tokens' shape {shape}")

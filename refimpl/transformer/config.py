@@ -11,6 +11,7 @@ names are the tuples :data:`NORMS`, :data:`NORM_POSITIONS`, :data:`ACTIVATIONS` 
 from __future__ import annotations
 
 import dataclasses
+
 import numpy as np
 
 from refimpl import rope

@@ -154,7 +154,7 @@ def rope_angles(config: TransformerConfig, positions: ArrayLike) -> np.ndarray |
     """
     if config.positions != "rope":
         return None
-    positions = token_ids(positions, "positions", np.iinfo(np.int32).max)
+    positions = token_positions(config, positions, np.shape(positions))
     table = rope.inv_freq(config.rope_dim, config.rope_base) if config.rope_inv_freq is None \
         else np.asarray(config.rope_inv_freq, dtype=np.float64)
     angles = rope.angles(positions, table)
