@@ -24,8 +24,8 @@ The package reads in the order of the computation:
   their backward passes and :func:`rope_angles`;
 * :mod:`~refimpl.transformer.loss`: :func:`token_cross_entropy`, its VJP and
   :func:`loss_and_grad`;
-* :mod:`~refimpl.transformer.decoding`: KV-cache decoding, :func:`init_cache` and
-  :func:`decode_step`.
+* :mod:`~refimpl.transformer.decoding`: KV-cache decoding, :func:`init_cache`,
+  :func:`decode_step` and greedy :func:`generate`.
 
 Examples
 --------
@@ -56,7 +56,7 @@ from refimpl.transformer.config import (
     POSITIONS,
     TransformerConfig,
 )
-from refimpl.transformer.decoding import KVCache, decode_step, init_cache
+from refimpl.transformer.decoding import KVCache, decode_step, generate, init_cache
 from refimpl.transformer.loss import loss_and_grad, token_cross_entropy, token_cross_entropy_vjp
 from refimpl.transformer.model import (
     backward,
@@ -76,4 +76,4 @@ __all__ = ["TransformerConfig", "NORMS", "NORM_POSITIONS", "ACTIVATIONS", "POSIT
            "embed_backward", "block_forward", "block_backward", "head_forward",
            "head_backward", "forward", "backward", "token_cross_entropy",
            "token_cross_entropy_vjp", "loss_and_grad", "KVCache", "init_cache",
-           "decode_step"]
+           "decode_step", "generate"]

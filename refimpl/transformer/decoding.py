@@ -39,6 +39,7 @@ import dataclasses
 import numpy as np
 from numpy.typing import ArrayLike
 
+from refimpl._validation import as_int
 from refimpl.transformer._common import token_ids, token_positions
 from refimpl.transformer.config import TransformerConfig
 from refimpl.transformer.masking import attention_mask
@@ -51,7 +52,7 @@ from refimpl.transformer.model import (
 )
 from refimpl.transformer.params import check_params
 
-__all__ = ["KVCache", "init_cache", "decode_step"]
+__all__ = ["KVCache", "init_cache", "decode_step", "generate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,9 +186,18 @@ def decode_step(params: dict, config: TransformerConfig, cache: KVCache, tokens:
     _require_causal(config)
     check_params(params, config)
     new = token_ids(tokens, "tokens", config.vocab_size)
-    batch, length = new.shape[:-1], new.shape[-1]
-    cache = _check_cache(cache, config, batch)
+    cache = _check_cache(cache, config, new.shape[:-1])
     where = token_positions(config, positions, new.shape, start=cache.length)
+    return decode_step_unchecked(params, config, cache, new, where, segments)
+
+
+def decode_step_unchecked(params: dict, config: TransformerConfig, cache: KVCache,
+                          tokens: np.ndarray, positions: np.ndarray,
+                          segments: ArrayLike | None = None) -> tuple[np.ndarray, KVCache]:
+    """:func:`decode_step` of checked parameters, tokens, cache and positions (internal,
+    not in ``__all__``; :func:`generate` checks once for all its steps)."""
+    new, where = tokens, positions
+    batch, length = new.shape[:-1], new.shape[-1]
     stored = cache.keys[0].shape[-2] if config.n_layers else 0
     mask = attention_mask(config, None, batch, length, stored + length)
     keys, values = [], []
@@ -202,3 +212,47 @@ def decode_step(params: dict, config: TransformerConfig, cache: KVCache, tokens:
             values.append(_kept(config, layer_cache["attn"]["v"]))
         logits, _ = head_forward(params, config, h)
     return logits, KVCache(tuple(keys), tuple(values), cache.length + length)
+
+
+def generate(params: dict, config: TransformerConfig, prompt: ArrayLike,
+             n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy decoding: the prompt in one step, then ``n_tokens`` tokens one at a time.
+
+    Each new token is the argmax of the last logits (ties to the lowest id); positions
+    continue from the prompt's ``0 .. T0 - 1``. The parameters are checked once, not at
+    every step as :func:`decode_step` does.
+
+    Returns
+    -------
+    (tokens, logits)
+        ``tokens`` of shape (..., T0 + n_tokens), the prompt followed by the generated
+        ids, and the logits (..., T0 + n_tokens - 1, vocab_size) that chose tokens
+        ``1 ..`` (the logits of every position but the last).
+
+    Examples
+    --------
+    >>> from refimpl.transformer import init_params
+    >>> config = TransformerConfig(vocab_size=11, d_model=8, n_heads=2, head_dim=4,
+    ...                            d_ff=16, n_layers=1, causal=True)
+    >>> tokens, logits = generate(init_params(config, rng=0, std=0.5), config, [3, 1], 4)
+    >>> tokens.shape, logits.shape
+    ((6,), (5, 11))
+    """
+    _require_causal(config)
+    check_params(params, config)
+    tokens = token_ids(prompt, "prompt", config.vocab_size)
+    steps = as_int(n_tokens, "n_tokens", minimum=0)
+    positions = token_positions(config, None, tokens.shape)
+    logits, cache = decode_step_unchecked(params, config, init_cache(config, tokens.shape[:-1]),
+                                          tokens, positions)
+    outputs, generated = [logits], [tokens]
+    for step in range(steps):
+        following = np.argmax(outputs[-1][..., -1:, :], axis=-1)
+        generated.append(following)
+        if step == steps - 1:       # the last token's logits choose nothing
+            break
+        positions = token_positions(config, None, following.shape, start=cache.length)
+        logits, cache = decode_step_unchecked(params, config, cache, following, positions)
+        outputs.append(logits)
+    every = np.concatenate(outputs, axis=-2)
+    return np.concatenate(generated, axis=-1), every[..., :tokens.shape[-1] + steps - 1, :]

@@ -131,3 +131,20 @@ def test_decoding_errors():
     with pytest.raises(ValueError, match="layers"):
         decode_step(params, config, init_cache(other), [1])
     assert isinstance(init_cache(config), KVCache)
+
+
+@given(seeds, st.integers(0, 4))
+def test_generate_is_greedy_decoding_of_the_full_forward(seed, steps):
+    from refimpl.transformer import generate
+    config = tiny(causal=True, **DECODERS[0])
+    rng = np.random.default_rng(seed)
+    params = random_params(config, rng)
+    prompt = rng.integers(0, config.vocab_size, (2, 3))
+    tokens, logits = generate(params, config, prompt, steps)
+    assert tokens.shape == (2, 3 + steps) and logits.shape == (2, 2 + steps, config.vocab_size)
+    np.testing.assert_array_equal(tokens[:, :3], prompt)
+    full = forward(params, config, tokens)[0]
+    np.testing.assert_allclose(logits, full[:, :-1], rtol=0, atol=1e-12)   # as above
+    # each generated token is the argmax of the full forward's logits before it (ties
+    # aside: random logits tie with probability 0)
+    np.testing.assert_array_equal(tokens[:, 3:], np.argmax(full[:, 2:-1], axis=-1))
