@@ -18,8 +18,8 @@ and for one (where every step is a matrix-vector product, so the ratio is larger
 import time
 
 import numpy as np
-
 from _timing import print_table
+
 from refimpl.masks import causal_mask
 from refimpl.transformer import TransformerConfig, backward, forward, generate, init_params
 

@@ -9,6 +9,8 @@ round-trips refimpl -> Hugging Face names -> refimpl with the same logits.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from refimpl.attention import alibi_slopes, repeat_kv, scaled_dot_product_attention
@@ -16,7 +18,8 @@ from refimpl.checkpoints import from_hf_state_dict, to_hf_config, to_hf_state_di
 from refimpl.selfcheck._core import Check, CheckResult
 from refimpl.transformer import TransformerConfig, decode_step, forward, init_cache, init_params
 
-_TINY = dict(vocab_size=7, d_model=8, n_heads=4, head_dim=2, d_ff=8, n_layers=2, causal=True)
+_TINY: dict[str, Any] = dict(vocab_size=7, d_model=8, n_heads=4, head_dim=2, d_ff=8,
+                             n_layers=2, causal=True)
 _DECODERS = [
     TransformerConfig(**_TINY, n_kv_heads=2, norm="rmsnorm", activation="swiglu",
                       rope_layout="half", bias=False),

@@ -38,8 +38,14 @@ from refimpl.transformer import TransformerConfig, check_params
 from refimpl.widening.depth import add_layers, identity_layer
 from refimpl.widening.heads import add_heads, grow_head_dim
 from refimpl.widening.maps import copy_tree
-from refimpl.widening.width import (REPETITIONS, ROPE_METHODS, SCALINGS, duplicate_heads,
-                                    split_ffn, widen_hidden)
+from refimpl.widening.width import (
+    REPETITIONS,
+    ROPE_METHODS,
+    SCALINGS,
+    duplicate_heads,
+    split_ffn,
+    widen_hidden,
+)
 
 __all__ = ["widen", "widen_hidden", "duplicate_heads", "split_ffn", "add_heads",
            "grow_head_dim", "add_layers", "identity_layer", "METHODS", "ROPE_METHODS",

@@ -51,7 +51,7 @@ class AxisMap:
     forward: np.ndarray
     readout: np.ndarray
 
-    def with_forward(self, forward) -> "AxisMap":
+    def with_forward(self, forward: np.ndarray | float) -> AxisMap:
         """The same copies with another ``forward`` (readout kept)."""
         return dataclasses.replace(self, forward=np.broadcast_to(forward, self.index.shape))
 
@@ -155,14 +155,14 @@ def top_norm(config: TransformerConfig) -> tuple:
     return ("embedding_norm",)
 
 
-def _linear_pair(p: dict, names: tuple, rows: AxisMap, cols: AxisMap, forward,
-                 noise: float, rng) -> dict:
+def _linear_pair(p: dict, names: tuple, rows: AxisMap, cols: AxisMap,
+                 forward: np.ndarray, noise: float, rng: Any) -> dict:
     weight, bias = dense(p[names[0]], p.get(names[1]), rows, cols.index, forward, noise, rng)
     return {names[0]: weight, **({} if bias is None else {names[1]: bias})}
 
 
 def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMap,
-           noise: float, rng) -> dict:
+           noise: float, rng: Any) -> dict:
     """One layer under ``maps``; ``out_norm`` maps the output of its ffn_norm."""
     h, attn, ffn = maps.hidden, p["attn"], p["ffn"]
     new_attn = {}
@@ -183,7 +183,8 @@ def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMa
             "ffn_norm": _norm(p["ffn_norm"], out_norm), "ffn": new_ffn}
 
 
-def reciprocal_factors(shape: tuple[int, ...], noise: float, rng: np.random.Generator) -> np.ndarray:
+def reciprocal_factors(shape: tuple[int, ...], noise: float,
+                       rng: np.random.Generator) -> np.ndarray:
     """Random positive factors ``s = (1 + noise |z|)^{sign z}``, ``z ~ N(0, 1)``.
 
     For a pair of axes whose product is what matters (a copy and the row that reads
@@ -196,7 +197,8 @@ def reciprocal_factors(shape: tuple[int, ...], noise: float, rng: np.random.Gene
     return np.where(z < 0.0, 1.0 / magnitude, magnitude)
 
 
-def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float, rng) -> AxisMap:
+def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float,
+             rng: Any) -> AxisMap:
     """Map of the top norm's output, the state the logits read.
 
     Tied output: its forward is the hidden readout, so that ``h~ E~^T = h E^T`` (Su's
@@ -224,7 +226,7 @@ def expand_params(params: dict, config: TransformerConfig, maps: ModelMaps, *,
     h = maps.hidden
     top = _top_map(h, config, noise, rng)
     top_path = top_norm(config)
-    new = {"embedding": {name: table[:, h.index] * h.forward
+    new: dict[str, Any] = {"embedding": {name: table[:, h.index] * h.forward
                          for name, table in params["embedding"].items()}}
     for name in ("embedding_norm", "final_norm"):
         if name in params:

@@ -18,17 +18,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from refimpl import rope
 from refimpl._validation import as_generator, as_int, as_scalar, check_choice
 from refimpl.transformer import TransformerConfig, check_params
-from refimpl.widening.maps import (AxisMap, ModelMaps, expand_params, identity_map,
-                                   reciprocal_factors, uniform_map)
+from refimpl.widening.maps import (
+    AxisMap,
+    ModelMaps,
+    expand_params,
+    identity_map,
+    reciprocal_factors,
+    uniform_map,
+)
 
 __all__ = ["widen_hidden", "duplicate_heads", "split_ffn", "SCALINGS", "ROPE_METHODS",
            "REPETITIONS"]
@@ -172,7 +177,8 @@ def _qk_maps(config: TransformerConfig, k: int, rope_method: str, repetition: st
 
 def _rope_fields(config: TransformerConfig, k: int, rope_method: str) -> dict:
     """``rotary_dim`` and ``rope_inv_freq`` of the widened config."""
-    fields = {"rotary_dim": None if config.rotary_dim is None else k * config.rotary_dim}
+    fields: dict[str, Any] = {
+        "rotary_dim": None if config.rotary_dim is None else k * config.rotary_dim}
     if config.positions != "rope":
         return fields
     pairs = config.rope_dim // 2
