@@ -24,9 +24,12 @@ modified.
 
 The copying moves share one rule (:mod:`refimpl.widening.maps`): a new coordinate
 copies an old one times ``forward``, weight rows reading it are scaled by ``readout``,
-and the products sum to 1 over each group of copies. Background, measured errors of
-the post's table and the other schemes: research note widening_mixers_sim.md §1, §4,
-and ``docs/widening.md``.
+and the products sum to 1 over each group of copies. Background and the measured errors
+of the post's table: ``docs/widening.md``. Sources: Su, https://kexue.fm/archives/8444
+(2021); Chen, Goodfellow, Shlens, "Net2Net", ICLR 2016, arXiv:1511.05641; Samragh et
+al., "Scaling Smart" (HyperCloning), 2024, arXiv:2409.12903; Gesmundo and Maile,
+"Composable function-preserving expansions for Transformer architectures", 2023,
+arXiv:2308.06103.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ A norm whose input is mapped with the same ``forward = c`` on every coordinate a
 exactly ``k`` copies of each sees the same normalised vector if ``eps`` becomes
 ``c^2 eps``; its gain and bias take the output map's ``forward``. Net2Net (forward 1,
 readout = split fractions), Su's "repeat and divide by sqrt k" (forward = readout =
-``1/sqrt k``) and HyperCloning (forward 1, readout ``1/k``) are all instances
-(research note widening_mixers_sim.md §1.2, §4).
+``1/sqrt k``) and HyperCloning (forward 1, readout ``1/k``) are all instances (Chen,
+Goodfellow, Shlens 2016, arXiv:1511.05641; https://kexue.fm/archives/8444; Samragh et
+al. 2024, arXiv:2409.12903).
 
 Symmetry breaking: adding ``delta_j`` to the rows that read the copies of ``i`` keeps
 the function when ``sum_j forward_j delta_j = 0``; :func:`dense` adds such zero-sum

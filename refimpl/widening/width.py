@@ -5,15 +5,20 @@
   heads keep their number and grow ``k`` times wider (repetition inside each head),
   q and k carry ``k^(-1/4)`` so that the ``1/sqrt(head_dim)`` scale still matches, the
   FFN's first layer is a pure copy so that any activation commutes with it. Two
-  corrections make it exact (research note widening_mixers_sim.md §1.3): the FFN output
-  bias is ``b / sqrt k`` (the post's table says ``b / k``) and the norm ``eps`` becomes
-  ``eps / k``. ``faithful=True`` keeps the post's table verbatim to show the difference.
-  Under RoPE the post's pairwise repetition puts copies on off-grid frequencies and is
-  not exact; ``rope_method`` picks one of the note's exact repairs.
-* :func:`duplicate_heads` is the note's §1.7 ("Su-scaled" HyperCloning): ``k`` times
-  as many heads of the same size, head ``h + H`` a copy of head ``h``; RoPE untouched.
-* :func:`split_ffn` is Net2Net's wider net on the FFN: new units copy a random unit's
-  incoming weights and the copies share its outgoing weights in random fractions.
+  corrections make it exact (derived in ``docs/widening.md``, "The two corrections to
+  the post"): the FFN output bias is ``b / sqrt k`` (the post's table says ``b / k``)
+  and the norm ``eps`` becomes ``eps / k``. ``faithful=True`` keeps the post's table
+  verbatim to show the difference. Under RoPE the post's pairwise repetition puts
+  copies on off-grid frequencies and is not exact; ``rope_method`` picks one of three
+  exact repairs (``docs/widening.md``).
+* :func:`duplicate_heads` is HyperCloning (Samragh et al., "Scaling Smart:
+  Accelerating Large Language Model Pre-training with Small Model Initialization",
+  2024, arXiv:2409.12903) with Su's ``1/sqrt k``: ``k`` times as many heads of the same
+  size, head ``h + H`` a copy of head ``h``; RoPE untouched.
+* :func:`split_ffn` is Net2Net's wider net on the FFN (Chen, Goodfellow, Shlens,
+  "Net2Net: Accelerating Learning via Knowledge Transfer", ICLR 2016,
+  arXiv:1511.05641): new units copy a random unit's incoming weights and the copies
+  share its outgoing weights in random fractions.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Su's widening, head duplication and the Net2Net FFN split (research note
-widening_mixers_sim.md §1.3-§1.9, §4)."""
+"""Su's widening (https://kexue.fm/archives/8444), head duplication (HyperCloning,
+arXiv:2409.12903) and the Net2Net FFN split (arXiv:1511.05641); docs/widening.md."""
 
 from __future__ import annotations
 
