@@ -6,15 +6,22 @@ forward and backward passes contain (projections, ``q k^T``, ``weights v``, the
 output layer and their gradients), with the same shapes, timed alone. Everything else
 (norms, softmax, GELU, RoPE, residuals, embedding scatter, validation) is the overhead
 the ratio measures. A second row does the same for the forward pass alone.
+
+A second table (rows of issue #20): the same for a grouped-query model (8 query heads of
+32 over 2 key/value heads, RMSNorm, SwiGLU, no biases: a small Llama), whose attention
+products group each key/value head's 4 query heads into one product; and KV-cache
+decoding of 256 tokens one at a time (greedy ``generate``: a 1-token prompt, then 255
+steps) against one causal forward over the same 256 tokens, for a batch of 4 sequences
+and for one (where every step is a matrix-vector product, so the ratio is larger).
 """
 
 import time
 
 import numpy as np
-
 from _timing import print_table
+
 from refimpl.masks import causal_mask
-from refimpl.transformer import TransformerConfig, backward, forward, init_params
+from refimpl.transformer import TransformerConfig, backward, forward, generate, init_params
 
 BATCH, LENGTH = 4, 512
 CONFIG = TransformerConfig(vocab_size=1024, d_model=256, n_heads=4, head_dim=64, d_ff=1024,
@@ -68,6 +75,70 @@ def interleaved_ratio(model, floor, repeat: int = 5) -> float:
     return float(np.median(ratios))
 
 
+GQA = TransformerConfig(vocab_size=1024, d_model=256, n_heads=8, n_kv_heads=2, head_dim=32,
+                        d_ff=1024, n_layers=2, norm="rmsnorm", activation="swiglu",
+                        rope_layout="half", bias=False, tie_output=False, causal=True)
+
+
+def gqa_matmul_operands(rng: np.random.Generator) -> tuple[list, list]:
+    """``(forward, backward)`` operand pairs of every product of the GQA model, in the
+    grouped shapes the model uses (each key/value head's query heads stacked in rows)."""
+    c, rows = GQA, BATCH * LENGTH
+    d, width, kv = c.d_model, c.n_heads * c.head_dim, c.kv_heads * c.head_dim
+    grouped = (BATCH, c.kv_heads, c.groups * LENGTH)
+
+    def pair(a, b):
+        return rng.standard_normal(a), rng.standard_normal(b)
+
+    dense = [(d, width), (d, kv), (d, kv), (width, d), (d, c.d_ff), (d, c.d_ff), (c.d_ff, d)]
+    fwd, bwd = [], []
+    for _ in range(c.n_layers):
+        for n_in, n_out in dense:
+            fwd.append(pair((rows, n_in), (n_in, n_out)))
+            bwd.append(pair((n_in, rows), (rows, n_out)))
+            bwd.append(pair((rows, n_out), (n_out, n_in)))
+        keys = (BATCH, c.kv_heads, LENGTH, c.head_dim)
+        fwd.append(pair(grouped + (c.head_dim,), (BATCH, c.kv_heads, c.head_dim, LENGTH)))
+        fwd.append(pair(grouped + (LENGTH,), keys))                     # weights v
+        bwd.append(pair((BATCH, c.kv_heads, LENGTH, grouped[-1]), grouped + (c.head_dim,)))
+        bwd.append(pair(grouped + (c.head_dim,), (BATCH, c.kv_heads, c.head_dim, LENGTH)))
+        bwd.append(pair(grouped + (LENGTH,), keys))                     # dS k
+        bwd.append(pair((BATCH, c.kv_heads, LENGTH, grouped[-1]), grouped + (c.head_dim,)))
+    fwd.append(pair((rows, d), (d, c.vocab_size)))
+    bwd.append(pair((d, rows), (rows, c.vocab_size)))
+    bwd.append(pair((rows, c.vocab_size), (c.vocab_size, d)))
+    return fwd, bwd
+
+
+def decoding_ratio(params: dict, batch: int, repeat: int = 3) -> float:
+    """Median of ``time(generate 256 tokens one at a time) / time(causal forward of 256)``."""
+    tokens = np.random.default_rng(1).integers(0, GQA.vocab_size, (batch, 256))
+    return interleaved_ratio(lambda: generate(params, GQA, tokens[:, :1], 255),
+                             lambda: forward(params, GQA, tokens), repeat)
+
+
+def gqa_rows() -> None:
+    rng = np.random.default_rng(2)
+    params = init_params(GQA, rng)
+    tokens = rng.integers(0, GQA.vocab_size, (BATCH, LENGTH))
+    grad_logits = rng.standard_normal((BATCH, LENGTH, GQA.vocab_size))
+
+    def model_step():
+        _, cache = forward(params, GQA, tokens)
+        backward(params, GQA, cache, grad_logits)
+
+    fwd, bwd = gqa_matmul_operands(rng)
+    step = interleaved_ratio(model_step, lambda: [a @ b for a, b in fwd + bwd])
+    print_table("GQA model (2 layers, d 256, 8 query / 2 kv heads of 32, SwiGLU d_ff 1024, "
+                "4 x 512 tokens) and KV-cache decoding", [
+                    ("GQA forward + backward / its matrix products alone", step, "<= 2"),
+                    ("decode 256 tokens one at a time / causal forward (batch 4)",
+                     decoding_ratio(params, 4), "<= 1.5"),
+                    ("decode 256 tokens one at a time / causal forward (batch 1)",
+                     decoding_ratio(params, 1), "(info)"),
+                ])
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     params = init_params(CONFIG, rng)
@@ -87,6 +158,7 @@ def main() -> None:
         ("forward + backward / its matrix products alone", step, "<= 2"),
         ("forward / its matrix products alone", forward_only, "(info)"),
     ])
+    gqa_rows()
 
 
 if __name__ == "__main__":

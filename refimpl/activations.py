@@ -2,8 +2,8 @@
 
 ``relu``, ``gelu`` (the exact form ``x Phi(x)`` with the normal CDF, as in BERT's
 original code and PyTorch's default), ``gelu_tanh`` (the tanh approximation of GPT-2
-and PyTorch's ``approximate="tanh"``) and ``silu`` (``x sigmoid(x)``, also called
-swish). Each ``f(x)`` has ``f_vjp(grad, x) = grad * f'(x)``.
+and PyTorch's ``approximate="tanh"``, which ``gelu`` also accepts) and ``silu``
+(``x sigmoid(x)``, also called swish). Each ``f(x)`` has ``f_vjp(grad, x) = grad * f'(x)``.
 
 Every function is finite on every finite input: the CDF and the sigmoid come from
 ``scipy.special.ndtr`` and ``scipy.special.expit``, and the Gaussian density and the
@@ -18,15 +18,14 @@ The gated units GEGLU and SwiGLU (Shazeer 2020) are ``gelu(x W) * (x V)`` and
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import expit, ndtr
 
-from refimpl._validation import as_float_array
+from refimpl._validation import as_float_array, check_choice
 
 __all__ = ["relu", "relu_vjp", "gelu", "gelu_vjp", "gelu_tanh", "gelu_tanh_vjp",
-           "silu", "silu_vjp"]
+           "silu", "silu_vjp", "APPROXIMATIONS"]
 
 #: The constants of the tanh approximation: sqrt(2 / pi) and 0.044715.
 _TANH_SCALE = float(np.sqrt(2.0 / np.pi))
@@ -35,7 +34,7 @@ _TANH_CUBIC = 0.044715
 _SATURATION = 40.0
 
 
-def _input_and_grad(grad: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+def _input_and_grad(grad: ArrayLike, x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``x`` and an upstream gradient of the same shape."""
     x = as_float_array(x, "x")
     grad = as_float_array(grad, "grad")
@@ -44,7 +43,7 @@ def _input_and_grad(grad: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
     return grad, x
 
 
-def relu(x: Any) -> np.ndarray:
+def relu(x: ArrayLike) -> np.ndarray:
     """Rectified linear unit :math:`\\max(x, 0)`.
 
     Examples
@@ -55,7 +54,7 @@ def relu(x: Any) -> np.ndarray:
     return np.maximum(as_float_array(x, "x"), 0.0)
 
 
-def relu_vjp(grad: Any, x: Any) -> np.ndarray:
+def relu_vjp(grad: ArrayLike, x: ArrayLike) -> np.ndarray:
     """VJP of :func:`relu`: ``grad * [x > 0]`` (the subgradient 0 is taken at ``x = 0``).
 
     Examples
@@ -73,8 +72,12 @@ def _normal_pdf(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
 
 
-def gelu(x: Any) -> np.ndarray:
-    """Gaussian error linear unit, exact form.
+#: torch's ``approximate=`` values of ``torch.nn.functional.gelu``
+APPROXIMATIONS = ("none", "tanh")
+
+
+def gelu(x: ArrayLike, approximate: str = "none") -> np.ndarray:
+    """Gaussian error linear unit, exact form (``approximate="tanh"``: :func:`gelu_tanh`).
 
     .. math:: \\operatorname{gelu}(x) = x\\,\\Phi(x)
         = \\tfrac{x}{2}\\left(1 + \\operatorname{erf}(x/\\sqrt2)\\right)
@@ -90,7 +93,11 @@ def gelu(x: Any) -> np.ndarray:
     --------
     >>> gelu([0.0, 1.0]).round(6)  # 1 * Phi(1) = 0.841345
     array([0.      , 0.841345])
+    >>> gelu([1.0], approximate="tanh").round(6)   # torch's keyword, the tanh form
+    array([0.841192])
     """
+    if check_choice(approximate, "approximate", APPROXIMATIONS) == "tanh":
+        return gelu_tanh(x)
     return gelu_and_cdf_unchecked(as_float_array(x, "x"))[0]
 
 
@@ -105,14 +112,17 @@ def gelu_and_cdf_unchecked(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x * cdf, cdf
 
 
-def gelu_vjp(grad: Any, x: Any) -> np.ndarray:
-    """VJP of :func:`gelu`: ``grad * (Phi(x) + x phi(x))`` with the normal density phi.
+def gelu_vjp(grad: ArrayLike, x: ArrayLike, approximate: str = "none") -> np.ndarray:
+    """VJP of :func:`gelu`: ``grad * (Phi(x) + x phi(x))`` with the normal density phi
+    (``approximate="tanh"``: :func:`gelu_tanh_vjp`).
 
     Examples
     --------
     >>> gelu_vjp([1.0], [0.0])
     array([0.5])
     """
+    if check_choice(approximate, "approximate", APPROXIMATIONS) == "tanh":
+        return gelu_tanh_vjp(grad, x)
     grad, x = _input_and_grad(grad, x)
     return gelu_vjp_from_cdf_unchecked(grad, x, ndtr(x))
 
@@ -134,10 +144,11 @@ def _tanh_gate(x: np.ndarray) -> np.ndarray:
     ``|x| <= 40``, beyond which the gate is exactly 0 or 1 in float64.
     """
     z = np.clip(x, -_SATURATION, _SATURATION)
-    return expit(2.0 * _TANH_SCALE * (z + _TANH_CUBIC * (z * z * z)))  # z**3 calls pow(): 40x slower
+    # z * z * z, not z**3, which calls pow(): 40x slower
+    return expit(2.0 * _TANH_SCALE * (z + _TANH_CUBIC * (z * z * z)))
 
 
-def gelu_tanh(x: Any) -> np.ndarray:
+def gelu_tanh(x: ArrayLike) -> np.ndarray:
     """The tanh approximation of GELU used by GPT-2.
 
     .. math:: \\tfrac{x}{2}\\left(1 + \\tanh u\\right), \\quad
@@ -155,7 +166,7 @@ def gelu_tanh(x: Any) -> np.ndarray:
     return x * _tanh_gate(x)
 
 
-def gelu_tanh_vjp(grad: Any, x: Any) -> np.ndarray:
+def gelu_tanh_vjp(grad: ArrayLike, x: ArrayLike) -> np.ndarray:
     """VJP of :func:`gelu_tanh`.
 
     With :math:`s = \\sigma(2u) = (1 + \\tanh u)/2`, so that
@@ -175,7 +186,7 @@ def gelu_tanh_vjp(grad: Any, x: Any) -> np.ndarray:
     return grad * (s + 2.0 * z * s * (1.0 - s) * du)
 
 
-def silu(x: Any) -> np.ndarray:
+def silu(x: ArrayLike) -> np.ndarray:
     """Sigmoid linear unit (swish with beta = 1): :math:`x\\,\\sigma(x)`.
 
     References
@@ -191,7 +202,7 @@ def silu(x: Any) -> np.ndarray:
     return x * expit(x)
 
 
-def silu_vjp(grad: Any, x: Any) -> np.ndarray:
+def silu_vjp(grad: ArrayLike, x: ArrayLike) -> np.ndarray:
     """VJP of :func:`silu`: ``grad * s (1 + x (1 - s))`` with ``s = sigmoid(x)``.
 
     Examples

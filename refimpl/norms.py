@@ -16,9 +16,8 @@ the float64 maximum are normalised correctly.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 from refimpl._broadcasting import cotangent
 from refimpl._validation import as_float_array, as_scalar, check_last_axis
@@ -26,7 +25,8 @@ from refimpl._validation import as_float_array, as_scalar, check_last_axis
 __all__ = ["layer_norm", "layer_norm_vjp", "rms_norm", "rms_norm_vjp"]
 
 
-def _inputs(x: Any, gain: Any, bias: Any | None, eps: Any):
+def _inputs(x: ArrayLike, gain: ArrayLike, bias: ArrayLike | None, eps: object
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
     """Validate ``x (..., d)``, ``gain (d,)``, ``bias (d,)`` and ``eps > 0``."""
     x = as_float_array(x, "x")
     d = check_last_axis(x, "x")
@@ -34,13 +34,26 @@ def _inputs(x: Any, gain: Any, bias: Any | None, eps: Any):
         raise ValueError(f"x must have a non-empty last axis, got shape {x.shape}")
     gain = as_float_array(gain, "gain")
     if gain.shape != (d,):
-        raise ValueError(f"gain must have shape ({d},) to match x {x.shape}, got {gain.shape}")
+        hint = (" (gain is the weight vector, torch's weight=, not its normalized_shape: "
+                "pass np.ones(d) for no gain)") if gain.ndim == 0 else ""
+        raise ValueError(f"gain must have shape ({d},) to match x {x.shape}, got "
+                         f"{gain.shape}{hint}")
+    checked_bias = None
     if bias is not None:
-        bias = as_float_array(bias, "bias")
-        if bias.shape != (d,):
-            raise ValueError(f"bias must have shape ({d},) to match x {x.shape}, got {bias.shape}")
-    return x, gain, bias, as_scalar(eps, "eps", positive=True)
+        checked_bias = as_float_array(bias, "bias")
+        if checked_bias.shape != (d,):
+            raise ValueError(f"bias must have shape ({d},) to match x {x.shape}, got "
+                             f"{checked_bias.shape}")
+    return x, gain, checked_bias, as_scalar(eps, "eps", positive=True)
 
+
+
+def _required(bias: ArrayLike | None) -> ArrayLike:
+    """LayerNorm's bias, which may not be None (torch's ``bias=None`` habit)."""
+    if bias is None:
+        raise TypeError("layer_norm needs a bias vector; pass np.zeros(d) for none (torch's "
+                        "bias=None), or use rms_norm for a norm without a bias")
+    return bias
 
 
 def _row_scale(x: np.ndarray) -> np.ndarray:
@@ -89,7 +102,7 @@ def _leading_sum(values: np.ndarray) -> np.ndarray:
     return values.reshape(-1, values.shape[-1]).sum(axis=0)
 
 
-def layer_norm(x: Any, gain: Any, bias: Any, eps: float = 1e-5) -> np.ndarray:
+def layer_norm(x: ArrayLike, gain: ArrayLike, bias: ArrayLike, eps: float = 1e-5) -> np.ndarray:
     """Layer normalisation over the last axis.
 
     .. math::
@@ -119,7 +132,9 @@ def layer_norm(x: Any, gain: Any, bias: Any, eps: float = 1e-5) -> np.ndarray:
     >>> layer_norm([[1.0, 3.0]], [1.0, 1.0], [0.0, 0.0], eps=1e-12).round(6)
     array([[-1.,  1.]])
     """
-    return layer_norm_unchecked(*_inputs(x, gain, bias, eps))
+    x, gain, checked_bias, eps = _inputs(x, gain, _required(bias), eps)
+    return layer_norm_unchecked(x, gain, np.zeros_like(gain) if checked_bias is None
+                                else checked_bias, eps)
 
 
 def layer_norm_unchecked(x: np.ndarray, gain: np.ndarray, bias: np.ndarray,
@@ -134,7 +149,7 @@ def layer_norm_unchecked(x: np.ndarray, gain: np.ndarray, bias: np.ndarray,
     return gain * x_hat + bias
 
 
-def layer_norm_vjp(grad: Any, x: Any, gain: Any, bias: Any,
+def layer_norm_vjp(grad: ArrayLike, x: ArrayLike, gain: ArrayLike, bias: ArrayLike,
                    eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """VJP of :func:`layer_norm` in ``x``, ``gain`` and ``bias``.
 
@@ -160,7 +175,7 @@ def layer_norm_vjp(grad: Any, x: Any, gain: Any, bias: Any,
     >>> gx, gb  # a uniform upstream gradient does not move a centred output
     (array([[0., 0.]]), array([1., 1.]))
     """
-    x, gain, bias, eps = _inputs(x, gain, bias, eps)
+    x, gain, _, eps = _inputs(x, gain, _required(bias), eps)
     return layer_norm_vjp_unchecked(cotangent(grad, x.shape, of="x's"), x, gain, eps)
 
 
@@ -178,7 +193,7 @@ def layer_norm_vjp_unchecked(grad: np.ndarray, x: np.ndarray, gain: np.ndarray,
     return grad_x, _leading_sum(grad * x_hat), _leading_sum(grad)
 
 
-def rms_norm(x: Any, gain: Any, eps: float = 1e-6) -> np.ndarray:
+def rms_norm(x: ArrayLike, gain: ArrayLike, eps: float = 1e-6) -> np.ndarray:
     """RMS normalisation over the last axis.
 
     .. math::
@@ -220,7 +235,7 @@ def rms_norm_unchecked(x: np.ndarray, gain: np.ndarray, eps: float) -> np.ndarra
     return gain * x_hat
 
 
-def rms_norm_vjp(grad: Any, x: Any, gain: Any,
+def rms_norm_vjp(grad: ArrayLike, x: ArrayLike, gain: ArrayLike,
                  eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """VJP of :func:`rms_norm` in ``x`` and ``gain``.
 

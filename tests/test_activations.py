@@ -3,10 +3,19 @@
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from refimpl.activations import (gelu, gelu_tanh, gelu_tanh_vjp, gelu_vjp, relu, relu_vjp,
-                                 silu, silu_vjp)
+from refimpl.activations import (
+    gelu,
+    gelu_tanh,
+    gelu_tanh_vjp,
+    gelu_vjp,
+    relu,
+    relu_vjp,
+    silu,
+    silu_vjp,
+)
 from refimpl.gradcheck import assert_vjp
 
 PAIRS = [(relu, relu_vjp), (gelu, gelu_vjp), (gelu_tanh, gelu_tanh_vjp), (silu, silu_vjp)]

@@ -2,10 +2,18 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from refimpl.masks import (as_mask, bidirectional_mask, causal_mask, independent_mask,
-                           padding_mask, uniae_mask, unilm_mask)
+from refimpl.masks import (
+    as_mask,
+    bidirectional_mask,
+    causal_mask,
+    independent_mask,
+    padding_mask,
+    uniae_mask,
+    unilm_mask,
+)
 
 # vmf_univae_dimension.md §2.2: source [CLS] a b [SEP], target [CLS] a b [SEP]
 SEGMENTS = [0, 0, 0, 0, 1, 1, 1, 1]

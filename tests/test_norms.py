@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from refimpl.gradcheck import assert_vjp
 from refimpl.norms import layer_norm, layer_norm_vjp, rms_norm, rms_norm_vjp

@@ -92,7 +92,8 @@ def relative_position_logits(rng: np.random.Generator) -> CheckResult:
             q, k = rng.standard_normal((6, 8)), rng.standard_normal((6, 8))
             frequencies = rope.inv_freq(6)
             positions = rng.integers(0, 100, 6)
-            logits = [attention_logits(q, k, angles=rope.angles(p, frequencies), layout=layout)
+            logits = [attention_logits(q, k, angles=rope.angles(p, frequencies), layout=layout,
+                                       rotary_dim=6)
                       for p in (positions, positions + shift)]
             worst = max(worst, float(np.max(np.abs(logits[1] - logits[0]))))
             cases += 1

@@ -2,8 +2,9 @@
 
 One model covers the common layouts: BERT (post-LN, learned absolute positions,
 segment embeddings, GELU, MLM head), RoFormer (BERT with RoPE on q and k and no
-absolute positions), GPT-2 (pre-LN, final LayerNorm, tied output) and Llama/T5-style
-variants (RMSNorm, SwiGLU/GEGLU, no biases, unscaled attention). A
+absolute positions), GPT-2 (pre-LN, final LayerNorm, tied output), GPT-NeoX (partial
+rotary, parallel residual) and Llama/Mistral/T5-style variants (RMSNorm, SwiGLU/GEGLU,
+grouped-query attention, sliding windows, no biases, unscaled attention). A
 :class:`TransformerConfig` picks the variant; the parameters are a plain nested dict of
 float64 arrays; every function is pure (no hidden state) and every backward step is
 written out by hand.
@@ -16,11 +17,15 @@ The package reads in the order of the computation:
   (:func:`param_shapes`, :func:`init_params`, :func:`check_params`);
 * :mod:`~refimpl.transformer.layers`: the sublayers (dense, norm, activation, attention,
   feed-forward), each forward next to its backward;
+* :mod:`~refimpl.transformer.masking`: how ``mask``, ``bias`` and the config's
+  causality and sliding window become what every layer's attention sees;
 * :mod:`~refimpl.transformer.model`: the model level, with the equations:
   :func:`embed_forward`, :func:`block_forward`, :func:`head_forward`, :func:`forward`,
   their backward passes and :func:`rope_angles`;
 * :mod:`~refimpl.transformer.loss`: :func:`token_cross_entropy`, its VJP and
-  :func:`loss_and_grad`.
+  :func:`loss_and_grad`;
+* :mod:`~refimpl.transformer.decoding`: KV-cache decoding, :func:`init_cache`,
+  :func:`decode_step` and greedy :func:`generate`.
 
 Examples
 --------
@@ -51,6 +56,7 @@ from refimpl.transformer.config import (
     POSITIONS,
     TransformerConfig,
 )
+from refimpl.transformer.decoding import KVCache, decode_step, generate, init_cache
 from refimpl.transformer.loss import loss_and_grad, token_cross_entropy, token_cross_entropy_vjp
 from refimpl.transformer.model import (
     backward,
@@ -69,4 +75,5 @@ __all__ = ["TransformerConfig", "NORMS", "NORM_POSITIONS", "ACTIVATIONS", "POSIT
            "param_shapes", "init_params", "check_params", "rope_angles", "embed_forward",
            "embed_backward", "block_forward", "block_backward", "head_forward",
            "head_backward", "forward", "backward", "token_cross_entropy",
-           "token_cross_entropy_vjp", "loss_and_grad"]
+           "token_cross_entropy_vjp", "loss_and_grad", "KVCache", "init_cache",
+           "decode_step", "generate"]

@@ -7,8 +7,9 @@ A layer of the model is built from four pieces, each a pair ``f`` / ``f_backward
 * :func:`activate` (the config's activation, or the gate's for GEGLU/SwiGLU) and
   :func:`activate_backward`;
 * the two sublayers, :func:`attention_forward` / :func:`attention_backward` (multi-head
-  self-attention with RoPE) and :func:`ffn_forward` / :func:`ffn_backward` (the
-  feed-forward network, plain or gated).
+  self-attention with RoPE and grouped-query key/value heads; its two halves
+  :func:`project_qkv` and :func:`attention_core` are reused by KV-cache decoding) and
+  :func:`ffn_forward` / :func:`ffn_backward` (the feed-forward network, plain or gated).
 
 A forward returns its output and a cache (a dict of the arrays its backward reuses);
 a backward takes the cache and the upstream gradient and returns the gradients of the
@@ -28,7 +29,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from refimpl import rope
 from refimpl.activations import (
     gelu_and_cdf_unchecked,
     gelu_tanh,
@@ -40,9 +40,12 @@ from refimpl.activations import (
     silu_vjp,
 )
 from refimpl.attention import (
+    attend_unchecked,
     attention_backward_unchecked,
     attention_weights_unchecked,
     merge_heads_unchecked,
+    rotate,
+    rotate_transpose,
     scale_factor,
     split_heads_unchecked,
 )
@@ -55,8 +58,8 @@ from refimpl.norms import (
 from refimpl.transformer.config import TransformerConfig
 
 __all__ = ["norm", "norm_backward", "activate", "activate_backward", "dense",
-           "dense_backward", "attention_forward", "attention_backward", "ffn_forward",
-           "ffn_backward"]
+           "dense_backward", "attention_forward", "project_qkv", "attention_core",
+           "attention_backward", "ffn_forward", "ffn_backward"]
 
 #: Pointwise function and VJP behind each activation name but the GELU ones (the gated
 #: ones use theirs on the gate branch; the MLM head uses the pointwise one). Exact GELU
@@ -121,27 +124,56 @@ def dense_backward(x: np.ndarray, weight: np.ndarray, grad: np.ndarray, names: t
 
 
 def attention_forward(p: dict, config: TransformerConfig, x: np.ndarray,
-                      mask: np.ndarray | None, angles: np.ndarray | None
+                      mask: np.ndarray | None, angles: np.ndarray | None,
+                      bias: np.ndarray | None = None,
+                      past: tuple[np.ndarray, np.ndarray] | None = None
                       ) -> tuple[np.ndarray, dict]:
     """Multi-head self-attention sublayer; returns its output and a cache.
 
-    ``q, k, v = split_heads(x W + b)``; ``c = softmax(R q (R k)^T / sqrt(d_head) | mask) v``;
-    output ``merge_heads(c) W_o + b_o``, with RoPE ``R`` when ``angles`` is given.
+    ``q = split_heads(x W_q + b_q)`` into ``n_heads`` heads, ``k`` and ``v`` likewise into
+    ``kv_heads``; ``c = softmax(m^2 R q (R k)^T / sqrt(d_head) + bias | mask) v`` with each
+    key/value head serving its group of query heads; output
+    ``merge_heads(c) W_o + b_o``, with RoPE ``R`` (and its factor ``m``,
+    ``rope_attention_factor``) when ``angles`` is given.
+
+    ``past = (keys, values)``, rotated keys and values of earlier tokens, puts them
+    before this call's own (KV-cache decoding, :mod:`refimpl.transformer.decoding`); the
+    cache's ``k_rot`` and ``v`` are then the concatenations. :func:`attention_backward`
+    does not support ``past``.
     """
-    heads = config.n_heads
-    q = split_heads_unchecked(dense(x, p["wq"], p.get("bq")), heads)
-    k = split_heads_unchecked(dense(x, p["wk"], p.get("bk")), heads)
-    v = split_heads_unchecked(dense(x, p["wv"], p.get("bv")), heads)
-    if angles is not None:
-        rotary = 2 * angles.shape[-1]  # the config's rotary width, said explicitly
-        q = rope.apply(q, angles, layout=config.rope_layout, rotary_dim=rotary)
-        k = rope.apply(k, angles, layout=config.rope_layout, rotary_dim=rotary)
-    weights = attention_weights_unchecked(q, k, mask, None,
-                                          scale_factor(config.attention_scale, config.head_dim))
-    context = weights @ v
-    merged = merge_heads_unchecked(context)
-    cache = dict(x=x, q_rot=q, k_rot=k, v=v, weights=weights, merged=merged,
-                 angles=angles)
+    q, k, v = project_qkv(p, config, x)
+    factor = config.rope_attention_factor
+    q = rotate(q, angles, config.rope_layout, factor)
+    k = rotate(k, angles, config.rope_layout, factor)
+    if past is not None:
+        k = np.concatenate([past[0], k], axis=-2)
+        v = np.concatenate([past[1], v], axis=-2)
+    output, cache = attention_core(p, config, q, k, v, mask, bias)
+    return output, dict(cache, x=x, angles=angles)
+
+
+def project_qkv(p: dict, config: TransformerConfig,
+                x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Queries ``(..., n_heads, T, d_head)``, keys and values ``(..., kv_heads, T, d_head)``."""
+    return (split_heads_unchecked(dense(x, p["wq"], p.get("bq")), config.n_heads),
+            split_heads_unchecked(dense(x, p["wk"], p.get("bk")), config.kv_heads),
+            split_heads_unchecked(dense(x, p["wv"], p.get("bv")), config.kv_heads))
+
+
+def attention_core(p: dict, config: TransformerConfig, q_rot: np.ndarray, k_rot: np.ndarray,
+                   v: np.ndarray, mask: np.ndarray | None, bias: np.ndarray | None
+                   ) -> tuple[np.ndarray, dict]:
+    """Attention of rotated queries over rotated keys, merged heads and output projection.
+
+    The part of :func:`attention_forward` after the projections and RoPE, shared with
+    KV-cache decoding (:mod:`refimpl.transformer.decoding`), whose keys come from the
+    cache.
+    """
+    weights = attention_weights_unchecked(
+        q_rot, k_rot, mask, bias, scale_factor(config.attention_scale, config.head_dim),
+        config.groups)
+    merged = merge_heads_unchecked(attend_unchecked(weights, v, config.groups))
+    cache = dict(q_rot=q_rot, k_rot=k_rot, v=v, weights=weights, merged=merged)
     return dense(merged, p["wo"], p.get("bo")), cache
 
 
@@ -151,29 +183,29 @@ def attention_backward(p: dict, config: TransformerConfig, cache: dict,
 
     Output projection, then the attention core
     (:func:`refimpl.attention.attention_backward_unchecked`, the core of
-    :func:`refimpl.attention.attention_backward_from_weights`, with the cached weights),
-    the RoPE VJP on q and k, and the three input projections, whose input gradients add
-    up. The RoPE VJP in q is the transposed rotation, ``R(phi)^T = R(-phi)``: rotating
-    the gradient back by ``-phi`` gives :func:`refimpl.rope.apply_vjp`'s gradient in q
-    (bitwise) without computing its gradient in the angles, which is not needed here.
+    :func:`refimpl.attention.attention_backward_from_weights`, with the cached weights;
+    the key and value gradients come out summed over each group of query heads), the
+    RoPE VJP on q and k, and the three input projections, whose input gradients add
+    up. The RoPE VJP in q is the transposed rotation, ``(m R(phi))^T = m R(-phi)``:
+    rotating the gradient back by ``-phi`` gives :func:`refimpl.rope.apply_vjp`'s
+    gradient in q without computing its gradient in the angles, which is not needed here.
     """
+    has_bias = config.has_attention_bias
     grads, grad_merged = dense_backward(cache["merged"], p["wo"], grad, ("wo", "bo"),
-                                        config.bias)
+                                        has_bias)
     grad_q, grad_k, grad_v, _ = attention_backward_unchecked(
         split_heads_unchecked(grad_merged, config.n_heads), cache["q_rot"], cache["k_rot"],
-        cache["v"], cache["weights"], scale_factor(config.attention_scale, config.head_dim))
-    if cache["angles"] is not None:
-        rotary = 2 * cache["angles"].shape[-1]
-        grad_q = rope.apply(grad_q, -cache["angles"], layout=config.rope_layout,
-                            rotary_dim=rotary)
-        grad_k = rope.apply(grad_k, -cache["angles"], layout=config.rope_layout,
-                            rotary_dim=rotary)
+        cache["v"], cache["weights"], scale_factor(config.attention_scale, config.head_dim),
+        config.groups)
+    factor = config.rope_attention_factor
+    grad_q = rotate_transpose(grad_q, cache["angles"], config.rope_layout, factor)
+    grad_k = rotate_transpose(grad_k, cache["angles"], config.rope_layout, factor)
     grad_heads = {"q": grad_q, "k": grad_k, "v": grad_v}
     grad_x = np.zeros_like(cache["x"])
     for name, grad_head in grad_heads.items():
         weight_grads, grad_x_part = dense_backward(
             cache["x"], p["w" + name], merge_heads_unchecked(grad_head),
-            ("w" + name, "b" + name), config.bias)
+            ("w" + name, "b" + name), has_bias)
         grads.update(weight_grads)
         grad_x = grad_x + grad_x_part
     return grads, grad_x
@@ -202,17 +234,18 @@ def ffn_forward(p: dict, config: TransformerConfig, x: np.ndarray) -> tuple[np.n
 def ffn_backward(p: dict, config: TransformerConfig, cache: dict,
                  grad: np.ndarray) -> tuple[dict, np.ndarray]:
     """Gradients of the feed-forward sublayer's parameters and of its input."""
+    has_bias = config.has_mlp_bias
     grads, grad_hidden = dense_backward(cache["hidden"], p["w_down"], grad,
-                                        ("w_down", "b_down"), config.bias)
+                                        ("w_down", "b_down"), has_bias)
     x, up, gate, cdf = cache["x"], cache["up"], cache["gate"], cache["cdf"]
     if config.gated:
         grad_up = grad_hidden * cache["activated"]
         grad_gate = activate_backward(config, grad_hidden * up, gate, cdf)
         gate_grads, grad_x_gate = dense_backward(x, p["w_gate"], grad_gate,
-                                                 ("w_gate", "b_gate"), config.bias)
+                                                 ("w_gate", "b_gate"), has_bias)
         grads.update(gate_grads)
     else:
         grad_up = activate_backward(config, grad_hidden, up, cdf)
-    up_grads, grad_x = dense_backward(x, p["w_up"], grad_up, ("w_up", "b_up"), config.bias)
+    up_grads, grad_x = dense_backward(x, p["w_up"], grad_up, ("w_up", "b_up"), has_bias)
     grads.update(up_grads)
     return grads, (grad_x + grad_x_gate) if config.gated else grad_x

@@ -90,12 +90,15 @@ def token_cross_entropy_vjp(grad: float, logits: ArrayLike, targets: ArrayLike,
 
 def loss_and_grad(params: dict, config: TransformerConfig, tokens: ArrayLike,
                   targets: ArrayLike, weights: ArrayLike | None = None,
-                  mask: ArrayLike | None = None, *, segments: ArrayLike | None = None,
+                  mask: ArrayLike | None = None, *, bias: ArrayLike | None = None,
+                  segments: ArrayLike | None = None,
                   positions: ArrayLike | None = None) -> tuple[float, dict]:
     """Token cross-entropy of the model's predictions and its gradient in every parameter.
 
     ``loss = token_cross_entropy(forward(params, config, tokens, mask)[0], targets, weights)``.
-    For next-token prediction pass ``targets = tokens shifted left`` and a causal mask.
+    For next-token prediction pass ``targets = tokens shifted left`` and a causal mask (or
+    a ``causal=True`` config). ``mask``, ``bias``, ``segments`` and ``positions`` are
+    those of :func:`refimpl.transformer.forward`.
 
     Returns
     -------
@@ -119,7 +122,7 @@ def loss_and_grad(params: dict, config: TransformerConfig, tokens: ArrayLike,
     >>> bool(abs(loss - np.log(11)) < 0.01)  # small weights: nearly uniform predictions
     True
     """
-    logits, cache = forward(params, config, tokens, mask, segments=segments,
+    logits, cache = forward(params, config, tokens, mask, bias=bias, segments=segments,
                             positions=positions)
     loss = token_cross_entropy(logits, targets, weights)
     grads = backward(params, config, cache,

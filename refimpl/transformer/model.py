@@ -6,14 +6,16 @@ sublayers of :mod:`refimpl.transformer.layers`. For token ids ``t`` (shape ``(..
     h = E[t] (+ P[positions]) (+ S[segments])         embed_forward
     h = norm(h)                                        (post-LN only: embedding norm)
     for each layer:                                    block_forward
-        pre-LN:  h = h + attn(norm(h));  h = h + ffn(norm(h))
-        post-LN: h = norm(h + attn(h));  h = norm(h + ffn(h))
+        pre-LN:   h = h + attn(norm(h));  h = h + ffn(norm(h))
+        parallel: h = h + attn(norm(h)) + ffn(norm'(h))
+        post-LN:  h = norm(h + attn(h));  h = norm(h + ffn(h))
     h = norm(h)                                        (pre-LN only: final norm)
     h = norm(act(h W + b))                             (MLM head only)
     logits = h E^T (+ b)  or  h W_out (+ b)            head_forward
 
-with ``attn(x) = merge_heads(softmax(R q R k^T / sqrt(d_head) | mask) v) W_o + b_o``,
-``q = x W_q + b_q`` (likewise k, v, split into heads; R is RoPE when enabled) and
+with ``attn(x) = merge_heads(softmax(R q R k^T / sqrt(d_head) + bias | mask) v) W_o + b_o``,
+``q = x W_q + b_q`` (likewise k, v, split into heads, k and v into ``kv_heads`` heads
+that each serve a group of query heads; R is RoPE when enabled) and
 ``ffn(x) = act(x W_up + b_up) W_down + b_down`` or, gated,
 ``(act(x W_gate + b_gate) * (x W_up + b_up)) W_down + b_down``. :func:`forward` runs
 the whole stack and :func:`backward` the backward passes in reverse order.
@@ -38,10 +40,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from refimpl import rope
-from refimpl._broadcasting import broadcasts_to, cotangent
+from refimpl._broadcasting import cotangent
 from refimpl._validation import as_float_array, check_last_axis, check_ndim
-from refimpl.masks import as_mask
-from refimpl.transformer._common import token_ids
+from refimpl.transformer._common import token_ids, token_positions
 from refimpl.transformer.config import TransformerConfig
 from refimpl.transformer.layers import (
     activate,
@@ -55,6 +56,7 @@ from refimpl.transformer.layers import (
     norm,
     norm_backward,
 )
+from refimpl.transformer.masking import attention_bias, attention_mask
 from refimpl.transformer.params import check_params
 
 __all__ = ["rope_angles", "embed_forward", "embed_backward", "block_forward",
@@ -62,19 +64,6 @@ __all__ = ["rope_angles", "embed_forward", "embed_backward", "block_forward",
 
 
 # ---------------------------------------------------------------- embeddings
-
-
-def _positions(config: TransformerConfig, positions: ArrayLike | None,
-               shape: tuple[int, ...]) -> np.ndarray:
-    """Integer positions broadcasting to the token shape; default ``0 .. T-1``."""
-    if positions is None:
-        return np.arange(shape[-1])
-    limit = config.max_positions if config.positions == "learned" else np.iinfo(np.int32).max
-    positions = token_ids(positions, "positions", limit)
-    if not broadcasts_to(positions.shape, shape):
-        raise ValueError(f"positions of shape {positions.shape} must broadcast to the "
-                         f"tokens' shape {shape}")
-    return positions
 
 
 def embed_forward(params: dict, config: TransformerConfig, tokens: ArrayLike, *,
@@ -100,7 +89,7 @@ def embed_forward(params: dict, config: TransformerConfig, tokens: ArrayLike, *,
     table = params["embedding"]
     h = table["tokens"][tokens]
     if config.positions == "learned":
-        positions = _positions(config, positions, tokens.shape)
+        positions = token_positions(config, positions, tokens.shape)
         h += table["positions"][positions]
     if config.n_segments:
         segments = token_ids(0 if segments is None else segments, "segments",
@@ -165,7 +154,7 @@ def rope_angles(config: TransformerConfig, positions: ArrayLike) -> np.ndarray |
     """
     if config.positions != "rope":
         return None
-    positions = token_ids(positions, "positions", np.iinfo(np.int32).max)
+    positions = token_positions(config, positions, np.shape(positions))
     table = rope.inv_freq(config.rope_dim, config.rope_base) if config.rope_inv_freq is None \
         else np.asarray(config.rope_inv_freq, dtype=np.float64)
     angles = rope.angles(positions, table)
@@ -192,17 +181,9 @@ def _hidden(h: ArrayLike, config: TransformerConfig) -> np.ndarray:
     return h
 
 
-def _layer_mask(mask: ArrayLike | None, h: np.ndarray) -> np.ndarray | None:
-    """Check a (..., T, T) mask against the hidden states and add the head axis."""
-    if mask is None:
-        return None
-    length = h.shape[-2]
-    return np.expand_dims(as_mask(mask, h.shape[:-1] + (length,)), -3)
-
-
 def block_forward(params_layer: dict, config: TransformerConfig, h: ArrayLike,
-                  mask: ArrayLike | None = None, angles: ArrayLike | None = None
-                  ) -> tuple[np.ndarray, dict]:
+                  mask: ArrayLike | None = None, angles: ArrayLike | None = None, *,
+                  bias: ArrayLike | None = None) -> tuple[np.ndarray, dict]:
     """One Transformer layer.
 
     .. math::
@@ -210,8 +191,13 @@ def block_forward(params_layer: dict, config: TransformerConfig, h: ArrayLike,
         \\text{pre-LN:}\\quad  u = h + \\operatorname{attn}(\\operatorname{norm}_1(h)),
             \\quad h' = u + \\operatorname{ffn}(\\operatorname{norm}_2(u))
 
+        \\text{parallel:}\\quad h' = h + \\operatorname{attn}(\\operatorname{norm}_1(h))
+            + \\operatorname{ffn}(\\operatorname{norm}_2(h))
+
         \\text{post-LN:}\\quad u = \\operatorname{norm}_1(h + \\operatorname{attn}(h)),
             \\quad h' = \\operatorname{norm}_2(u + \\operatorname{ffn}(u))
+
+    (parallel: ``parallel_residual=True``, GPT-J and GPT-NeoX.)
 
     Parameters
     ----------
@@ -220,10 +206,14 @@ def block_forward(params_layer: dict, config: TransformerConfig, h: ArrayLike,
     config : TransformerConfig
     h : array_like, shape (..., T, d_model)
     mask : array_like of bool, optional
-        Broadcasts to ``(..., T, T)`` (:mod:`refimpl.masks`); None attends everywhere.
+        Broadcasts to ``(..., T, T)``, or ``(..., n_heads, T, T)`` with one more axis
+        (:mod:`refimpl.transformer.masking`); None attends everywhere (or causally, with
+        ``config.causal``).
     angles : array_like, optional
         RoPE angles from :func:`rope_angles`; with ``positions="rope"`` and None, the
         positions ``0 .. T-1`` are used. Must be None for other position schemes.
+    bias : array_like, optional
+        Additive logit bias broadcasting to ``(..., n_heads, T, T)`` (heads at axis -3).
 
     Returns
     -------
@@ -231,17 +221,33 @@ def block_forward(params_layer: dict, config: TransformerConfig, h: ArrayLike,
     needs.
     """
     h = _hidden(h, config)
-    mask = _layer_mask(mask, h)
-    angles = _block_angles(config, angles, h.shape[-2])
-    p = params_layer
+    batch, length = h.shape[:-2], h.shape[-2]
+    return block_forward_unchecked(
+        params_layer, config, h, attention_mask(config, mask, batch, length),
+        _block_angles(config, angles, length), attention_bias(config, bias, batch, length))
+
+
+def block_forward_unchecked(p: dict, config: TransformerConfig, h: np.ndarray,
+                            mask: np.ndarray | None, angles: np.ndarray | None,
+                            bias: np.ndarray | None,
+                            past: tuple[np.ndarray, np.ndarray] | None = None
+                            ) -> tuple[np.ndarray, dict]:
+    """:func:`block_forward` of checked inputs: ``mask`` and ``bias`` from
+    :mod:`refimpl.transformer.masking` (internal, not in ``__all__``); ``past`` are the
+    cached keys and values of KV-cache decoding
+    (:func:`refimpl.transformer.layers.attention_forward`)."""
     if config.norm_position == "pre":
         attn_in = norm(p["attn_norm"], config, h)
-        attn_out, attn_cache = attention_forward(p["attn"], config, attn_in, mask, angles)
+        attn_out, attn_cache = attention_forward(p["attn"], config, attn_in, mask, angles,
+                                                 bias, past)
         attn_norm_in, mid = h, h + attn_out
-        ffn_out, ffn_cache = ffn_forward(p["ffn"], config, norm(p["ffn_norm"], config, mid))
-        ffn_norm_in, out = mid, mid + ffn_out
+        ffn_norm_in = h if config.parallel_residual else mid
+        ffn_out, ffn_cache = ffn_forward(p["ffn"], config,
+                                         norm(p["ffn_norm"], config, ffn_norm_in))
+        out = mid + ffn_out
     else:
-        attn_out, attn_cache = attention_forward(p["attn"], config, h, mask, angles)
+        attn_out, attn_cache = attention_forward(p["attn"], config, h, mask, angles, bias,
+                                                 past)
         attn_norm_in = h + attn_out
         mid = norm(p["attn_norm"], config, attn_norm_in)
         ffn_out, ffn_cache = ffn_forward(p["ffn"], config, mid)
@@ -261,7 +267,7 @@ def block_backward(params_layer: dict, config: TransformerConfig, cache: dict,
         Gradients with the keys of ``params_layer`` (not necessarily in its order), and
         of the layer input.
     """
-    grad = cotangent(grad, cache["ffn_norm_in"].shape, of="the layer output's")
+    grad = cotangent(grad, cache["attn_norm_in"].shape, of="the layer output's")
     return _block_backward(params_layer, config, cache, grad)
 
 
@@ -271,14 +277,18 @@ def _block_backward(p: dict, config: TransformerConfig, cache: dict,
     grads = {}
     if config.norm_position == "pre":
         grads["ffn"], grad_ffn_in = ffn_backward(p["ffn"], config, cache["ffn"], grad)
-        grads["ffn_norm"], grad_mid = norm_backward(p["ffn_norm"], config,
-                                                    cache["ffn_norm_in"], grad_ffn_in)
-        grad_mid = grad_mid + grad
+        grads["ffn_norm"], grad_ffn_norm_in = norm_backward(p["ffn_norm"], config,
+                                                            cache["ffn_norm_in"], grad_ffn_in)
+        # sequential: the FFN reads mid = h + attn, so its input gradient joins mid's;
+        # parallel: it reads h itself, so it joins h's at the end
+        grad_mid = grad if config.parallel_residual else grad_ffn_norm_in + grad
         grads["attn"], grad_attn_in = attention_backward(p["attn"], config, cache["attn"],
                                                          grad_mid)
         grads["attn_norm"], grad_h = norm_backward(p["attn_norm"], config,
                                                    cache["attn_norm_in"], grad_attn_in)
         grad_h = grad_h + grad_mid
+        if config.parallel_residual:
+            grad_h = grad_h + grad_ffn_norm_in
     else:
         grads["ffn_norm"], grad_sum = norm_backward(p["ffn_norm"], config,
                                                     cache["ffn_norm_in"], grad)
@@ -339,7 +349,7 @@ def head_backward(params: dict, config: TransformerConfig, cache: dict,
                             name="grad_logits", of="the logits'")
     grads = {}
     matrix_grads, grad = dense_backward(top, _output_matrix(params, config), grad_logits,
-                                        ("w", "b"), config.bias)
+                                        ("w", "b"), config.has_output_bias)
     if config.tie_output:
         grads["embedding"] = {"tokens": matrix_grads.pop("w").T}
     grads["output"] = matrix_grads
@@ -361,7 +371,8 @@ def head_backward(params: dict, config: TransformerConfig, cache: dict,
 
 
 def forward(params: dict, config: TransformerConfig, tokens: ArrayLike,
-            mask: ArrayLike | None = None, *, segments: ArrayLike | None = None,
+            mask: ArrayLike | None = None, *, bias: ArrayLike | None = None,
+            segments: ArrayLike | None = None,
             positions: ArrayLike | None = None) -> tuple[np.ndarray, dict]:
     """Logits of the model for token ids ``tokens`` (..., T).
 
@@ -373,8 +384,15 @@ def forward(params: dict, config: TransformerConfig, tokens: ArrayLike,
     tokens : array_like of int, shape (..., T)
     mask : array_like of bool, optional
         Broadcasts to ``(..., T, T)``; true where query i may attend to key j
-        (:mod:`refimpl.masks`: causal, padding, UniLM, ...). None: bidirectional. A query
-        with nothing to attend to gets a zero attention output.
+        (:mod:`refimpl.masks`: causal, padding, UniLM, ...). With one more axis,
+        ``(..., n_heads, T, T)``, a mask per head (torch's layout; see
+        :mod:`refimpl.transformer.masking`). None: bidirectional, or causal with
+        ``config.causal`` (which is combined with any mask given). A query with nothing
+        to attend to gets a zero attention output.
+    bias : array_like, optional
+        Additive logit bias of every layer, broadcasting to ``(..., n_heads, T, T)``
+        (heads at axis -3), e.g. ALiBi (:func:`refimpl.attention.alibi_bias`). Finite;
+        an additive ``-inf`` mask belongs in ``mask``.
     segments : array_like of int, optional
         Segment ids (with ``n_segments > 0``).
     positions : array_like of int, optional
@@ -405,14 +423,18 @@ def forward(params: dict, config: TransformerConfig, tokens: ArrayLike,
     """
     check_params(params, config)
     tokens = token_ids(tokens, "tokens", config.vocab_size)
-    positions = _positions(config, positions, tokens.shape)
-    with _overflow_raises("forward"):
+    positions = token_positions(config, positions, tokens.shape)
+    batch, length = tokens.shape[:-1], tokens.shape[-1]
+    layer_mask = attention_mask(config, mask, batch, length)
+    layer_bias = attention_bias(config, bias, batch, length)
+    with overflow_raises("forward"):
         h, embed_cache = embed_forward(params, config, tokens, segments=segments,
                                        positions=positions)
         angles = rope_angles(config, positions)
         layer_caches = []
         for layer in params["layers"]:
-            h, layer_cache = block_forward(layer, config, h, mask, angles)
+            h, layer_cache = block_forward_unchecked(layer, config, h, layer_mask, angles,
+                                                     layer_bias)
             layer_caches.append(layer_cache)
         logits, head_cache = head_forward(params, config, h)
     return logits, dict(embedding=embed_cache, layers=layer_caches, head=head_cache)
@@ -439,7 +461,7 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
     >>> grads["layers"][0]["attn"]["wq"].shape
     (8, 8)
     """
-    with _overflow_raises("backward"):
+    with overflow_raises("backward"):
         head_grads, grad = head_backward(params, config, cache["head"], grad_logits)
         layer_grads = []
         for layer, layer_cache in zip(reversed(params["layers"]), reversed(cache["layers"]),
@@ -455,7 +477,7 @@ def backward(params: dict, config: TransformerConfig, cache: dict,
 
 
 @contextlib.contextmanager
-def _overflow_raises(direction: str) -> Iterator[None]:
+def overflow_raises(direction: str) -> Iterator[None]:
     """Turn a float64 overflow in the ``direction`` pass into a ``ValueError``.
 
     The overflow (or the ``inf - inf`` it leads to) is caught where it happens, with

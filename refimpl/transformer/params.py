@@ -6,33 +6,39 @@ leaves, :func:`init_params` draws a tree of that shape (BERT/GPT-2 initialisatio
 and finite entries. A tree is plain data: dicts, one list (the layers) and arrays.
 
 Parameter names and shapes (``d = d_model``, ``V = vocab_size``, ``A = n_heads *
-head_dim``; entries in brackets exist only under the stated option)::
+head_dim``, ``A_kv = kv_heads * head_dim``; entries in brackets exist only under the
+stated option)::
 
     params["embedding"]["tokens"]            (V, d)
     params["embedding"]["positions"]         (max_positions, d)   [positions="learned"]
     params["embedding"]["segments"]          (n_segments, d)      [n_segments > 0]
     params["embedding_norm"]                 norm                 [norm_position="post"]
     params["layers"][i]["attn_norm"]         norm  (before attention in pre-LN, after it in post-LN)
-    params["layers"][i]["attn"]["wq"|"wk"|"wv"]   (d, A)
-    params["layers"][i]["attn"]["bq"|"bk"|"bv"]   (A,)            [bias]
+    params["layers"][i]["attn"]["wq"]        (d, A)
+    params["layers"][i]["attn"]["wk"|"wv"]   (d, A_kv)
+    params["layers"][i]["attn"]["bq"]        (A,)                 [attention bias]
+    params["layers"][i]["attn"]["bk"|"bv"]   (A_kv,)              [attention bias]
     params["layers"][i]["attn"]["wo"]        (A, d)
-    params["layers"][i]["attn"]["bo"]        (d,)                 [bias]
+    params["layers"][i]["attn"]["bo"]        (d,)                 [attention bias]
     params["layers"][i]["ffn_norm"]          norm
     params["layers"][i]["ffn"]["w_up"]       (d, d_ff)
-    params["layers"][i]["ffn"]["b_up"]       (d_ff,)              [bias]
+    params["layers"][i]["ffn"]["b_up"]       (d_ff,)              [mlp bias]
     params["layers"][i]["ffn"]["w_gate"]     (d, d_ff)            [geglu, swiglu]
-    params["layers"][i]["ffn"]["b_gate"]     (d_ff,)              [geglu, swiglu; bias]
+    params["layers"][i]["ffn"]["b_gate"]     (d_ff,)              [geglu, swiglu; mlp bias]
     params["layers"][i]["ffn"]["w_down"]     (d_ff, d)
-    params["layers"][i]["ffn"]["b_down"]     (d,)                 [bias]
+    params["layers"][i]["ffn"]["b_down"]     (d,)                 [mlp bias]
     params["final_norm"]                     norm                 [norm_position="pre"]
     params["mlm"]["w"], ["b"], ["norm"]      (d, d), (d,) [bias], norm   [mlm_head]
     params["output"]["w"]                    (d, V)               [untied output]
-    params["output"]["b"]                    (V,)                 [bias]
+    params["output"]["b"]                    (V,)                 [output bias]
 
 where a ``norm`` is ``{"gain": (d,), "bias": (d,)}`` for LayerNorm and ``{"gain": (d,)}``
 for RMSNorm; ``params["output"]`` is an empty dict when the output is tied and has no
-bias. Head ``h`` owns columns ``h*head_dim .. (h+1)*head_dim - 1`` of ``wq``, ``wk``,
-``wv`` and rows of ``wo``; RoPE rotates the leading ``rotary_dim`` features of each head.
+bias. Head ``h`` owns columns ``h*head_dim .. (h+1)*head_dim - 1`` of ``wq`` and rows of
+``wo``; key/value head ``g`` owns those columns of ``wk`` and ``wv`` and serves query
+heads ``g G .. g G + G - 1`` (``G = n_heads / kv_heads``). RoPE rotates the leading
+``rotary_dim`` features of each head. The "attention bias", "mlp bias" and "output
+bias" are the config's ``has_attention_bias``, ``has_mlp_bias`` and ``has_output_bias``.
 """
 
 from __future__ import annotations
@@ -53,21 +59,23 @@ def _norm_shapes(config: TransformerConfig) -> dict[str, tuple[int, ...]]:
     return {"gain": (d,), "bias": (d,)} if config.norm == "layernorm" else {"gain": (d,)}
 
 
-def _dense_shapes(config: TransformerConfig, weight: str, bias: str, n_in: int,
+def _dense_shapes(has_bias: bool, weight: str, bias: str, n_in: int,
                   n_out: int) -> dict[str, tuple[int, ...]]:
-    return {weight: (n_in, n_out), **({bias: (n_out,)} if config.bias else {})}
+    return {weight: (n_in, n_out), **({bias: (n_out,)} if has_bias else {})}
 
 
 def _layer_shapes(config: TransformerConfig) -> dict[str, dict[str, tuple[int, ...]]]:
     d, width, d_ff = config.d_model, config.n_heads * config.head_dim, config.d_ff
+    kv_width = config.kv_heads * config.head_dim
+    attention_bias, mlp_bias = config.has_attention_bias, config.has_mlp_bias
     attn: dict[str, tuple[int, ...]] = {}
-    for name in ("q", "k", "v"):
-        attn.update(_dense_shapes(config, "w" + name, "b" + name, d, width))
-    attn.update(_dense_shapes(config, "wo", "bo", width, d))
-    ffn = _dense_shapes(config, "w_up", "b_up", d, d_ff)
+    for name, n_out in (("q", width), ("k", kv_width), ("v", kv_width)):
+        attn.update(_dense_shapes(attention_bias, "w" + name, "b" + name, d, n_out))
+    attn.update(_dense_shapes(attention_bias, "wo", "bo", width, d))
+    ffn = _dense_shapes(mlp_bias, "w_up", "b_up", d, d_ff)
     if config.gated:
-        ffn.update(_dense_shapes(config, "w_gate", "b_gate", d, d_ff))
-    ffn.update(_dense_shapes(config, "w_down", "b_down", d_ff, d))
+        ffn.update(_dense_shapes(mlp_bias, "w_gate", "b_gate", d, d_ff))
+    ffn.update(_dense_shapes(mlp_bias, "w_down", "b_down", d_ff, d))
     return {"attn_norm": _norm_shapes(config), "attn": attn,
             "ffn_norm": _norm_shapes(config), "ffn": ffn}
 
@@ -95,9 +103,10 @@ def param_shapes(config: TransformerConfig) -> dict:
         _norm_shapes(config)
     shapes["layers"] = [_layer_shapes(config) for _ in range(config.n_layers)]
     if config.mlm_head:
-        shapes["mlm"] = {**_dense_shapes(config, "w", "b", d, d), "norm": _norm_shapes(config)}
+        shapes["mlm"] = {**_dense_shapes(config.bias, "w", "b", d, d),
+                         "norm": _norm_shapes(config)}
     output: dict[str, tuple[int, ...]] = {} if config.tie_output else {"w": (d, vocab)}
-    shapes["output"] = {**output, **({"b": (vocab,)} if config.bias else {})}
+    shapes["output"] = {**output, **({"b": (vocab,)} if config.has_output_bias else {})}
     return shapes
 
 

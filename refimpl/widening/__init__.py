@@ -24,9 +24,12 @@ modified.
 
 The copying moves share one rule (:mod:`refimpl.widening.maps`): a new coordinate
 copies an old one times ``forward``, weight rows reading it are scaled by ``readout``,
-and the products sum to 1 over each group of copies. Background, measured errors of
-the post's table and the other schemes: research note widening_mixers_sim.md §1, §4,
-and ``docs/widening.md``.
+and the products sum to 1 over each group of copies. Background and the measured errors
+of the post's table: ``docs/widening.md``. Sources: Su, https://kexue.fm/archives/8444
+(2021); Chen, Goodfellow, Shlens, "Net2Net", ICLR 2016, arXiv:1511.05641; Samragh et
+al., "Scaling Smart" (HyperCloning), 2024, arXiv:2409.12903; Gesmundo and Maile,
+"Composable function-preserving expansions for Transformer architectures", 2023,
+arXiv:2308.06103.
 """
 
 from __future__ import annotations
@@ -38,8 +41,14 @@ from refimpl.transformer import TransformerConfig, check_params
 from refimpl.widening.depth import add_layers, identity_layer
 from refimpl.widening.heads import add_heads, grow_head_dim
 from refimpl.widening.maps import copy_tree
-from refimpl.widening.width import (REPETITIONS, ROPE_METHODS, SCALINGS, duplicate_heads,
-                                    split_ffn, widen_hidden)
+from refimpl.widening.width import (
+    REPETITIONS,
+    ROPE_METHODS,
+    SCALINGS,
+    duplicate_heads,
+    split_ffn,
+    widen_hidden,
+)
 
 __all__ = ["widen", "widen_hidden", "duplicate_heads", "split_ffn", "add_heads",
            "grow_head_dim", "add_layers", "identity_layer", "METHODS", "ROPE_METHODS",

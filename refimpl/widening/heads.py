@@ -2,7 +2,9 @@
 
 * :func:`add_heads` appends heads with random q, k, v and a zero output projection:
   they attend, but nothing they compute reaches the residual stream (Gesmundo and
-  Maile 2023, "head addition"; MSG's masked heads at mask 0).
+  Maile 2023, "head addition"; MSG's masked heads at mask 0). In a grouped-query model
+  the new query heads join the existing key/value heads, at the end of each group, so
+  every old query head keeps reading the key/value head it read.
 * :func:`grow_head_dim` widens every head. With RoPE each old pair must stay on a slot
   of the new frequency grid with the same frequency: with ``base^(-2i/R)`` and a new
   rotary size ``R' = m R``, old pair ``p`` moves to slot ``m p``
@@ -48,6 +50,11 @@ def add_heads(params: dict, config: TransformerConfig, n_heads: int, *, std: flo
     Exact for every config. The new heads' q, k, v start with zero gradient (their
     output is multiplied by 0); their output rows do not, so they start learning at once.
 
+    With ``n_kv_heads`` set (grouped-query or multi-query attention) no key/value head
+    is added: ``n_heads`` must stay a multiple of ``n_kv_heads``, and each group of
+    ``G = n_heads / n_kv_heads`` query heads grows to ``G'`` by new heads appended at
+    its end (query head ``h`` reads key/value head ``h // G``, so the order matters).
+
     Examples
     --------
     >>> from refimpl.transformer import TransformerConfig, forward, init_params
@@ -64,6 +71,8 @@ def add_heads(params: dict, config: TransformerConfig, n_heads: int, *, std: flo
     n_heads = as_int(n_heads, "n_heads", minimum=config.n_heads)
     std = as_scalar(std, "std", nonnegative=True)
     generator = as_generator(rng)
+    if config.n_kv_heads is not None:
+        return _add_grouped_heads(params, config, n_heads, std, generator)
     extra = (n_heads - config.n_heads) * config.head_dim
     new = copy_tree(params)
     for layer in new["layers"]:
@@ -75,6 +84,36 @@ def add_heads(params: dict, config: TransformerConfig, n_heads: int, *, std: flo
             if "b" + name in attn:
                 attn["b" + name] = np.concatenate([attn["b" + name], np.zeros(extra)])
         attn["wo"] = np.concatenate([attn["wo"], np.zeros((extra, config.d_model))])
+    return new, dataclasses.replace(config, n_heads=n_heads)
+
+
+def _add_grouped_heads(params: dict, config: TransformerConfig, n_heads: int, std: float,
+                       rng: np.random.Generator) -> tuple[dict, TransformerConfig]:
+    """:func:`add_heads` for a model with ``n_kv_heads``: new query heads at the end of
+    each group, no new key/value heads."""
+    kv_heads, head_dim, old = config.kv_heads, config.head_dim, config.groups
+    if n_heads % kv_heads:
+        raise ValueError(f"n_heads must stay a multiple of n_kv_heads={kv_heads} (each "
+                         f"key/value head serves a whole group of query heads), got "
+                         f"n_heads={n_heads}")
+    grown = n_heads // kv_heads
+    new = copy_tree(params)
+
+    def grouped(columns: np.ndarray, fill: np.ndarray) -> np.ndarray:
+        """``(..., kv_heads * old * head_dim)`` with each group extended by ``fill``."""
+        lead = columns.shape[:-1]
+        groups = columns.reshape(lead + (kv_heads, old, head_dim))
+        extra = fill.reshape(lead + (kv_heads, grown - old, head_dim))
+        return np.concatenate([groups, extra], axis=-2).reshape(lead + (n_heads * head_dim,))
+
+    extra_width = (n_heads - config.n_heads) * head_dim
+    for layer in new["layers"]:
+        attn = layer["attn"]
+        attn["wq"] = grouped(attn["wq"], std * rng.standard_normal((config.d_model,
+                                                                    extra_width)))
+        if "bq" in attn:
+            attn["bq"] = grouped(attn["bq"], np.zeros(extra_width))
+        attn["wo"] = grouped(attn["wo"].T, np.zeros((config.d_model, extra_width))).T.copy()
     return new, dataclasses.replace(config, n_heads=n_heads)
 
 
@@ -167,13 +206,14 @@ def grow_head_dim(params: dict, config: TransformerConfig, head_dim: int, *,
             new_config, rope_inv_freq=grown_inv_freq(config, slots, new_config.rope_dim))
     scale = (head_dim / config.head_dim) ** 0.25 if config.attention_scale else 1.0
     value_positions = np.arange(config.head_dim)
-    heads, old = config.n_heads, config.head_dim
+    old = config.head_dim
     new = copy_tree(params)
     for layer in new["layers"]:
         attn = layer["attn"]
         for name, where, factor, random in (("q", positions, scale, True),
                                             ("k", positions, scale, False),
                                             ("v", value_positions, 1.0, True)):
+            heads = config.n_heads if name == "q" else config.kv_heads
             weight = attn["w" + name]
             fill = std * generator.standard_normal((weight.shape[0], heads * head_dim)) \
                 if random else np.zeros((weight.shape[0], heads * head_dim))
@@ -181,6 +221,7 @@ def grow_head_dim(params: dict, config: TransformerConfig, head_dim: int, *,
             if "b" + name in attn:
                 attn["b" + name] = _new_columns(attn["b" + name], heads, old, where, head_dim,
                                                 factor, np.zeros(heads * head_dim))
+        heads = config.n_heads
         attn["wo"] = _new_columns(attn["wo"].T, heads, old, value_positions, head_dim, 1.0,
                                   np.zeros((config.d_model, heads * head_dim))).T.copy()
     return new, new_config

@@ -18,8 +18,9 @@ A norm whose input is mapped with the same ``forward = c`` on every coordinate a
 exactly ``k`` copies of each sees the same normalised vector if ``eps`` becomes
 ``c^2 eps``; its gain and bias take the output map's ``forward``. Net2Net (forward 1,
 readout = split fractions), Su's "repeat and divide by sqrt k" (forward = readout =
-``1/sqrt k``) and HyperCloning (forward 1, readout ``1/k``) are all instances
-(research note widening_mixers_sim.md §1.2, §4).
+``1/sqrt k``) and HyperCloning (forward 1, readout ``1/k``) are all instances (Chen,
+Goodfellow, Shlens 2016, arXiv:1511.05641; https://kexue.fm/archives/8444; Samragh et
+al. 2024, arXiv:2409.12903).
 
 Symmetry breaking: adding ``delta_j`` to the rows that read the copies of ``i`` keeps
 the function when ``sum_j forward_j delta_j = 0``; :func:`dense` adds such zero-sum
@@ -51,7 +52,7 @@ class AxisMap:
     forward: np.ndarray
     readout: np.ndarray
 
-    def with_forward(self, forward) -> "AxisMap":
+    def with_forward(self, forward: np.ndarray | float) -> AxisMap:
         """The same copies with another ``forward`` (readout kept)."""
         return dataclasses.replace(self, forward=np.broadcast_to(forward, self.index.shape))
 
@@ -75,8 +76,11 @@ def identity_map(size: int) -> AxisMap:
 class ModelMaps:
     """The axis maps of one growth move.
 
-    ``hidden`` (residual stream, d_model), ``query``/``key``/``value`` (the flat
-    ``n_heads * head_dim`` axes; only ``forward`` of query and key is used), ``ffn``
+    ``hidden`` (residual stream, d_model), ``query`` (the flat ``n_heads * head_dim``
+    axis), ``key``/``value`` (the flat ``kv_heads * head_dim`` axes; only ``forward`` of
+    query and key is used), ``context`` (the attention output read by ``wo``, one
+    ``head_dim`` block per query head; None means ``value``, right when every query
+    head has its own value head), ``ffn``
     (the FFN hidden units; ``up`` columns use its forward, ``down`` rows its readout),
     ``gate_forward`` (forward of the gate columns of a gated FFN, 1: a pure copy so
     that the activation commutes), ``mlm_forward`` (forward of the MLM dense output)
@@ -92,6 +96,7 @@ class ModelMaps:
     gate_forward: float
     mlm_forward: float
     down_bias_forward: float | None = None
+    context: AxisMap | None = None
 
 
 def copy_tree(tree: Any) -> Any:
@@ -151,21 +156,22 @@ def top_norm(config: TransformerConfig) -> tuple:
     return ("embedding_norm",)
 
 
-def _linear_pair(p: dict, names: tuple, rows: AxisMap, cols: AxisMap, forward,
-                 noise: float, rng) -> dict:
+def _linear_pair(p: dict, names: tuple, rows: AxisMap, cols: AxisMap,
+                 forward: np.ndarray, noise: float, rng: Any) -> dict:
     weight, bias = dense(p[names[0]], p.get(names[1]), rows, cols.index, forward, noise, rng)
     return {names[0]: weight, **({} if bias is None else {names[1]: bias})}
 
 
 def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMap,
-           noise: float, rng) -> dict:
+           noise: float, rng: Any) -> dict:
     """One layer under ``maps``; ``out_norm`` maps the output of its ffn_norm."""
     h, attn, ffn = maps.hidden, p["attn"], p["ffn"]
     new_attn = {}
     for name, axis in (("q", maps.query), ("k", maps.key), ("v", maps.value)):
         new_attn.update(_linear_pair(attn, ("w" + name, "b" + name), h, axis, axis.forward,
                                      noise, rng))
-    new_attn.update(_linear_pair(attn, ("wo", "bo"), maps.value, h, h.forward, noise, rng))
+    context = maps.value if maps.context is None else maps.context
+    new_attn.update(_linear_pair(attn, ("wo", "bo"), context, h, h.forward, noise, rng))
     new_ffn = _linear_pair(ffn, ("w_up", "b_up"), h, maps.ffn, maps.ffn.forward, noise, rng)
     if config.gated:
         new_ffn.update(_linear_pair(ffn, ("w_gate", "b_gate"), h, maps.ffn,
@@ -178,7 +184,8 @@ def _layer(p: dict, config: TransformerConfig, maps: ModelMaps, out_norm: AxisMa
             "ffn_norm": _norm(p["ffn_norm"], out_norm), "ffn": new_ffn}
 
 
-def reciprocal_factors(shape: tuple[int, ...], noise: float, rng: np.random.Generator) -> np.ndarray:
+def reciprocal_factors(shape: tuple[int, ...], noise: float,
+                       rng: np.random.Generator) -> np.ndarray:
     """Random positive factors ``s = (1 + noise |z|)^{sign z}``, ``z ~ N(0, 1)``.
 
     For a pair of axes whose product is what matters (a copy and the row that reads
@@ -191,7 +198,8 @@ def reciprocal_factors(shape: tuple[int, ...], noise: float, rng: np.random.Gene
     return np.where(z < 0.0, 1.0 / magnitude, magnitude)
 
 
-def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float, rng) -> AxisMap:
+def _top_map(hidden: AxisMap, config: TransformerConfig, noise: float,
+             rng: Any) -> AxisMap:
     """Map of the top norm's output, the state the logits read.
 
     Tied output: its forward is the hidden readout, so that ``h~ E~^T = h E^T`` (Su's
@@ -219,7 +227,7 @@ def expand_params(params: dict, config: TransformerConfig, maps: ModelMaps, *,
     h = maps.hidden
     top = _top_map(h, config, noise, rng)
     top_path = top_norm(config)
-    new = {"embedding": {name: table[:, h.index] * h.forward
+    new: dict[str, Any] = {"embedding": {name: table[:, h.index] * h.forward
                          for name, table in params["embedding"].items()}}
     for name in ("embedding_norm", "final_norm"):
         if name in params:

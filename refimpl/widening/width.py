@@ -5,30 +5,40 @@
   heads keep their number and grow ``k`` times wider (repetition inside each head),
   q and k carry ``k^(-1/4)`` so that the ``1/sqrt(head_dim)`` scale still matches, the
   FFN's first layer is a pure copy so that any activation commutes with it. Two
-  corrections make it exact (research note widening_mixers_sim.md §1.3): the FFN output
-  bias is ``b / sqrt k`` (the post's table says ``b / k``) and the norm ``eps`` becomes
-  ``eps / k``. ``faithful=True`` keeps the post's table verbatim to show the difference.
-  Under RoPE the post's pairwise repetition puts copies on off-grid frequencies and is
-  not exact; ``rope_method`` picks one of the note's exact repairs.
-* :func:`duplicate_heads` is the note's §1.7 ("Su-scaled" HyperCloning): ``k`` times
-  as many heads of the same size, head ``h + H`` a copy of head ``h``; RoPE untouched.
-* :func:`split_ffn` is Net2Net's wider net on the FFN: new units copy a random unit's
-  incoming weights and the copies share its outgoing weights in random fractions.
+  corrections make it exact (derived in ``docs/widening.md``, "The two corrections to
+  the post"): the FFN output bias is ``b / sqrt k`` (the post's table says ``b / k``)
+  and the norm ``eps`` becomes ``eps / k``. ``faithful=True`` keeps the post's table
+  verbatim to show the difference. Under RoPE the post's pairwise repetition puts
+  copies on off-grid frequencies and is not exact; ``rope_method`` picks one of three
+  exact repairs (``docs/widening.md``).
+* :func:`duplicate_heads` is HyperCloning (Samragh et al., "Scaling Smart:
+  Accelerating Large Language Model Pre-training with Small Model Initialization",
+  2024, arXiv:2409.12903) with Su's ``1/sqrt k``: ``k`` times as many heads of the same
+  size, head ``h + H`` a copy of head ``h``; RoPE untouched.
+* :func:`split_ffn` is Net2Net's wider net on the FFN (Chen, Goodfellow, Shlens,
+  "Net2Net: Accelerating Learning via Knowledge Transfer", ICLR 2016,
+  arXiv:1511.05641): new units copy a random unit's incoming weights and the copies
+  share its outgoing weights in random fractions.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from refimpl import rope
 from refimpl._validation import as_generator, as_int, as_scalar, check_choice
 from refimpl.transformer import TransformerConfig, check_params
-from refimpl.widening.maps import (AxisMap, ModelMaps, expand_params, identity_map,
-                                   reciprocal_factors, uniform_map)
+from refimpl.widening.maps import (
+    AxisMap,
+    ModelMaps,
+    expand_params,
+    identity_map,
+    reciprocal_factors,
+    uniform_map,
+)
 
 __all__ = ["widen_hidden", "duplicate_heads", "split_ffn", "SCALINGS", "ROPE_METHODS",
            "REPETITIONS"]
@@ -108,10 +118,13 @@ def grown_inv_freq(config: TransformerConfig, slots: np.ndarray,
     return tuple(float(value) for value in table)
 
 
-def _flat_index(config: TransformerConfig, k: int, rotary: int, repetition: str) -> np.ndarray:
-    """Old feature of each new feature of the flat ``n_heads * head_dim`` axis: each head
-    widened by :func:`_within_head_index`, or (``"tile"``) the flat axis tiled."""
-    heads, head_dim = config.n_heads, config.head_dim
+def _flat_index(config: TransformerConfig, k: int, rotary: int, repetition: str,
+                heads: int | None = None) -> np.ndarray:
+    """Old feature of each new feature of a flat ``heads * head_dim`` axis (query heads by
+    default; pass ``config.kv_heads`` for keys and values): each head widened by
+    :func:`_within_head_index`, or (``"tile"``) the flat axis tiled."""
+    heads = config.n_heads if heads is None else heads
+    head_dim = config.head_dim
     if repetition == "tile":
         return np.tile(np.arange(heads * head_dim), k)
     within = _within_head_index(head_dim, rotary, config.rope_layout, k)
@@ -119,10 +132,12 @@ def _flat_index(config: TransformerConfig, k: int, rotary: int, repetition: str)
 
 
 def _reciprocal_scales(config: TransformerConfig, k: int, noise: float,
-                       rng: np.random.Generator) -> np.ndarray:
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Random factors ``s`` (:func:`refimpl.widening.maps.reciprocal_factors`) for the
-    ``n_heads * k * head_dim`` features of the widened q/k axis, one per rotary pair (its
-    two features share it) and one per unrotated feature.
+    ``k * head_dim`` features of each widened key head, one per rotary pair (its two
+    features share it) and one per unrotated feature; returned for the flat query axis
+    (each key head's factors repeated for the query heads of its group) and the flat
+    key axis.
 
     Multiplying query feature ``j`` by ``s_j`` and key feature ``j`` by ``1 / s_j``
     leaves every term ``q_j k_j`` of the score unchanged, and under RoPE
@@ -131,38 +146,44 @@ def _reciprocal_scales(config: TransformerConfig, k: int, noise: float,
     symmetry of the q/k copies: the gradient of a query copy is built from its key
     copy (``dL/dq_j = dL/dscore k_j``) and vice versa, so unequal factors give unequal
     gradients to both (zero-sum noise on q alone would leave wq's gradients equal).
+    With grouped-query heads every query head of a group meets the same key copy, so
+    they share its factors.
     """
     rotary = k * (config.rope_dim if config.positions == "rope" else 0)
-    pairs = reciprocal_factors((config.n_heads, rotary // 2), noise, rng)
+    pairs = reciprocal_factors((config.kv_heads, rotary // 2), noise, rng)
     paired = np.repeat(pairs, 2, axis=1) if config.rope_layout == "interleaved" \
         else np.tile(pairs, 2)
-    rest = reciprocal_factors((config.n_heads, k * config.head_dim - rotary), noise, rng)
-    return np.concatenate([paired, rest], axis=1).ravel()
+    rest = reciprocal_factors((config.kv_heads, k * config.head_dim - rotary), noise, rng)
+    per_key_head = np.concatenate([paired, rest], axis=1)
+    return np.repeat(per_key_head, config.groups, axis=0).ravel(), per_key_head.ravel()
 
 
 def _qk_maps(config: TransformerConfig, k: int, rope_method: str, repetition: str,
-             scales: np.ndarray | float = 1.0) -> tuple[AxisMap, AxisMap]:
-    """Query and key maps of the flat axis; their products sum to ``sqrt k`` (scaled
+             scales: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[AxisMap, AxisMap]:
+    """Query and key maps of the flat axes; their products sum to ``sqrt k`` (scaled
     attention) or 1 over the copies that meet on the same frequency. Query feature
-    ``j`` is multiplied by ``scales[j]``, key feature ``j`` divided by it
-    (:func:`_reciprocal_scales`)."""
+    ``j`` is multiplied by ``scales[0][j]``, the key feature it meets divided by the same
+    number (:func:`_reciprocal_scales`)."""
     head_dim = config.head_dim
     rotary = config.rope_dim if config.positions == "rope" else 0
     index = _flat_index(config, k, rotary, repetition)
+    key_index = _flat_index(config, k, rotary, repetition, config.kv_heads)
     c = k ** -0.25 if config.attention_scale else k ** -0.5
     q_head, k_head = np.full(k * head_dim, c), np.full(k * head_dim, c)
     if rotary and rope_method == "zero_offgrid" and repetition == "within_head":
         on = _on_grid(rotary, config.rope_layout, k)
         q_head[:k * rotary] *= np.sqrt(k)
         k_head[:k * rotary] = np.where(on, c * np.sqrt(k), 0.0)
-    ones = np.ones(index.shape)
-    return (AxisMap(index, np.tile(q_head, config.n_heads) * scales, ones),
-            AxisMap(index, np.tile(k_head, config.n_heads) / scales, ones))
+    q_scales, k_scales = (1.0, 1.0) if scales is None else scales
+    return (AxisMap(index, np.tile(q_head, config.n_heads) * q_scales, np.ones(index.shape)),
+            AxisMap(key_index, np.tile(k_head, config.kv_heads) / k_scales,
+                    np.ones(key_index.shape)))
 
 
 def _rope_fields(config: TransformerConfig, k: int, rope_method: str) -> dict:
     """``rotary_dim`` and ``rope_inv_freq`` of the widened config."""
-    fields = {"rotary_dim": None if config.rotary_dim is None else k * config.rotary_dim}
+    fields: dict[str, Any] = {
+        "rotary_dim": None if config.rotary_dim is None else k * config.rotary_dim}
     if config.positions != "rope":
         return fields
     pairs = config.rope_dim // 2
@@ -174,6 +195,12 @@ def _rope_fields(config: TransformerConfig, k: int, rope_method: str) -> dict:
         fields["rope_inv_freq"] = grown_inv_freq(config, k * np.arange(pairs),
                                                  k * config.rope_dim)
     return fields
+
+
+def _copy_map(index: np.ndarray, k: int, forward: float) -> AxisMap:
+    """``k`` copies of each coordinate along ``index``, scaled by ``forward``, read with
+    ``1 / (k forward)``."""
+    return AxisMap(index, np.full(index.shape, forward), np.full(index.shape, 1.0 / (k * forward)))
 
 
 def _factor(k: Any) -> int:
@@ -270,17 +297,17 @@ def widen_hidden(params: dict, config: TransformerConfig, k: int, *,
         raise ValueError(
             f"faithful=True is the post's table, written for its 1/sqrt k map "
             f"(scaling='orthogonal'); it has no meaning with scaling={scaling!r}")
-    scales = _reciprocal_scales(config, k, noise, generator) if noise > 0.0 and k > 1 else 1.0
+    scales = _reciprocal_scales(config, k, noise, generator) if noise > 0.0 and k > 1 else None
     query, key = _qk_maps(config, k, rope_method, repetition, scales)
-    value_index = _flat_index(config, k, 0, repetition)   # v is not rotated
-    value = AxisMap(value_index, np.full(value_index.shape, forward),
-                    np.full(value_index.shape, 1.0 / (k * forward)))
+    value, context = (_copy_map(_flat_index(config, k, 0, repetition, heads), k, forward)
+                      for heads in (config.kv_heads, config.n_heads))   # v is not rotated
     homogeneous_ffn = config.activation == "relu" or config.gated
     maps = ModelMaps(
         hidden=uniform_map(config.d_model, k, "repeat", forward), query=query, key=key,
         value=value, ffn=_ffn_map(config, config.d_ff, k, "repeat"), gate_forward=1.0,
         mlm_forward=forward if config.activation == "relu" else 1.0,
-        down_bias_forward=forward / np.sqrt(k) if faithful and not homogeneous_ffn else None)
+        down_bias_forward=forward / np.sqrt(k) if faithful and not homogeneous_ffn else None,
+        context=context)
     new_config = dataclasses.replace(
         config, d_model=k * config.d_model, head_dim=k * config.head_dim,
         d_ff=k * config.d_ff, **_rope_fields(config, k, rope_method),
@@ -298,8 +325,12 @@ def duplicate_heads(params: dict, config: TransformerConfig, k: int, *,
     :func:`widen_hidden`); q and k of each copied head are *pure* copies
     (``W~ = tile(W) / (k c)``, ``b~ = tile(b)``), so scores, the ``1/sqrt(head_dim)``
     scale and RoPE are untouched; v carries ``c``, the output projection reads with
-    ``1/(k c)``; the FFN and norms follow :func:`widen_hidden`. Research note §1.7
-    (Su-scaled HyperCloning), Samragh et al. 2024 (HyperCloning).
+    ``1/(k c)``; the FFN and norms follow :func:`widen_hidden`. With grouped-query
+    attention the key/value heads are copied the same way (``kv_heads`` times ``k``):
+    query head ``h + jH`` then reads key/value head ``(h + jH) / G = h / G + j H_kv``,
+    the copy of the one head ``h`` read. HyperCloning (Samragh et al., "Scaling Smart:
+    Accelerating Large Language Model Pre-training with Small Model Initialization",
+    2024, arXiv:2409.12903) with Su's ``1/sqrt k`` (https://kexue.fm/archives/8444).
 
     Examples
     --------
@@ -318,16 +349,18 @@ def duplicate_heads(params: dict, config: TransformerConfig, k: int, *,
     k = _factor(k)
     noise = as_scalar(noise, "noise", nonnegative=True)
     forward = _hidden_forward(k, scaling)
-    width = config.n_heads * config.head_dim
+    width, kv_width = config.n_heads * config.head_dim, config.kv_heads * config.head_dim
     maps = ModelMaps(
         hidden=uniform_map(config.d_model, k, "tile", forward),
-        query=uniform_map(width, k, "tile", 1.0), key=uniform_map(width, k, "tile", 1.0),
-        value=uniform_map(width, k, "tile", forward),
+        query=uniform_map(width, k, "tile", 1.0), key=uniform_map(kv_width, k, "tile", 1.0),
+        value=uniform_map(kv_width, k, "tile", forward),
         ffn=_ffn_map(config, config.d_ff, k, "tile"), gate_forward=1.0,
-        mlm_forward=forward if config.activation == "relu" else 1.0)
+        mlm_forward=forward if config.activation == "relu" else 1.0,
+        context=uniform_map(width, k, "tile", forward))
+    kv_heads = None if config.n_kv_heads is None else k * config.n_kv_heads
     new_config = dataclasses.replace(
-        config, d_model=k * config.d_model, n_heads=k * config.n_heads, d_ff=k * config.d_ff,
-        **_eps_fields(config, k, forward, maps.mlm_forward, False))
+        config, d_model=k * config.d_model, n_heads=k * config.n_heads, n_kv_heads=kv_heads,
+        d_ff=k * config.d_ff, **_eps_fields(config, k, forward, maps.mlm_forward, False))
     return expand_params(params, config, maps, noise=noise, rng=as_generator(rng)), new_config
 
 
@@ -365,9 +398,10 @@ def split_ffn(params: dict, config: TransformerConfig, d_ff: int, *, noise: floa
                             generator.integers(0, config.d_ff, d_ff - config.d_ff)])
     weights = generator.uniform(0.5, 1.5, d_ff)
     fractions = weights / np.bincount(index, weights)[index]
-    width = config.n_heads * config.head_dim
+    width, kv_width = config.n_heads * config.head_dim, config.kv_heads * config.head_dim
     maps = ModelMaps(hidden=identity_map(config.d_model), query=identity_map(width),
-                     key=identity_map(width), value=identity_map(width),
+                     key=identity_map(kv_width), value=identity_map(kv_width),
+                     context=identity_map(width),
                      ffn=AxisMap(index, np.ones(d_ff), fractions), gate_forward=1.0,
                      mlm_forward=1.0)
     new_config = dataclasses.replace(config, d_ff=d_ff)

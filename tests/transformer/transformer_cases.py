@@ -11,7 +11,9 @@ from refimpl.transformer import TransformerConfig, init_params
 TINY = dict(vocab_size=7, d_model=6, n_heads=2, head_dim=4, d_ff=8, n_layers=2)
 
 # Together these cover every norm, norm position, position scheme, activation, RoPE layout,
-# partial rotary, tie, MLM head, bias and scale choice, and segment embeddings.
+# partial rotary, tie, MLM head, bias and scale choice, and segment embeddings; the last
+# three add grouped- and multi-query heads, causality with a sliding window, the parallel
+# residual, the three bias switches and the RoPE attention factor.
 CONFIGS = [
     dict(norm="layernorm", norm_position="pre", positions="rope", activation="gelu",
          rotary_dim=2),
@@ -23,6 +25,13 @@ CONFIGS = [
          rope_layout="half", tie_output=False, bias=False),
     dict(norm="layernorm", norm_position="pre", positions="rope", activation="gelu_tanh",
          mlm_head=True, n_segments=3, head_dim=6, rotary_dim=4),
+    dict(norm="rmsnorm", activation="swiglu", n_heads=4, n_kv_heads=2, head_dim=2,
+         causal=True, sliding_window=2, bias=False, rope_layout="half",
+         rope_attention_factor=1.3, tie_output=False),
+    dict(parallel_residual=True, n_kv_heads=1, rotary_dim=2, rope_layout="half",
+         output_bias=False, activation="gelu", causal=True, tie_output=False),
+    dict(norm_position="post", positions="learned", max_positions=5, n_segments=2,
+         mlm_head=True, attention_bias=False, mlp_bias=True, bias=True, n_kv_heads=1),
 ]
 
 

@@ -6,12 +6,20 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from widening_cases import (
+    TOL,
+    assert_valid,
+    configs,
+    equivalence_error,
+    model_inputs,
+    random_params,
+    seeds,
+)
 
 from refimpl.transformer import TransformerConfig, block_forward
 from refimpl.widening import add_layers, identity_layer
-from widening_cases import (TOL, assert_valid, configs, equivalence_error, model_inputs,
-                            random_params, seeds)
 
 
 @given(configs(norm_position="pre"), st.integers(0, 2), st.data(), seeds)

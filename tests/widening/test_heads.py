@@ -6,13 +6,22 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from widening_cases import (
+    TOL,
+    assert_valid,
+    configs,
+    equivalence_error,
+    many_examples,
+    model_inputs,
+    random_params,
+    seeds,
+)
 
 from refimpl import rope
 from refimpl.transformer import TransformerConfig, rope_angles
 from refimpl.widening import add_heads, grow_head_dim, widen_hidden
-from widening_cases import (TOL, assert_valid, configs, equivalence_error, many_examples,
-                            model_inputs, random_params, seeds)
 
 
 @given(configs(), st.integers(0, 3), seeds)

@@ -5,13 +5,30 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from widening_cases import (
+    TOL,
+    assert_valid,
+    configs,
+    equivalence_error,
+    factors,
+    many_examples,
+    model_inputs,
+    random_params,
+    seeds,
+)
 
 from refimpl.transformer import TransformerConfig
-from refimpl.widening import (add_heads, add_layers, duplicate_heads, grow_head_dim,
-                              split_ffn, widen, widen_hidden)
-from widening_cases import (TOL, assert_valid, configs, equivalence_error, factors,
-                            many_examples, model_inputs, random_params, seeds)
+from refimpl.widening import (
+    add_heads,
+    add_layers,
+    duplicate_heads,
+    grow_head_dim,
+    split_ffn,
+    widen,
+    widen_hidden,
+)
 
 MOVES = {
     "su": lambda p, c, r: widen_hidden(p, c, 2, noise=0.2, rng=r),

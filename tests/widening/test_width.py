@@ -1,5 +1,5 @@
-"""Su's widening, head duplication and the Net2Net FFN split (research note
-widening_mixers_sim.md §1.3-§1.9, §4)."""
+"""Su's widening (https://kexue.fm/archives/8444), head duplication (HyperCloning,
+arXiv:2409.12903) and the Net2Net FFN split (arXiv:1511.05641); docs/widening.md."""
 
 from __future__ import annotations
 
@@ -8,13 +8,31 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from widening_cases import (
+    TOL,
+    assert_valid,
+    configs,
+    equivalence_error,
+    factors,
+    flat,
+    many_examples,
+    model_inputs,
+    random_params,
+    seeds,
+)
 
 from refimpl.transformer import TransformerConfig, loss_and_grad
-from refimpl.widening import (add_heads, add_layers, duplicate_heads, grow_head_dim,
-                              split_ffn, widen, widen_hidden)
-from widening_cases import (TOL, assert_valid, configs, equivalence_error, factors, flat,
-                            many_examples, model_inputs, random_params, seeds)
+from refimpl.widening import (
+    add_heads,
+    add_layers,
+    duplicate_heads,
+    grow_head_dim,
+    split_ffn,
+    widen,
+    widen_hidden,
+)
 
 EXACT_ROPE = ("zero_offgrid", "repeat_frequencies")
 
@@ -67,7 +85,7 @@ def test_moves_do_not_modify_their_input(config, k, seed):
         moves.append(lambda: add_layers(params, config, config.n_layers + 1, rng=1))
     for move in moves:
         wide = move()
-        assert all(np.array_equal(a, b) for a, b in zip(flat(params), flat(saved)))
+        assert all(np.array_equal(a, b) for a, b in zip(flat(params), flat(saved), strict=True))
         assert not any(np.shares_memory(a, b) for a in flat(wide[0]) for b in flat(params))
 
 
@@ -465,7 +483,7 @@ def _adam_steps(params: dict, config: TransformerConfig, steps: int = 3,
         grads = flat(loss_and_grad(params, config, tokens, targets)[1])
         if moments is None:
             moments = [(np.zeros_like(g), np.zeros_like(g)) for g in grads]
-        for leaf, grad, (m, v) in zip(flat(params), grads, moments):
+        for leaf, grad, (m, v) in zip(flat(params), grads, moments, strict=True):
             m[...] = 0.9 * m + 0.1 * grad
             v[...] = 0.999 * v + 0.001 * grad**2
             leaf -= rate * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-12)

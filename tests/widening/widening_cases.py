@@ -109,3 +109,29 @@ def flat(tree) -> list:
 from hypothesis import settings  # noqa: E402
 
 many_examples = settings(max_examples=10 * settings.default.max_examples)
+
+
+@st.composite
+def _grouped(draw, base: st.SearchStrategy) -> TransformerConfig:
+    """A config of ``base`` made grouped-query: 2, 4 or 6 query heads over 1-3 key/value
+    heads, and the other options of real decoders drawn too (causal with a window, the
+    parallel residual of pre-LN models, the three bias switches, a RoPE factor)."""
+    import dataclasses
+
+    config = draw(base)
+    kv_heads, groups = draw(st.sampled_from([(1, 2), (2, 2), (1, 4), (3, 2), (2, 1)]))
+    causal = draw(st.booleans())
+    fields = dict(n_heads=kv_heads * groups, n_kv_heads=kv_heads, causal=causal,
+                  sliding_window=draw(st.sampled_from([None, 2])) if causal else None,
+                  parallel_residual=config.norm_position == "pre" and draw(st.booleans()),
+                  attention_bias=draw(st.sampled_from([None, True, False])),
+                  mlp_bias=draw(st.sampled_from([None, True, False])),
+                  output_bias=draw(st.sampled_from([None, True, False])))
+    if config.positions == "rope":
+        fields["rope_attention_factor"] = draw(st.sampled_from([1.0, 1.25]))
+    return dataclasses.replace(config, **fields)
+
+
+def grouped_configs(**fixed) -> st.SearchStrategy:
+    """:func:`configs` with grouped-query heads and the decoder options (see ``_grouped``)."""
+    return _grouped(configs(**fixed))
