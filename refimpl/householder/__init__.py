@@ -9,10 +9,10 @@ of the post "an orthogonal matrix that maps one unit vector to another"
 (https://kexue.fm/archives/8453): :mod:`~refimpl.householder.maps` applies them fast,
 :mod:`~refimpl.householder.map_definitions` writes them as plain reflections. Products
 of many reflectors in LAPACK's storage, ``xORGQR`` and the QR factorisation ``xGEQRF``,
-are in :mod:`~refimpl.householder.product`; :mod:`~refimpl.householder.apply` multiplies
-a matrix by such a product without forming it (``xORMQR``). Every differentiable function ``f`` has a
-hand-written ``f_vjp``, and every fast form that does not read like its equation a
-textbook ``f_definition`` it is tested against.
+are in :mod:`~refimpl.householder.product`; :mod:`~refimpl.householder.apply`
+multiplies a matrix by such a product without forming it (``xORMQR``). Every
+differentiable function ``f`` has a hand-written ``f_vjp``, and every fast form that does
+not read like its equation a textbook ``f_definition`` it is tested against.
 
 Examples
 --------

@@ -95,8 +95,12 @@ def unit_pair(a: ArrayLike, b: ArrayLike, rtol: float) -> tuple[np.ndarray, ...]
     check_last_axis(b, "b")
     feature_sizes_match(a, b, "a and b")
     broadcast_batch(a=a.shape[:-1], b=b.shape[:-1])
-    check_unit_norm(a, "a", rtol)
-    check_unit_norm(b, "b", rtol)
+    for vector, name in ((a, "a"), (b, "b")):
+        try:
+            check_unit_norm(vector, name, rtol)
+        except ValueError as error:
+            raise ValueError(f"{error}; normalise it first with "
+                             f"refimpl.householder.normalize({name})") from None
     a_norm, b_norm = norm(a), norm(b)
     return a, b, a / a_norm, b / b_norm, a_norm, b_norm
 
@@ -335,7 +339,7 @@ def reflector_gradients(Y: np.ndarray, tau: np.ndarray, C: np.ndarray, A: np.nda
     grad_Y, grad_tau = np.zeros(Y.shape), np.empty(tau.shape)
     Pl_T = np.zeros(Y.shape[:-2] + (p, k))  # column block B holds Pl_B T_B
     L = C.copy()
-    for (j0, j1), T_B in zip(blocks, factors):
+    for (j0, j1), T_B in zip(blocks, factors, strict=True):
         c0 = j0 if A is None else 0  # with A = E, columns < j0 of L_B never matter
         Y_B, L_B, Ps_B = Y[..., j0:, j0:j1], L[..., j0:, c0:], Ps[..., c0:, j0:j1]
         W = _transposed(Y_B) @ L_B  # Pl_B^T

@@ -19,7 +19,6 @@ from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import (
     as_float_array,
     broadcast_batch,
-    check_choice,
     check_last_axis,
     check_ndim,
     describe,
@@ -41,9 +40,12 @@ def _apply_inputs(V: ArrayLike, tau: ArrayLike, X: ArrayLike, side: str,
                   transpose: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate the arguments of :func:`householder_apply`; return ``V``, ``tau`` and
     ``X`` broadcast to their common batch shape."""
-    check_choice(side, "side", ("left", "right"))
+    if side not in ("left", "right") or not isinstance(side, str):
+        raise ValueError(f"side must be one of 'left', 'right', got {describe(side)} (LAPACK's "
+                         f"side='L'/'R' and torch.ormqr's left=True/False are side='left'/'right')")
     if not isinstance(transpose, (bool, np.bool_)):
-        raise TypeError(f"transpose must be True or False, got {describe(transpose)}")
+        raise TypeError(f"transpose must be True or False, got {describe(transpose)} (LAPACK's "
+                        f"trans='T' is transpose=True)")
     V, tau, X = as_float_array(V, "V"), as_float_array(tau, "tau"), as_float_array(X, "X")
     check_ndim(V, "V", 2)
     check_ndim(X, "X", 2)

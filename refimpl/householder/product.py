@@ -16,12 +16,11 @@ from numpy.typing import ArrayLike
 from refimpl._broadcasting import cotangent, sum_to_shape
 from refimpl._validation import as_float_array, broadcast_batch, check_last_axis
 from refimpl.householder._common import (
-    block_ranges,
     block_reflector_factor,
     check_no_overflow,
     norm,
-    reflector_vectors,
     reflector_gradients,
+    reflector_vectors,
 )
 
 #: Number of reflectors per compact-WY block in :func:`householder_product` and its VJP.
@@ -37,8 +36,9 @@ def _product_inputs(V: ArrayLike, tau: ArrayLike) -> tuple[np.ndarray, np.ndarra
     check_last_axis(tau, "tau")
     m, n = V.shape[-2:]
     if m < n:
-        raise ValueError(f"V must have at least as many rows as columns (m >= n), "
-                         f"got shape {V.shape}")
+        raise ValueError(f"V must have at least as many rows as columns (m >= n), got shape "
+                         f"{V.shape}; for (V, tau) from the QR of a wide matrix pass V[..., :, :m] "
+                         f"(householder_apply multiplies by Q without this restriction)")
     if tau.shape[-1] > n:
         raise ValueError(f"tau must hold at most n = {n} scalars (one per column of V), "
                          f"got shape {tau.shape}")

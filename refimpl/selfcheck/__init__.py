@@ -8,6 +8,7 @@ table prints them.
 from refimpl.selfcheck import (
     gradcheck,
     householder,
+    householder_apply,
     rope,
     rope_nd,
     vmf,
@@ -24,6 +25,7 @@ from refimpl.selfcheck._core import Check, CheckResult, run_checks
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
     *householder.CHECKS,
+    *householder_apply.CHECKS,
     *rope.CHECKS,
     *rope_nd.CHECKS,
     *vmf.CHECKS,

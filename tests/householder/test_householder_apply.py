@@ -194,7 +194,7 @@ def test_input_is_not_modified():
     for side, transpose in CASES:
         hh.householder_apply(V, tau, X, side=side, transpose=transpose)
         hh.householder_apply_vjp(X, V, tau, X, side=side, transpose=transpose)
-    assert all(np.array_equal(a, b) for a, b in zip((V, tau, X), copies))
+    assert all(np.array_equal(a, b) for a, b in zip((V, tau, X), copies, strict=True))
 
 
 # ---------------------------------------------------------------------------- VJP
