@@ -53,12 +53,12 @@ def main() -> None:
         grown, grown_config = move()
         floor = floor_multiply((_count(param_shapes(grown_config)),))
         seconds = median_time(move, repeat=3)
-        rows.append((f"{label}: / floor", seconds / floor, "(info)"))
+        rows.append((f"{label}: / floor", seconds / floor, "(context)"))
         rows.append((f"{label}: / small forward", seconds / small_forward, "<= 1"))
     wide, wide_config = widen_hidden(params, CONFIG, 2)
     wide_forward = median_time(lambda: forward(wide, wide_config, tokens, mask), repeat=3)
     rows.append(("forward of the x2 model / forward of the small one",
-                 wide_forward / small_forward, "(info)"))
+                 wide_forward / small_forward, "(context)"))
     print_table("function-preserving growth (d 256, 4 heads of 64, d_ff 1024, 2 layers; "
                 "forward on 4 x 512 tokens)", rows)
 

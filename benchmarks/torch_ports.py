@@ -14,31 +14,13 @@ Import this module only where torch is installed (the ``interop`` extra).
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _timing import blas_threads
 
 DTYPE = torch.float64
-
-
-def blas_threads() -> int:
-    """The number of threads NumPy's BLAS uses: threadpoolctl's answer when it is
-    installed, else ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS``, else the CPUs this
-    process may run on (OpenBLAS's default)."""
-    try:
-        from threadpoolctl import threadpool_info
-        counts = [info["num_threads"] for info in threadpool_info()
-                  if info.get("user_api") == "blas"]
-        if counts:
-            return int(counts[0])
-    except ImportError:
-        pass
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def match_numpy_threads() -> int:
