@@ -100,7 +100,7 @@ def product_rows(V, tau, G) -> list[tuple[str, float, str]]:
          best["ours"] / best["matmul"], "(context: floor)"),
         ("householder_product_vjp (blocked) / householder_product",
          best["vjp"] / best["ours"], "<= 4"),
-        ("householder_product_vjp_definition (unblocked) / householder_product",
+        ("householder_product_vjp_definition / householder_product",
          definition["vjp"] / definition["ours"], "(context: before)"),
     ]
 

@@ -82,8 +82,7 @@ def householder_apply(V: ArrayLike, tau: ArrayLike, X: ArrayLike, *, side: str =
     :func:`householder_qr` of an ``r x c`` matrix, ``Q`` is the full ``r x r`` orthogonal
     factor. Defined by :func:`householder_apply_definition`, which applies one reflector
     at a time; here blocks of :data:`BLOCK_SIZE` reflectors ``I - Y T Y^T`` (``T`` from
-    ``dlarft``) are applied with three matrix products each, as ``dlarfb`` does. ``X Q``
-    is computed as :math:`(Q^T X^T)^T`.
+    ``dlarft``) are applied with three matrix products each, as ``dlarfb`` does.
 
     Parameters
     ----------
@@ -126,25 +125,31 @@ def householder_apply(V: ArrayLike, tau: ArrayLike, X: ArrayLike, *, side: str =
     V, tau, X = _apply_inputs(V, tau, X, side, transpose)
     Y = reflector_vectors(V, tau.shape[-1])
     result = X.copy()
-    # X Q^(T) = (Q^(T)^T X^T)^T: the right side is the left side on a transposed view
-    rows = result if side == "left" else np.swapaxes(result, -1, -2)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-        _apply_blocks(rows, Y, tau, transpose if side == "left" else not transpose)
+        _apply_blocks(result, Y, tau, side, bool(transpose))
     check_no_overflow(result, "a result")
     return result
 
 
-def _apply_blocks(M: np.ndarray, Y: np.ndarray, tau: np.ndarray, transpose: bool) -> None:
-    """``M <- Q M`` (or ``Q^T M``) in place, one compact-WY block at a time: the last
-    block first for ``Q`` (``Q M = H_1 (... (H_k M))``), the first block first, with
-    ``T^T``, for ``Q^T``. Block ``j0:j1`` touches only rows ``j0:`` of ``M``."""
+def _apply_blocks(M: np.ndarray, Y: np.ndarray, tau: np.ndarray, side: str,
+                  transpose: bool) -> None:
+    """``M <- Q M``, ``Q^T M``, ``M Q`` or ``M Q^T`` in place, one compact-WY block at a
+    time. ``Q M = H_B1 (... (H_Blast M))`` applies the last block first, ``Q^T M`` the
+    first block first with ``T^T``; on the right, ``M Q = ((M H_B1) ...) H_Blast`` the
+    first block first, ``M Q^T`` the last first with ``T^T``. Block ``j0:j1`` touches
+    only rows (left) or columns (right) ``j0:`` of ``M``."""
     blocks = block_ranges(tau.shape[-1], BLOCK_SIZE)
-    for j0, j1 in (blocks if transpose else reversed(blocks)):
+    first_block_first = transpose == (side == "left")
+    for j0, j1 in (blocks if first_block_first else reversed(blocks)):
         Y_B = Y[..., j0:, j0:j1]
         T = block_reflector_factor(Y_B, tau[..., j0:j1])
         T = np.swapaxes(T, -1, -2) if transpose else T
-        rows = M[..., j0:, :]
-        rows -= Y_B @ (T @ (np.swapaxes(Y_B, -1, -2) @ rows))
+        if side == "left":  # H_B M = M - Y (T (Y^T M))
+            rows = M[..., j0:, :]
+            rows -= Y_B @ (T @ (np.swapaxes(Y_B, -1, -2) @ rows))
+        else:  # M H_B = M - ((M Y) T) Y^T
+            columns = M[..., :, j0:]
+            columns -= ((columns @ Y_B) @ T) @ np.swapaxes(Y_B, -1, -2)
 
 
 def householder_apply_definition(V: ArrayLike, tau: ArrayLike, X: ArrayLike, *,
