@@ -8,8 +8,8 @@ Prints, measured side by side in one run:
   product's time is linear in the number of rows). Context rows give what any route
   must pay on this machine: writing a new 800 MB array (``np.empty`` + ``fill``: page
   faults and the kernel zeroing every page, then the write) and copying ``x`` into a
-  new array (``np.copy``: the same memory traffic as a map with a new output, no
-  arithmetic); a map with a new output cannot beat the copy;
+  new array (``np.copy``, and split between 2 threads: the same memory traffic as a map
+  with a new output, no arithmetic); a map with a new output cannot beat the copy;
 - ``householder_product`` for m = n = k = 512 against ``scipy.linalg.lapack.dorgqr``
   (with a workspace large enough for LAPACK's blocked code), its blocked VJP and the
   unblocked definition of the VJP against it;
@@ -24,6 +24,7 @@ times, and the ratio is of their fastest runs (the least disturbed by other load
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from _timing import interleaved_best, print_table, torch_ports
@@ -47,6 +48,17 @@ def paired_ratio(fn, reference, *, repeat: int = 5, scale: float = 1.0) -> float
     return scale * min(fn_times) / min(reference_times)
 
 
+def threaded_copy(x: np.ndarray, threads: int = 2) -> np.ndarray:
+    """``np.copy(x)`` with the rows split between ``threads`` threads (NumPy releases the
+    GIL while copying), so that the page faults of the new array are taken in parallel."""
+    result = np.empty_like(x)
+    bounds = np.linspace(0, len(x), threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda i: np.copyto(result[bounds[i]:bounds[i + 1]],
+                                          x[bounds[i]:bounds[i + 1]]), range(threads)))
+    return result
+
+
 def maps_rows() -> list[tuple[str, float, str]]:
     n, d, dense_rows = 100_000, 1000, 10_000
     rng = np.random.default_rng(0)
@@ -59,6 +71,8 @@ def maps_rows() -> list[tuple[str, float, str]]:
          paired_ratio(lambda: np.empty_like(x).fill(1.0), floor), "(context: first touch)"),
         ("copy x into a new array (np.copy) / floor (x @ v)",
          paired_ratio(lambda: np.copy(x), floor), "(context: new-output bound)"),
+        ("copy x into a new array, 2 threads / floor (x @ v)",
+         paired_ratio(lambda: threaded_copy(x), floor), "(context: new-output bound)"),
     ]
     for name, apply, matrix in [
         ("reflection", lambda **kw: hh.reflect(x, a - b, **kw),

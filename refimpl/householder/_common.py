@@ -187,18 +187,25 @@ def output_buffer(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def inner_products(x: np.ndarray, left: np.ndarray) -> np.ndarray:
-    """``x @ left`` along the last axis, which also checks ``x`` for NaN and inf.
+    """``x @ left`` along the last axis, which also checks ``x`` for NaN and inf
+    (:func:`check_inner_products`)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        products = x @ left if left.ndim == 2 else np.einsum("...d,...dr->...r", x, left)
+    check_inner_products(products, x)
+    return products
+
+
+def check_inner_products(products: np.ndarray, x: np.ndarray) -> None:
+    """Raise if the inner products of ``x`` are not finite.
 
     A NaN or inf entry of ``x`` makes its inner products NaN or inf (``inf * 0`` is
     NaN), so checking these few numbers replaces a full pass of ``check_finite`` over
-    ``x``; the warnings are silenced because the error below reports the problem.
+    ``x``; the warnings are silenced where the products are taken, because the error
+    here reports the problem.
     """
-    with np.errstate(invalid="ignore", over="ignore"):
-        products = x @ left if left.ndim == 2 else np.einsum("...d,...dr->...r", x, left)
     if not np.all(np.isfinite(products)):
         check_finite(x, "x")  # names the bad entry
         raise ValueError("x is too large: its inner products overflow float64")
-    return products
 
 
 def apply_low_rank(x: np.ndarray, sign: float | np.ndarray, left: np.ndarray,
@@ -207,33 +214,54 @@ def apply_low_rank(x: np.ndarray, sign: float | np.ndarray, left: np.ndarray,
 
     ``left`` is (..., d, r) and ``right`` (..., r, d) with r = 1 or 2. When one map
     serves every vector (``left`` 2-D, scalar ``sign``), rows are processed in blocks
-    of :data:`BLOCK_BYTES`, so ``x`` is read from memory once and ``out`` written
-    once, and the update is one multithreaded BLAS call per block. Each block's inner
-    products are taken before it is written, so ``out`` may be ``x`` itself.
+    of :data:`BLOCK_BYTES` (:func:`apply_low_rank_blocked`). If ``x`` holds NaN or inf,
+    ``ValueError`` is raised after the pass, with the contents of ``out`` unspecified.
     """
     shape = np.broadcast_shapes(x.shape, left.shape[:-2] + left.shape[-2:-1],
                                 np.shape(sign)[:-1] + x.shape[-1:])
     out = output_buffer(out, shape)
     if left.ndim == 2 and np.ndim(sign) == 0 and x.shape == shape and x.ndim > 1:
-        d = x.shape[-1]
-        rows_x, rows_out = x.reshape(-1, d), out.reshape(-1, d)
-        rows = max(1, BLOCK_BYTES // (8 * d))
-        right_t = np.asfortranarray(right.T)
-        for start in range(0, len(rows_x), rows):
-            block, out_block = rows_x[start:start + rows], rows_out[start:start + rows]
-            coefficients = inner_products(block, left)  # before writing: out may be x
-            if out_block is not block:
-                np.copyto(out_block, block)
-            # out_block^T <- right^T coefficients^T + sign out_block^T, in place (BLAS gemm)
-            updated = blas.dgemm(1.0, right_t, coefficients.T, beta=float(sign),
-                                 c=out_block.T, overwrite_c=True)
-            if not np.may_share_memory(updated, out_block):  # f2py had to copy
-                out_block[...] = updated.T
-        return out
+        return apply_low_rank_blocked(x, float(sign), left, right, out)
     coefficients = inner_products(x, left)
     update = np.einsum("...r,...rd->...d", coefficients, right)
     np.multiply(x, sign, out=out)
     out += update
+    return out
+
+
+def apply_low_rank_blocked(x: np.ndarray, sign: float, left: np.ndarray, right: np.ndarray,
+                           out: np.ndarray) -> np.ndarray:
+    """:func:`apply_low_rank` for one map and many vectors, in row blocks.
+
+    Each block of :data:`BLOCK_BYTES` stays in cache between its inner products (a BLAS
+    ``gemv`` for rank 1, ``gemm`` for rank 2, taken before the block is written, so
+    ``out`` may be ``x`` itself), its copy into ``out`` (skipped in place) and the
+    rank-r update ``out_block^T <- right^T coefficients^T + sign out_block^T`` (one BLAS
+    ``gemm``), so ``x`` is read from memory once and ``out`` written once. The inner
+    products are checked once, after the pass.
+    """
+    d, rank = x.shape[-1], left.shape[-1]
+    rows_x, rows_out = x.reshape(-1, d), out.reshape(-1, d)
+    in_place = rows_x.ctypes.data == rows_out.ctypes.data
+    rows = max(1, BLOCK_BYTES // (8 * d))
+    right_t = np.asfortranarray(right.T)
+    vector = np.ascontiguousarray(left[:, 0])  # rank 1: gemv, not a (d, 1) gemm
+    coefficients = np.empty((len(rows_x), rank))
+    with np.errstate(invalid="ignore", over="ignore"):  # checked after the loop
+        for start in range(0, len(rows_x), rows):
+            block, out_block = rows_x[start:start + rows], rows_out[start:start + rows]
+            products = coefficients[start:start + rows]
+            if rank == 1:
+                np.matmul(block, vector, out=products[:, 0])
+            else:
+                np.matmul(block, left, out=products)
+            if not in_place:
+                np.copyto(out_block, block)
+            updated = blas.dgemm(1.0, right_t, products.T, beta=sign, c=out_block.T,
+                                 overwrite_c=True)
+            if not np.may_share_memory(updated, out_block):  # f2py had to copy
+                out_block[...] = updated.T
+    check_inner_products(coefficients, x)
     return out
 
 
