@@ -80,15 +80,17 @@ def maps_rows() -> list[tuple[str, float, str]]:
         ("rotation", lambda **kw: hh.rotation_map(x, a, b, **kw),
          lambda: hh.rotation_map_matrix(a, b)),
     ]:
-        dense = lambda: x[:dense_rows] @ matrix().T  # noqa: E731
+        dense = lambda matrix=matrix: x[:dense_rows] @ matrix().T  # noqa: E731
+        with_out = lambda apply=apply: apply(out=out)  # noqa: E731
+        in_place = lambda apply=apply: apply(out=x)  # noqa: E731
         rows += [
             (f"{name}, new output / floor (x @ v)", paired_ratio(apply, floor), "<= 4"),
             (f"{name}, new output / np.copy(x) (same memory traffic)",
              paired_ratio(apply, lambda: np.copy(x)), "<= 1.5"),
             (f"{name}, out= buffer / floor (x @ v)",
-             paired_ratio(lambda: apply(out=out), floor), "<= 3"),
+             paired_ratio(with_out, floor), "<= 3"),
             (f"{name}, in place (out=x) / floor (x @ v)",  # x stays bounded: T is orthogonal
-             paired_ratio(lambda: apply(out=x), floor), "<= 3"),
+             paired_ratio(in_place, floor), "<= 3"),
             # the dense route costs ~60 floors, so a map within 4 floors beats it >= 15x
             (f"dense {name} route / {name} (new output)",
              paired_ratio(dense, apply, repeat=3, scale=n // dense_rows), ">= 15"),
@@ -123,9 +125,10 @@ def apply_rows(V, tau, X) -> list[tuple[str, float, str]]:
     rows = []
     for side, transpose in CASES:
         best = interleaved_best({
-            "ours": lambda: hh.householder_apply(V, tau, X, side=side, transpose=transpose),
-            "dormqr": lambda: lapack.dormqr(side[0].upper(), "T" if transpose else "N", V, tau,
-                                            X, lwork=64 * SIZE),
+            "ours": lambda side=side, transpose=transpose: hh.householder_apply(
+                V, tau, X, side=side, transpose=transpose),
+            "dormqr": lambda side=side, transpose=transpose: lapack.dormqr(
+                side[0].upper(), "T" if transpose else "N", V, tau, X, lwork=64 * SIZE),
         })
         label = f"householder_apply side={side}, transpose={transpose} / dormqr"
         rows.append((label, best["ours"] / best["dormqr"], "<= 1.5"))

@@ -10,9 +10,9 @@ n <= ~5000 only), and the exact root ``n*`` against one ``h_n`` call.
 """
 
 import numpy as np
+from _timing import floor_multiply, median_time, print_table
 from scipy.special import gammaln, ive
 
-from _timing import floor_multiply, median_time, print_table
 from refimpl import mixers as mx
 from refimpl.dimension import h_n, minimum_dimension
 

@@ -10,12 +10,18 @@ products grow about 4x, the 512 x 512 softmax of each head does not).
 """
 
 import numpy as np
-
 from _timing import floor_multiply, median_time, print_table
+
 from refimpl.masks import causal_mask
 from refimpl.transformer import TransformerConfig, forward, init_params, param_shapes
-from refimpl.widening import (add_layers, duplicate_heads, grow_head_dim, split_ffn, widen,
-                              widen_hidden)
+from refimpl.widening import (
+    add_layers,
+    duplicate_heads,
+    grow_head_dim,
+    split_ffn,
+    widen,
+    widen_hidden,
+)
 
 BATCH, LENGTH = 4, 512
 CONFIG = TransformerConfig(vocab_size=1024, d_model=256, n_heads=4, head_dim=64, d_ff=1024,
