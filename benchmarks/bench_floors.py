@@ -20,8 +20,9 @@ def main() -> None:
     print_table("floors and gradcheck cost", [
         (f"draw {n} normals / multiply {n} float64", floor_normals(n) / multiply,
          "(context: floor ratio)"),
-        # 2 * 64 forward calls plus the VJP, the random direction and the comparison
-        ("assert_vjp(softmax, 64 inputs) / one forward", check / forward, "<= 400"),
+        # 2 * 64 forward calls plus the VJP, the random direction and the comparison:
+        # within twice the cost of those 128 calls
+        ("assert_vjp(softmax, 64 inputs) / one forward", check / forward, "<= 256"),
     ])
 
 
