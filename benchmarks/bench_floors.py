@@ -5,8 +5,8 @@ softmax against a single forward call (the check makes 2 calls per input entry).
 """
 
 import numpy as np
-
 from _timing import floor_multiply, floor_normals, median_time, print_table
+
 from refimpl.gradcheck import assert_vjp
 from refimpl.selfcheck.gradcheck import softmax, softmax_vjp
 
@@ -18,9 +18,11 @@ def main() -> None:
     forward = median_time(lambda: softmax(x))
     check = median_time(lambda: assert_vjp(softmax, softmax_vjp, [x], rng=0), repeat=3)
     print_table("floors and gradcheck cost", [
-        (f"draw {n} normals / multiply {n} float64", floor_normals(n) / multiply, "(floor ratio)"),
-        (f"assert_vjp(softmax, 64 inputs) / one forward", check / forward,
-         "~2*64 forwards + overhead"),
+        (f"draw {n} normals / multiply {n} float64", floor_normals(n) / multiply,
+         "(context: floor ratio)"),
+        # 2 * 64 forward calls plus the VJP, the random direction and the comparison:
+        # within twice the cost of those 128 calls
+        ("assert_vjp(softmax, 64 inputs) / one forward", check / forward, "<= 256"),
     ])
 
 

@@ -10,9 +10,9 @@ n <= ~5000 only), and the exact root ``n*`` against one ``h_n`` call.
 """
 
 import numpy as np
+from _timing import floor_multiply, median_time, print_table
 from scipy.special import gammaln, ive
 
-from _timing import floor_multiply, median_time, print_table
 from refimpl import mixers as mx
 from refimpl.dimension import h_n, minimum_dimension
 
@@ -61,8 +61,8 @@ def mixer_rows(rng):
     block, block_matmuls = mixer_block_times(rng, x, w1, b1, w2, b2)
     shape = f"{b}x{n}x{d}"
     return [
-        (f"fnet_mixing / numpy.fft.fft2(x).real  [{shape}]", fnet / fft, "~1 (peer)"),
-        ("fnet_mixing / one multiply (floor)", fnet / multiply, "(fft cost)"),
+        (f"fnet_mixing / numpy.fft.fft2(x).real  [{shape}]", fnet / fft, "<= 1.5"),
+        ("fnet_mixing / one multiply (floor)", fnet / multiply, "(context: fft cost)"),
         ("token_mixing_mlp / its two bare matmuls", token / token_matmuls, "<= 3"),
         ("token_mixing_mlp_vjp / forward (recomputes it)", token_grad / token, "<= 6"),
         ("synthesizer_random / softmax-free matmuls", synth / synth_matmuls, "<= 2"),
@@ -81,9 +81,9 @@ def dimension_rows():
     root = median_time(lambda: minimum_dimension(1e5), repeat=3)
     return [
         ("h_n(512) / Bessel closed form (scipy ive)", single / bessel, "<= 100 (~1000 nodes)"),
-        ("h_n(10^4) / h_n(512)  (nodes grow like sqrt n)", large / single, "~ sqrt(10^4/512)"),
+        ("h_n(10^4) / h_n(512)  (nodes grow like sqrt n: 4.4)", large / single, "<= 6"),
         ("h_n(2..512, 511 values) / 511 x h_n(512)", many / (511 * single), "< 1 (vectorised)"),
-        ("minimum_dimension(1e5) / h_n(512)", root / single, "~ 5-10 (Brent steps)"),
+        ("minimum_dimension(1e5) / h_n(512)", root / single, "<= 10 (Brent steps)"),
     ]
 
 

@@ -5,14 +5,16 @@ Shape (4, 16, 2048, 128) float64 (batch, heads, tokens, head dim) with the angle
 (2048, 64) precomputed, as in issue 4. Targets: apply interleaved within 1.5x of the
 floor (one multiply ``x * y -> out`` over the same shape), half within 3x, and at least
 3x faster than the concatenate-based port; apply_vjp within 2.5x (interleaved) and 3.5x
-(half), issue #21.
+(half), issue #21. With torch installed, apply and apply + apply_vjp against the torch
+ports (HF ``rotate_half`` and the interleaved ``rotate_every_two`` forms) with autograd,
+target <= 1.0.
 """
 
 import time
 
 import numpy as np
 
-from _timing import print_table
+from _timing import interleaved_best, print_table, torch_ports
 from refimpl.rope import angles, apply, apply_vjp, inv_freq
 
 SHAPE = (4, 16, 2048, 128)
@@ -80,14 +82,48 @@ def main() -> None:
         ("HF rotate_half port / apply interleaved", best["port"] / best["apply interleaved"],
          ">= 3"),
         ("HF port backward (x only) / apply_vjp half (x and angles)",
-         best["port vjp"] / best["vjp half"], "(info)"),
+         best["port vjp"] / best["vjp half"], "(context: x only)"),
         ("one fresh multiply x * y / one multiply into out", best["fresh"] / floor,
-         "(info: allocating)"),
+         "(context: allocating)"),
         ("apply interleaved / one fresh multiply (both allocate)",
-         best["apply interleaved"] / best["fresh"], "(info)"),
+         best["apply interleaved"] / best["fresh"], "(context)"),
         ("apply_vjp interleaved / one fresh multiply (both allocate)",
-         best["vjp interleaved"] / best["fresh"], "(info)"),
+         best["vjp interleaved"] / best["fresh"], "(context)"),
     ])
+    ports = torch_ports()
+    if ports is not None:
+        print_table(f"RoPE-1D against torch CPU float64, x {SHAPE}",
+                    torch_rows(ports, x, grad, phi))
+
+
+def torch_rows(ports, x, grad, phi) -> list[tuple[str, float, str]]:
+    """refimpl against the torch ports (cos and sin computed from the angles inside, as
+    refimpl does); forward + backward against torch autograd in x and the angles."""
+    torch = ports.torch
+    tx, tphi, tgrad = ports.tensor(x, True), ports.tensor(phi, True), ports.tensor(grad)
+    candidates = {}
+    for layout in ("half", "interleaved"):
+        def torch_step(rotate=ports.ROPE[layout]):
+            tx.grad = tphi.grad = None
+            rotate(tx, tphi).backward(tgrad)
+
+        def torch_forward(rotate=ports.ROPE[layout]):
+            with torch.no_grad():
+                rotate(tx, tphi)
+
+        candidates[f"apply {layout}"] = lambda layout=layout: apply(x, phi, layout=layout)
+        candidates[f"torch {layout}"] = torch_forward
+        candidates[f"step {layout}"] = lambda layout=layout: (
+            apply(x, phi, layout=layout), apply_vjp(grad, x, phi, layout=layout))
+        candidates[f"torch step {layout}"] = torch_step
+    best = interleaved_best(candidates, rounds=5)
+    rows = []
+    for layout, port in (("half", "HF rotate_half"), ("interleaved", "rotate_every_two")):
+        rows += [(f"apply {layout} / torch {port}", best[f"apply {layout}"]
+                  / best[f"torch {layout}"], "<= 1.0"),
+                 (f"apply + apply_vjp {layout} / torch forward + backward (x, angles)",
+                  best[f"step {layout}"] / best[f"torch step {layout}"], "<= 1.0")]
+    return rows
 
 
 if __name__ == "__main__":

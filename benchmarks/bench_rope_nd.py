@@ -46,13 +46,13 @@ def main() -> None:
     print_table(f"2-D RoPE, x {SHAPE}, 32x32 grid + CLS", [
         ("apply(2-D angles) / apply(1-D angles)", paired_ratio(apply_2d, apply_1d), "<= 1.5"),
         ("build angles (grid, CLS, p @ F) / apply(2-D)", paired_ratio(build, apply_2d), "<= 0.5"),
-        ("apply(2-D angles) / one multiply over x", median_time(apply_2d) / floor, "(floor)"),
+        ("apply(2-D angles) / one multiply over x", median_time(apply_2d) / floor, "(context: floor)"),
         ("apply(RoPE-Mixed, F per head) / apply(1-D)",
-         paired_ratio(lambda: apply(x, phi_mixed), apply_1d), "(info)"),
+         paired_ratio(lambda: apply(x, phi_mixed), apply_1d), "(context)"),
         ("apply(2-D, basis=Q) / apply(1-D)",
-         paired_ratio(lambda: apply(x, phi_2d, basis=basis), apply_1d, rounds=1), "(info)"),
+         paired_ratio(lambda: apply(x, phi_2d, basis=basis), apply_1d, rounds=1), "(context)"),
         ("expm(sum p_k A_k) @ x (generator form) / apply(2-D)",
-         paired_ratio(dense, apply_2d, rounds=1), "(peer, info)"),
+         paired_ratio(dense, apply_2d, rounds=1), "(context: peer)"),
     ])
 
 

@@ -14,8 +14,8 @@ input checks), forward only.
 """
 
 import numpy as np
-
 from _timing import floor_multiply, median_time, print_table
+
 from refimpl import similarity as sim
 
 N, D = 96, 768

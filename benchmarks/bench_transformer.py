@@ -5,7 +5,9 @@ tied output; batch 4 x 512 tokens, causal mask. The floor is every matrix produc
 forward and backward passes contain (projections, ``q k^T``, ``weights v``, the
 output layer and their gradients), with the same shapes, timed alone. Everything else
 (norms, softmax, GELU, RoPE, residuals, embedding scatter, validation) is the overhead
-the ratio measures. A second row does the same for the forward pass alone.
+the ratio measures. A second row does the same for the forward pass alone. With torch
+installed, the same model ported to torch (benchmarks/torch_ports.py, weights copied from
+refimpl's params) is timed forward + backward with autograd, target <= 1.0.
 
 A second table (rows of issue #20): the same for a grouped-query model (8 query heads of
 32 over 2 key/value heads, RMSNorm, SwiGLU, no biases: a small Llama), whose attention
@@ -18,8 +20,8 @@ and for one (where every step is a matrix-vector product, so the ratio is larger
 import time
 
 import numpy as np
-from _timing import print_table
 
+from _timing import interleaved_best, print_table, torch_ports
 from refimpl.masks import causal_mask
 from refimpl.transformer import TransformerConfig, backward, forward, generate, init_params
 
@@ -156,9 +158,35 @@ def main() -> None:
                                      lambda: [a @ b for a, b in fwd])
     print_table("reference Transformer (2 layers, d 256, 4 heads, d_ff 1024, 4 x 512 tokens)", [
         ("forward + backward / its matrix products alone", step, "<= 2"),
-        ("forward / its matrix products alone", forward_only, "(info)"),
+        ("forward / its matrix products alone", forward_only, "(context)"),
     ])
     gqa_rows()
+    ports = torch_ports()
+    if ports is not None:
+        print_table("reference Transformer against the torch port (benchmarks/torch_ports.py)",
+                    torch_rows(ports, params, tokens, mask, grad_logits, model_step))
+
+
+def torch_rows(ports, params, tokens, mask, grad_logits, model_step):
+    """Forward + backward of the same model in torch (weights copied from ``params``,
+    ``scaled_dot_product_attention`` with ``is_causal``, autograd), CPU float64."""
+    tparams = ports.gpt_params(params)
+    ttokens, tgrad = ports.torch.tensor(tokens), ports.tensor(grad_logits)
+
+    def torch_step():
+        ports.clear_grads(tparams)
+        ports.gpt_forward(tparams, CONFIG, ttokens).backward(tgrad)
+
+    def torch_forward():
+        with ports.torch.no_grad():
+            ports.gpt_forward(tparams, CONFIG, ttokens)
+
+    best = interleaved_best({"step": model_step, "torch step": torch_step,
+                             "forward": lambda: forward(params, CONFIG, tokens, mask),
+                             "torch forward": torch_forward}, rounds=5)
+    return [("forward + backward / torch forward + backward (autograd)",
+             best["step"] / best["torch step"], "<= 1.0"),
+            ("forward / torch forward", best["forward"] / best["torch forward"], "<= 1.0")]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ Prints, measured side by side in one run:
 * the fraction of a (d, kappa) grid (d in 2..1e5, kappa in 1e-10..1e10) where SciPy's
   ``entropy``/``logpdf`` are non-finite, and where ours are (target 0).
 
-SciPy at d = 1000 takes about a minute (a d x d QR per call), so it is timed once.
+SciPy at d = 1000 takes about a minute (a d x d QR per call), so it is timed once. With
+torch installed, ``sample`` against a torch port of Wood's sampler (benchmarks/torch_ports.py,
+Gaussian tangent projected off mu) at d = 10, 100, 1000, target <= 1.0.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import warnings
 import numpy as np
 from scipy import special, stats
 
-from _timing import median_time, print_table
+from _timing import interleaved_best, median_time, print_table, torch_ports
 from refimpl.vmf import entropy, log_normalizer, logpdf, sample
 
 N = 100_000
@@ -85,13 +87,32 @@ def finiteness_rows() -> list[tuple[str, float, str]]:
             ours_bad += not np.all(np.isfinite(ours))
     total = len(dims) * len(kappas)
     return [(f"fraction non-finite entropy/logpdf, scipy ({total} grid points)",
-             scipy_bad / total, "(peer)"),
+             scipy_bad / total, "(context: peer)"),
             (f"fraction non-finite entropy/logpdf, refimpl ({total} grid points)",
-             ours_bad / total, "0")]
+             ours_bad / total, "<= 0")]
+
+
+def torch_rows(ports) -> list[tuple[str, float, str]]:
+    """``sample`` against the torch port of Wood's sampler (benchmarks/torch_ports.py)."""
+    rows = []
+    for d in (10, 100, 1000):
+        mu = np.random.default_rng(d).standard_normal(d)
+        mu /= np.linalg.norm(mu)
+        tmu, rng = ports.tensor(mu), np.random.default_rng(0)
+        best = interleaved_best({
+            "ours": lambda mu=mu, rng=rng: sample(mu, KAPPA, size=N, rng=rng),
+            "torch": lambda tmu=tmu: ports.wood_vmf_sample(tmu, KAPPA, N)}, rounds=5)
+        rows.append((f"sample d={d}, n={N} / torch port of Wood's sampler",
+                     best["ours"] / best["torch"], "<= 1.0"))
+    return rows
 
 
 def main() -> None:
     print_table("vMF sampling (time ratios)", sampling_rows())
+    ports = torch_ports()
+    if ports is not None:
+        print_table(f"vMF sampling against torch CPU float64 (kappa = {KAPPA:g})",
+                    torch_rows(ports))
     print_table("vMF log-normalizer (time ratio)", normalizer_rows())
     print_table("vMF finiteness on d in [2, 1e5] x kappa in [1e-10, 1e10]", finiteness_rows())
 

@@ -10,12 +10,18 @@ products grow about 4x, the 512 x 512 softmax of each head does not).
 """
 
 import numpy as np
-
 from _timing import floor_multiply, median_time, print_table
+
 from refimpl.masks import causal_mask
 from refimpl.transformer import TransformerConfig, forward, init_params, param_shapes
-from refimpl.widening import (add_layers, duplicate_heads, grow_head_dim, split_ffn, widen,
-                              widen_hidden)
+from refimpl.widening import (
+    add_layers,
+    duplicate_heads,
+    grow_head_dim,
+    split_ffn,
+    widen,
+    widen_hidden,
+)
 
 BATCH, LENGTH = 4, 512
 CONFIG = TransformerConfig(vocab_size=1024, d_model=256, n_heads=4, head_dim=64, d_ff=1024,
@@ -53,12 +59,12 @@ def main() -> None:
         grown, grown_config = move()
         floor = floor_multiply((_count(param_shapes(grown_config)),))
         seconds = median_time(move, repeat=3)
-        rows.append((f"{label}: / floor", seconds / floor, "(info)"))
+        rows.append((f"{label}: / floor", seconds / floor, "(context)"))
         rows.append((f"{label}: / small forward", seconds / small_forward, "<= 1"))
     wide, wide_config = widen_hidden(params, CONFIG, 2)
     wide_forward = median_time(lambda: forward(wide, wide_config, tokens, mask), repeat=3)
     rows.append(("forward of the x2 model / forward of the small one",
-                 wide_forward / small_forward, "(info)"))
+                 wide_forward / small_forward, "(context)"))
     print_table("function-preserving growth (d 256, 4 heads of 64, d_ff 1024, 2 layers; "
                 "forward on 4 x 512 tokens)", rows)
 

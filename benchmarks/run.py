@@ -1,7 +1,10 @@
 """Run the benchmarks: ``python benchmarks/run.py [--json FILE] [name ...]``.
 
 Discovers every ``bench_<name>.py`` beside this file, runs its ``main()`` and prints its
-ratio tables, each row with its target and a verdict (``met`` / ``MISSED``). With names,
+ratio tables, each row with its target and a verdict (``met`` / ``MISSED``, or
+``context`` for a row that only gives scale); the exit status is 1 if a row has no
+numeric target. Run it from the worktree as ``PYTHONPATH=$PWD python benchmarks/run.py``
+(and under the interop venv for the torch rows). With names,
 runs only those (``python benchmarks/run.py floors rope``). ``--json FILE`` also writes
 every row (table, name, ratio, target, verdict) with the numpy/scipy/BLAS versions (and
 torch's, when it is importable) for tracking across runs and machines.
@@ -23,7 +26,7 @@ def discover() -> dict[str, pathlib.Path]:
 
 
 def environment() -> dict:
-    """Versions and BLAS of this run (torch only if it is already importable)."""
+    """Versions, BLAS and its thread count of this run (torch only if it is importable)."""
     import platform
 
     import numpy
@@ -36,8 +39,11 @@ def environment() -> dict:
     try:
         import torch
         info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
+    from _timing import blas_threads
+    info["blas_threads"] = blas_threads()
     return info
 
 
@@ -66,6 +72,14 @@ def main(argv: list[str]) -> int:
         pathlib.Path(json_path).write_text(json.dumps(
             dict(environment=environment(), rows=_timing.ROWS), indent=1) + "\n")
         print(f"\nwrote {len(_timing.ROWS)} rows to {json_path}")
+    verdicts = [row["verdict"] for row in _timing.ROWS]
+    print(f"\n{verdicts.count('met')} met, {verdicts.count('MISSED')} MISSED, "
+          f"{verdicts.count('context')} context rows")
+    untargeted = [row["name"] for row in _timing.ROWS if row["verdict"] == _timing.NO_TARGET]
+    if untargeted:
+        print(f"rows without a numeric target (give one, or mark them '(context: ...)'): "
+              f"{untargeted}", file=sys.stderr)
+        return 1
     return 0
 
 

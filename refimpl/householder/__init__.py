@@ -9,9 +9,10 @@ of the post "an orthogonal matrix that maps one unit vector to another"
 (https://kexue.fm/archives/8453): :mod:`~refimpl.householder.maps` applies them fast,
 :mod:`~refimpl.householder.map_definitions` writes them as plain reflections. Products
 of many reflectors in LAPACK's storage, ``xORGQR`` and the QR factorisation ``xGEQRF``,
-are in :mod:`~refimpl.householder.product`. Every differentiable function ``f`` has a
-hand-written ``f_vjp``, and every fast form that does not read like its equation a
-textbook ``f_definition`` it is tested against.
+are in :mod:`~refimpl.householder.product`; :mod:`~refimpl.householder.apply`
+multiplies a matrix by such a product without forming it (``xORMQR``). Every
+differentiable function ``f`` has a hand-written ``f_vjp``, and every fast form that does
+not read like its equation a textbook ``f_definition`` it is tested against.
 
 Examples
 --------
@@ -23,6 +24,11 @@ array([0.8, 0.6])
 
 from refimpl._validation import UNIT_NORM_RTOL as UNIT_NORM_RTOL  # the maps' default rtol
 from refimpl.householder._common import BLOCK_BYTES
+from refimpl.householder.apply import (
+    householder_apply,
+    householder_apply_definition,
+    householder_apply_vjp,
+)
 from refimpl.householder.map_definitions import (
     householder_map_definition,
     rotation_map_definition,
@@ -48,6 +54,7 @@ from refimpl.householder.product import (
     householder_product,
     householder_product_definition,
     householder_product_vjp,
+    householder_product_vjp_definition,
     householder_qr,
 )
 from refimpl.householder.reflection import (
@@ -87,5 +94,9 @@ __all__ = [
     "householder_product",
     "householder_product_definition",
     "householder_product_vjp",
+    "householder_product_vjp_definition",
     "householder_qr",
+    "householder_apply",
+    "householder_apply_definition",
+    "householder_apply_vjp",
 ]

@@ -3,9 +3,12 @@
 Norms and inner products along the last axis, the input and overflow checks the public
 functions share (with those of the a -> b maps and their documented fallback normal),
 the chain rule of one reflection ``x - 2 u <u, x>`` and of the normalisation
-``u = v / ||v||``, and :func:`apply_low_rank`, the one matrix-free kernel behind every
+``u = v / ||v||``, :func:`apply_low_rank`, the one matrix-free kernel behind every
 map: ``sign * x + (x @ left) @ right`` with a rank of 1 or 2, blocked in rows of
-:data:`BLOCK_BYTES` and written into an optional ``out`` buffer.
+:data:`BLOCK_BYTES` and written into an optional ``out`` buffer, and the compact-WY
+blocks shared by the Householder products and their application to a matrix: the
+reflector vectors of LAPACK's storage, the block factor ``T`` (``dlarft``) with its
+gradient, and :func:`reflector_gradients`, the blocked backward of ``Q A``.
 """
 
 from __future__ import annotations
@@ -92,8 +95,12 @@ def unit_pair(a: ArrayLike, b: ArrayLike, rtol: float) -> tuple[np.ndarray, ...]
     check_last_axis(b, "b")
     feature_sizes_match(a, b, "a and b")
     broadcast_batch(a=a.shape[:-1], b=b.shape[:-1])
-    check_unit_norm(a, "a", rtol)
-    check_unit_norm(b, "b", rtol)
+    for vector, name in ((a, "a"), (b, "b")):
+        try:
+            check_unit_norm(vector, name, rtol)
+        except ValueError as error:
+            raise ValueError(f"{error}; normalise it first with "
+                             f"refimpl.householder.normalize({name})") from None
     a_norm, b_norm = norm(a), norm(b)
     return a, b, a / a_norm, b / b_norm, a_norm, b_norm
 
@@ -180,18 +187,25 @@ def output_buffer(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def inner_products(x: np.ndarray, left: np.ndarray) -> np.ndarray:
-    """``x @ left`` along the last axis, which also checks ``x`` for NaN and inf.
+    """``x @ left`` along the last axis, which also checks ``x`` for NaN and inf
+    (:func:`check_inner_products`)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        products = x @ left if left.ndim == 2 else np.einsum("...d,...dr->...r", x, left)
+    check_inner_products(products, x)
+    return products
+
+
+def check_inner_products(products: np.ndarray, x: np.ndarray) -> None:
+    """Raise if the inner products of ``x`` are not finite.
 
     A NaN or inf entry of ``x`` makes its inner products NaN or inf (``inf * 0`` is
     NaN), so checking these few numbers replaces a full pass of ``check_finite`` over
-    ``x``; the warnings are silenced because the error below reports the problem.
+    ``x``; the warnings are silenced where the products are taken, because the error
+    here reports the problem.
     """
-    with np.errstate(invalid="ignore", over="ignore"):
-        products = x @ left if left.ndim == 2 else np.einsum("...d,...dr->...r", x, left)
     if not np.all(np.isfinite(products)):
         check_finite(x, "x")  # names the bad entry
         raise ValueError("x is too large: its inner products overflow float64")
-    return products
 
 
 def apply_low_rank(x: np.ndarray, sign: float | np.ndarray, left: np.ndarray,
@@ -200,31 +214,174 @@ def apply_low_rank(x: np.ndarray, sign: float | np.ndarray, left: np.ndarray,
 
     ``left`` is (..., d, r) and ``right`` (..., r, d) with r = 1 or 2. When one map
     serves every vector (``left`` 2-D, scalar ``sign``), rows are processed in blocks
-    of :data:`BLOCK_BYTES`, so ``x`` is read from memory once and ``out`` written
-    once, and the update is one multithreaded BLAS call per block. Each block's inner
-    products are taken before it is written, so ``out`` may be ``x`` itself.
+    of :data:`BLOCK_BYTES` (:func:`apply_low_rank_blocked`). If ``x`` holds NaN or inf,
+    ``ValueError`` is raised after the pass, with the contents of ``out`` unspecified.
     """
     shape = np.broadcast_shapes(x.shape, left.shape[:-2] + left.shape[-2:-1],
                                 np.shape(sign)[:-1] + x.shape[-1:])
     out = output_buffer(out, shape)
     if left.ndim == 2 and np.ndim(sign) == 0 and x.shape == shape and x.ndim > 1:
-        d = x.shape[-1]
-        rows_x, rows_out = x.reshape(-1, d), out.reshape(-1, d)
-        rows = max(1, BLOCK_BYTES // (8 * d))
-        right_t = np.asfortranarray(right.T)
-        for start in range(0, len(rows_x), rows):
-            block, out_block = rows_x[start:start + rows], rows_out[start:start + rows]
-            coefficients = inner_products(block, left)  # before writing: out may be x
-            if out_block is not block:
-                np.copyto(out_block, block)
-            # out_block^T <- right^T coefficients^T + sign out_block^T, in place (BLAS gemm)
-            updated = blas.dgemm(1.0, right_t, coefficients.T, beta=float(sign),
-                                 c=out_block.T, overwrite_c=True)
-            if not np.may_share_memory(updated, out_block):  # f2py had to copy
-                out_block[...] = updated.T
-        return out
+        return apply_low_rank_blocked(x, float(sign), left, right, out)
     coefficients = inner_products(x, left)
     update = np.einsum("...r,...rd->...d", coefficients, right)
     np.multiply(x, sign, out=out)
     out += update
     return out
+
+
+def apply_low_rank_blocked(x: np.ndarray, sign: float, left: np.ndarray, right: np.ndarray,
+                           out: np.ndarray) -> np.ndarray:
+    """:func:`apply_low_rank` for one map and many vectors, in row blocks.
+
+    Each block of :data:`BLOCK_BYTES` stays in cache between its inner products (a BLAS
+    ``gemv`` for rank 1, ``gemm`` for rank 2, taken before the block is written, so
+    ``out`` may be ``x`` itself), its copy into ``out`` (skipped in place) and the
+    rank-r update ``out_block^T <- right^T coefficients^T + sign out_block^T`` (one BLAS
+    ``gemm``), so ``x`` is read from memory once and ``out`` written once. The inner
+    products are checked once, after the pass.
+    """
+    d, rank = x.shape[-1], left.shape[-1]
+    rows_x, rows_out = x.reshape(-1, d), out.reshape(-1, d)
+    in_place = rows_x.ctypes.data == rows_out.ctypes.data
+    rows = max(1, BLOCK_BYTES // (8 * d))
+    right_t = np.asfortranarray(right.T)
+    vector = np.ascontiguousarray(left[:, 0])  # rank 1: gemv, not a (d, 1) gemm
+    coefficients = np.empty((len(rows_x), rank))
+    with np.errstate(invalid="ignore", over="ignore"):  # checked after the loop
+        for start in range(0, len(rows_x), rows):
+            block, out_block = rows_x[start:start + rows], rows_out[start:start + rows]
+            products = coefficients[start:start + rows]
+            if rank == 1:
+                np.matmul(block, vector, out=products[:, 0])
+            else:
+                np.matmul(block, left, out=products)
+            if not in_place:
+                np.copyto(out_block, block)
+            updated = blas.dgemm(1.0, right_t, products.T, beta=sign, c=out_block.T,
+                                 overwrite_c=True)
+            if not np.may_share_memory(updated, out_block):  # f2py had to copy
+                out_block[...] = updated.T
+    check_inner_products(coefficients, x)
+    return out
+
+
+# ------------------------------------------------- compact-WY blocks of LAPACK reflectors
+#
+# LAPACK stores k reflectors H_i = I - tau_i y_i y_i^T in the columns of V: y_i is column
+# i of V with an implicit 1 on the diagonal and zeros above it (the diagonal and upper
+# triangle of V hold something else, e.g. R, and are never read). A block of consecutive
+# reflectors j0 <= i < j1 multiplies out to I - Y T Y^T (Schreiber & Van Loan 1989), with
+# Y = y_j0 ... y_{j1-1} and T upper triangular: T^{-1} = diag(1/tau) + striu(Y^T Y), or,
+# without dividing by tau (which may be 0), T = (I + diag(tau) striu(Y^T Y))^{-1} diag(tau).
+
+
+def reflector_vectors(V: np.ndarray, k: int) -> np.ndarray:
+    """The vectors ``y_i`` as the columns of an (..., m, k) unit lower-trapezoidal array."""
+    Y = np.tril(V[..., :k], -1)
+    Y[..., np.arange(k), np.arange(k)] = 1.0
+    return Y
+
+
+def block_ranges(k: int, size: int) -> list[tuple[int, int]]:
+    """The column ranges ``(j0, j1)`` of ``k`` reflectors cut into blocks of ``size``."""
+    return [(j0, min(j0 + size, k)) for j0 in range(0, k, size)]
+
+
+def block_reflector_factor(Y: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Upper-triangular ``T`` with ``H_1 ... H_b = I - Y T Y^T`` (LAPACK ``dlarft``,
+    forward, columnwise): ``T[:i, i] = -tau_i T[:i, :i] (Y[:, :i]^T y_i)``."""
+    gram = np.swapaxes(Y, -1, -2) @ Y
+    T = np.zeros(tau.shape + tau.shape[-1:])
+    for i in range(tau.shape[-1]):
+        T[..., i, i] = tau[..., i]
+        T[..., :i, i] = -tau[..., i, None] * np.einsum(
+            "...ij,...j->...i", T[..., :i, :i], gram[..., :i, i])
+    return T
+
+
+def block_reflector_factor_vjp(grad_T: np.ndarray, Y: np.ndarray, tau: np.ndarray,
+                               T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`block_reflector_factor` in ``tau`` and in ``Y``'s Gram matrix.
+
+    With ``U = striu(Y^T Y)`` and ``N = I + diag(tau) U``, ``T = N^{-1} diag(tau)``, and
+    ``N^{-1} = I - T U``, ``(I + U diag(tau))^{-1} = I - U T`` (push-through), so with
+    ``A = (I - T U)^T triu(grad_T)``: ``grad_tau = diag(A (I - U T)^T)`` and
+    ``grad_U = -diag(tau) A T^T`` on the strict upper triangle. Returns ``grad_tau`` and
+    ``S = grad_U + grad_U^T``, so that the gradient in ``Y`` is ``Y S`` (``dU`` is the
+    strict upper part of ``dY^T Y + Y^T dY``). No division: finite for every ``tau``.
+    """
+    U = np.triu(np.swapaxes(Y, -1, -2) @ Y, 1)
+    eye = np.eye(tau.shape[-1])
+    A = np.swapaxes(eye - T @ U, -1, -2) @ np.triu(grad_T)
+    grad_tau = np.einsum("...ij,...ij->...i", A, eye - U @ T)
+    grad_U = np.triu(-tau[..., :, None] * (A @ np.swapaxes(T, -1, -2)), 1)
+    return grad_tau, grad_U + np.swapaxes(grad_U, -1, -2)
+
+
+def check_no_overflow(result: np.ndarray, what: str) -> None:
+    """Raise if non-orthogonal factors (``tau_i != 2 / ||y_i||^2``) grew ``result`` past
+    the float64 range; orthogonal factors never do."""
+    if not np.all(np.isfinite(result)):
+        raise ValueError(f"V and tau give {what} too large for float64 (factors with "
+                         f"tau_i != 2/||y_i||^2 are not orthogonal and can grow)")
+
+
+def _transposed(M: np.ndarray) -> np.ndarray:
+    return np.swapaxes(M, -1, -2)
+
+
+def _apply_to_earlier_columns(R: np.ndarray, Y: np.ndarray, factors: list[np.ndarray],
+                              blocks: list[tuple[int, int]], transpose: bool) -> None:
+    """Apply block reflector ``q`` (``I - Y_q T_q Y_q^T``, or its transpose) to the
+    columns of the blocks before ``q``, for every block ``q > 0``, in place: ascending
+    with ``transpose`` (then column block ``B`` ends as ``H_last^T ... H_{B+1}^T R_B``),
+    descending without (``H_{B+1} ... H_last R_B``). One matrix product per block."""
+    order = range(1, len(blocks)) if transpose else reversed(range(1, len(blocks)))
+    for q in order:
+        j0, j1 = blocks[q]
+        Y_q, T_q = Y[..., j0:, j0:j1], factors[q]
+        rows = R[..., j0:, :j0]
+        rows -= Y_q @ ((_transposed(T_q) if transpose else T_q) @ (_transposed(Y_q) @ rows))
+
+
+def reflector_gradients(Y: np.ndarray, tau: np.ndarray, C: np.ndarray, A: np.ndarray | None,
+                        block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients in ``Y`` (full columns) and ``tau`` of ``<C, Q A>``, ``Q = H_1 ... H_k``.
+
+    ``A`` is (..., m, p); ``None`` stands for ``I[:, :p]`` (``Q A`` is then
+    :func:`~refimpl.householder.householder_product`, and only trailing parts are
+    touched). For block ``B`` (reflectors ``j0 <= i < j1``, ``H_B = I - Y_B T_B Y_B^T``)
+    write ``Q A = P_B H_B S_B`` and ``L_B = P_B^T C``; the gradient of ``<C, Q A>`` in the
+    matrix ``H_B`` is ``L_B S_B^T``, so with ``Ps_B = S_B^T Y_B`` and ``Pl_B = L_B^T Y_B``:
+    ``grad Y_B = -(L_B Ps_B T_B^T + S_B Pl_B T_B)`` plus the chain through ``T_B``, whose
+    gradient is ``-Pl_B^T Ps_B``. Three passes: every ``Ps_B`` at once (later block
+    reflectors applied to ``Y``), ``L_B`` forwards (``L_{B+1} = H_B^T L_B``), and every
+    ``S_B Pl_B T_B`` at once (later block reflectors applied to ``A [Pl_B T_B]_B``).
+    """
+    k, p = Y.shape[-1], C.shape[-1]
+    blocks = block_ranges(k, block_size)
+    factors = [block_reflector_factor(Y[..., j0:, j0:j1], tau[..., j0:j1]) for j0, j1 in blocks]
+    R = Y.copy()
+    _apply_to_earlier_columns(R, Y, factors, blocks, transpose=True)
+    Ps = R[..., :p, :] if A is None else _transposed(A) @ R  # rows < j0 of Ps_B are 0 if A = E
+    grad_Y, grad_tau = np.zeros(Y.shape), np.empty(tau.shape)
+    Pl_T = np.zeros(Y.shape[:-2] + (p, k))  # column block B holds Pl_B T_B
+    L = C.copy()
+    for (j0, j1), T_B in zip(blocks, factors, strict=True):
+        c0 = j0 if A is None else 0  # with A = E, columns < j0 of L_B never matter
+        Y_B, L_B, Ps_B = Y[..., j0:, j0:j1], L[..., j0:, c0:], Ps[..., c0:, j0:j1]
+        W = _transposed(Y_B) @ L_B  # Pl_B^T
+        grad_T = -(W @ Ps_B)
+        grad_tau[..., j0:j1], gram_gradient = block_reflector_factor_vjp(
+            grad_T, Y_B, tau[..., j0:j1], T_B)
+        grad_Y[..., j0:, j0:j1] = Y_B @ gram_gradient - L_B @ (Ps_B @ _transposed(T_B))
+        Pl_T[..., c0:, j0:j1] = _transposed(W) @ T_B
+        L_B -= Y_B @ (_transposed(T_B) @ W)
+    if A is None:
+        Z = np.zeros(Y.shape)
+        Z[..., :p, :] = Pl_T
+    else:
+        Z = A @ Pl_T
+    _apply_to_earlier_columns(Z, Y, factors, blocks, transpose=False)
+    grad_Y -= Z
+    return grad_Y, grad_tau

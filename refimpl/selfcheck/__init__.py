@@ -9,6 +9,7 @@ from refimpl.selfcheck import (
     dimension,
     gradcheck,
     householder,
+    householder_apply,
     mixers,
     rope,
     rope_hf,
@@ -26,6 +27,7 @@ from refimpl.selfcheck._core import Check, CheckResult, run_checks
 CHECKS: list[Check] = [
     *gradcheck.CHECKS,
     *householder.CHECKS,
+    *householder_apply.CHECKS,
     *rope.CHECKS,
     *rope_nd.CHECKS,
     *rope_hf.CHECKS,

@@ -219,31 +219,91 @@ def test_qr_batched_and_closed_form():
 
 # ---------------------------------------------------------------------------- VJP
 
+VJPS = [hh.householder_product_vjp, hh.householder_product_vjp_definition]
 
-@given(shape=shapes(max_m=7), seed=st.integers(0, 2**32 - 1), batch=st.sampled_from([(), (2,)]))
-def test_product_vjp_matches_finite_differences(shape, seed, batch):
+
+@given(shape=shapes(max_m=7), seed=st.integers(0, 2**32 - 1), batch=st.sampled_from([(), (2,)]),
+       block=st.sampled_from([1, 2, 3, 32]))
+def test_product_vjp_matches_finite_differences(shape, seed, batch, block):
+    """The blocked VJP (block sizes below k exercise several blocks and their edges)."""
     m, n, k = shape
     rng = np.random.default_rng(seed)
     V, tau = rng.standard_normal(batch + (m, n)), rng.uniform(0.0, 2.0, batch + (k,))
-    assert_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
+    with mock.patch.object(product_module, "BLOCK_SIZE", block):
+        assert_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
 
 
-def test_product_vjp_is_finite_where_pytorchs_divides_by_zero():
+@given(shape=shapes(max_m=7), seed=st.integers(0, 2**32 - 1), batch=st.sampled_from([(), (2,)]))
+def test_product_vjp_definition_matches_finite_differences(shape, seed, batch):
+    m, n, k = shape
+    rng = np.random.default_rng(seed)
+    V, tau = rng.standard_normal(batch + (m, n)), rng.uniform(0.0, 2.0, batch + (k,))
+    assert_vjp(hh.householder_product, hh.householder_product_vjp_definition, [V, tau], rng=rng)
+
+
+@given(shape=shapes(), seed=st.integers(0, 2**32 - 1), block=st.sampled_from([1, 2, 3, 5, 32]),
+       batch=st.sampled_from([(), (2,)]))
+def test_product_vjp_matches_its_definition(shape, seed, block, batch):
+    """Compact-WY blocks against one reflector at a time, on factors of norm <= 1. Error
+    model: both are sums of k terms, each a product of factors of norm 1 applied to G,
+    so they differ by at most product_error_bound(m, n, k) ||G||_F (Frobenius norm)."""
+    m, n, k = shape
+    rng = np.random.default_rng(seed)
+    V, G = rng.standard_normal(batch + (m, n)), rng.standard_normal(batch + (m, n))
+    tau = contraction_tau(V.reshape(-1, m, n)[0], k, rng)
+    with mock.patch.object(product_module, "BLOCK_SIZE", block):
+        grad_V, grad_tau = hh.householder_product_vjp(G, V, tau)
+    expected_V, expected_tau = hh.householder_product_vjp_definition(G, V, tau)
+    assert grad_V.shape == V.shape and grad_tau.shape == tau.shape
+    bound = product_error_bound(m, n, k) * np.linalg.norm(G)
+    assert np.linalg.norm(grad_V - expected_V) <= bound
+    assert np.linalg.norm(grad_tau - expected_tau) <= bound
+
+
+def test_product_vjp_closed_form():
+    """One reflector y = (1, v), Q = I - tau y y^T on 2 x 1: Q = (1 - tau, -tau v), so
+    <G, Q> = g0 (1 - tau) - g1 tau v: d/dtau = -(g0 + g1 v), d/dv = -g1 tau."""
+    g0, g1, v, tau = 2.0, 3.0, 0.5, 0.7
+    for vjp in VJPS:
+        grad_V, grad_tau = vjp([[g0], [g1]], [[9.0], [v]], [tau])
+        assert grad_tau.tolist() == pytest.approx([-(g0 + g1 * v)], abs=1e-15)
+        assert grad_V.ravel().tolist() == pytest.approx([0.0, -g1 * tau], abs=1e-15)
+
+
+@pytest.mark.parametrize("vjp", VJPS)
+def test_product_vjp_is_finite_where_pytorchs_divides_by_zero(vjp):
     """tau_i ||y_i||^2 = 1 makes H_i singular (torch's backward returns NaN there)."""
     rng = np.random.default_rng(6)
     V = rng.standard_normal((5, 3))
     tau = 1.0 / np.sum(reflectors(V, 3) ** 2, axis=0)
-    grad_V, grad_tau = hh.householder_product_vjp(np.ones((5, 3)), V, tau)
+    grad_V, grad_tau = vjp(np.ones((5, 3)), V, tau)
     assert np.all(np.isfinite(grad_V)) and np.all(np.isfinite(grad_tau))
-    assert_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
+    with mock.patch.object(product_module, "BLOCK_SIZE", 1):
+        assert_vjp(hh.householder_product, vjp, [V, tau], rng=rng)
 
 
-def test_product_vjp_broadcast_and_unread_entries():
+@pytest.mark.parametrize("vjp", VJPS)
+def test_product_vjp_broadcast_and_unread_entries(vjp):
     rng = np.random.default_rng(7)
     V, tau = rng.standard_normal((4, 3)), rng.uniform(0, 2, (2, 2))
-    assert_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
-    grad_V, _ = hh.householder_product_vjp(rng.standard_normal((2, 4, 3)), V, tau)
+    with mock.patch.object(product_module, "BLOCK_SIZE", 1):
+        assert_vjp(hh.householder_product, vjp, [V, tau], rng=rng)
+    grad_V, grad_tau = vjp(rng.standard_normal((2, 4, 3)), V, tau)
+    assert grad_V.shape == V.shape and grad_tau.shape == tau.shape
     assert np.all(np.triu(grad_V) == 0) and np.all(grad_V[:, 2:] == 0)
+    assert np.any(grad_V != 0)
+
+
+def test_product_vjp_large_blocked_case_against_definition():
+    """m = 150, n = 120, k = 100: four blocks of 32 with a short last one."""
+    rng = np.random.default_rng(8)
+    V, G = rng.standard_normal((150, 120)), rng.standard_normal((150, 120))
+    tau = orthogonal_tau(V, 100)
+    grad_V, grad_tau = hh.householder_product_vjp(G, V, tau)
+    expected_V, expected_tau = hh.householder_product_vjp_definition(G, V, tau)
+    bound = product_error_bound(150, 120, 100) * np.linalg.norm(G)
+    assert np.linalg.norm(grad_V - expected_V) <= bound
+    assert np.linalg.norm(grad_tau - expected_tau) <= bound
 
 
 # ---------------------------------------------------------------------------- errors
@@ -267,8 +327,11 @@ def test_errors_name_the_argument():
     big, tau = np.full((200, 200), 10.0), np.ones(200)  # factors of norm ~2e4: no float64 result
     with pytest.raises(ValueError, match="^V and tau give the product too large for float64"):
         hh.householder_product(big, tau)
-    with pytest.raises(ValueError, match="^V and tau give gradients too large for float64"):
-        hh.householder_product_vjp(np.ones((200, 200)), big, tau)
+    for vjp in VJPS:
+        with pytest.raises(ValueError, match="^V and tau give gradients too large for float64"):
+            vjp(np.ones((200, 200)), big, tau)
+        with pytest.raises(ValueError, match="^grad must have the output.s shape"):
+            vjp(np.ones((3, 2)), np.ones((4, 2)), [1.0])
     with pytest.raises(ValueError, match="^A must have at least 2 dimensions"):
         hh.householder_qr([1.0, 2.0])
     with pytest.raises(TypeError, match="^A must hold real numbers"):
