@@ -52,10 +52,56 @@ SHAPES = {"interleaved": "(2k, 2k+1)", "half": "(k, k+P)"}
 XPOS_SPREAD = 4 * ROUNDOFF["bfloat16"]
 
 
+def _expected_pairs(expected: RopeConvention) -> tuple[tuple[int, int], ...]:
+    """The feature pairs of ``expected`` in layout order: ``(s+2k, s+2k+1)`` or ``(s+k, s+k+P)``."""
+    s, half = expected.rotary_start, expected.frequencies.shape[1]
+    if expected.layout == "interleaved":
+        return tuple((s + 2 * k, s + 2 * k + 1) for k in range(half))
+    return tuple((s + k, s + k + half) for k in range(half))
+
+
+def _rotating_pairs_match(found: RopeIdentity, expected: RopeConvention) -> bool:
+    """True when ``expected`` has pairs of zero frequency on every axis and the pairs found
+    are exactly its other pairs, in order.
+
+    A pair of zero frequency is the identity, so probing cannot tell it from a feature
+    outside the rotary block: Hugging Face's ``proportional`` schedule zero-pads ``inv_freq``
+    to the head dimension, and a function that rotates the first ``2 P`` of ``(k, k + H/2)``
+    pairs is then found as ``P`` pairs of no standard layout.
+    """
+    still = np.all(expected.frequencies == 0, axis=0)
+    if not np.any(still) or np.all(still):
+        return False
+    moving = tuple(pair for pair, zero in zip(_expected_pairs(expected), still) if not zero)
+    return tuple(found.pairs) == moving
+
+
+def _rotating_part(expected: RopeConvention) -> np.ndarray:
+    """``expected.frequencies`` without its pairs of zero frequency on every axis."""
+    return expected.frequencies[:, ~np.all(expected.frequencies == 0, axis=0)]
+
+
 def structural_faults(found: RopeIdentity, expected: RopeConvention) -> list[str]:
-    """Disagreements of layout, rotary block, direction, offset and magnitude."""
+    """Disagreements of layout, rotary block, direction, offset and magnitude.
+
+    Pairs of zero frequency in ``expected`` are not looked for (see ``_rotating_pairs_match``).
+    """
     if found.layout == "not pairwise":
         return [NOT_PAIRWISE]
+    faults = [] if _rotating_pairs_match(found, expected) else _block_faults(found, expected)
+    if found.frequencies.size and np.all(np.sum(found.frequencies, axis=0) < 0):
+        faults.append("rotation direction reversed: angles are -p omega (sign of sin flipped "
+                      "or pairs swapped)")
+    if found.frequencies.shape[0] == expected.n_axes:
+        shift = np.asarray(found.offset) - np.asarray(expected.position_offset)
+        if found.frequencies.size and np.any(np.abs(shift) > found.offset_tolerance):
+            faults.append(f"positions off by {plain(shift)}: the angle at position p is that "
+                          f"of p + {plain(shift)} in the expected convention")
+    return faults + _magnitude_faults(found, expected)
+
+
+def _block_faults(found: RopeIdentity, expected: RopeConvention) -> list[str]:
+    """A wrong layout, rotary width or rotary block."""
     faults = []
     if found.layout != expected.layout:
         faults.append(f"wrong layout: expected {expected.layout} pairs "
@@ -67,15 +113,7 @@ def structural_faults(found: RopeIdentity, expected: RopeConvention) -> list[str
         faults.append(f"partial rotary on the wrong block: expected features "
                       f"[{expected.rotary_start}, {expected.rotary_start + expected.rotary_dim}),"
                       f" found [{found.rotary_start}, {found.rotary_start + found.rotary_dim})")
-    if found.frequencies.size and np.all(np.sum(found.frequencies, axis=0) < 0):
-        faults.append("rotation direction reversed: angles are -p omega (sign of sin flipped "
-                      "or pairs swapped)")
-    if found.frequencies.shape[0] == expected.n_axes:
-        shift = np.asarray(found.offset) - np.asarray(expected.position_offset)
-        if found.frequencies.size and np.any(np.abs(shift) > found.offset_tolerance):
-            faults.append(f"positions off by {plain(shift)}: the angle at position p is that "
-                          f"of p + {plain(shift)} in the expected convention")
-    return faults + _magnitude_faults(found, expected)
+    return faults
 
 
 def _magnitude_faults(found: RopeIdentity, expected: RopeConvention) -> list[str]:
@@ -108,6 +146,8 @@ def frequency_faults(found: RopeIdentity, expected: RopeConvention) -> list[str]
     if found.layout in ("not pairwise", "none"):
         return []
     measured, reference = np.abs(found.frequencies), np.abs(expected.frequencies)
+    if _rotating_pairs_match(found, expected):
+        reference = np.abs(_rotating_part(expected))
     if measured.shape[0] != reference.shape[0]:
         return [f"frequencies: expected {reference.shape[0]} position axes, found "
                 f"{measured.shape[0]}"]

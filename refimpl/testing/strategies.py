@@ -51,7 +51,18 @@ def built(draw: Any, strategy: st.SearchStrategy[Any], build: Any = None) -> Any
     example by its ``repr`` (arrays, a :class:`Case` with shapes) rather than as a call
     of the lambda that built it."""
     value = draw(strategy)
-    return value if build is None else build(value)
+    return _fresh(value if build is None else build(value))
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a drawn array or tuple of arrays. Hypothesis remembers which call
+    produced each drawn object and prints that call for it (``(lambda t: ...)(...)``); a
+    new object has no such history and is printed by its ``repr``."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if type(value) is tuple:
+        return tuple(_fresh(item) for item in value)
+    return value
 
 
 def _normalized(vector: np.ndarray) -> np.ndarray:

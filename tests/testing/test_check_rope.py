@@ -357,3 +357,20 @@ def test_bhtd_functions_and_the_cos_sin_adapter():
     assert report.passed, str(report)
     with pytest.raises(ValueError, match="tensor_layout"):
         check_rope(single, head_dim=16, tensor_layout="NCHW")
+
+
+def test_zero_frequency_pairs_of_the_proportional_schedule_are_not_a_fault():
+    """Hugging Face's ``proportional`` schedule zero-pads inv_freq to the head dimension,
+    so a correct function rotates only the first half of each ``(k, k + H/2)`` pair set
+    and probing finds 16 pairs of no standard layout. That is the expected convention,
+    not a departure (the transformers audit reported lfm3 so before); a function that
+    rotates the same number of pairs in the standard half layout of width 32 is wrong
+    (its pairs differ) and must still fail."""
+    expected = hugging_face(64, "proportional", partial_rotary_factor=0.5)
+    omega = expected.frequencies[0]
+    assert np.count_nonzero(omega == 0) == 16
+    report = check_rope(numpy_rope(omega), head_dim=64, expect=expected, max_position=MAX)
+    assert report.passed, str(report)
+    wrong = numpy_rope(omega[:16])  # pairs (k, k + 16): a rotary block of 32
+    report = check_rope(wrong, head_dim=64, expect=expected, max_position=MAX)
+    assert not report.passed and any("rotary dim" in f for f in report.faults), str(report)
