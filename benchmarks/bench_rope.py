@@ -13,8 +13,8 @@ target <= 1.0.
 import time
 
 import numpy as np
-
 from _timing import interleaved_best, print_table, torch_ports
+
 from refimpl.rope import angles, apply, apply_vjp, inv_freq
 
 SHAPE = (4, 16, 2048, 128)

@@ -10,8 +10,8 @@ a dense product, which is what a straightforward port of the theory would run.
 
 import numpy as np
 import scipy.stats
-
 from _timing import floor_multiply, median_time, print_table
+
 from refimpl.rope import angles, apply, inv_freq
 from refimpl.rope.generators import generators, rotation_from_generators
 from refimpl.rope.grids import index_grid, with_prefix_tokens
@@ -46,7 +46,8 @@ def main() -> None:
     print_table(f"2-D RoPE, x {SHAPE}, 32x32 grid + CLS", [
         ("apply(2-D angles) / apply(1-D angles)", paired_ratio(apply_2d, apply_1d), "<= 1.5"),
         ("build angles (grid, CLS, p @ F) / apply(2-D)", paired_ratio(build, apply_2d), "<= 0.5"),
-        ("apply(2-D angles) / one multiply over x", median_time(apply_2d) / floor, "(context: floor)"),
+        ("apply(2-D angles) / one multiply over x", median_time(apply_2d) / floor,
+         "(context: floor)"),
         ("apply(RoPE-Mixed, F per head) / apply(1-D)",
          paired_ratio(lambda: apply(x, phi_mixed), apply_1d), "(context)"),
         ("apply(2-D, basis=Q) / apply(1-D)",

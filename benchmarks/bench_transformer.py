@@ -20,8 +20,8 @@ and for one (where every step is a matrix-vector product, so the ratio is larger
 import time
 
 import numpy as np
-
 from _timing import interleaved_best, print_table, torch_ports
+
 from refimpl.masks import causal_mask
 from refimpl.transformer import TransformerConfig, backward, forward, generate, init_params
 

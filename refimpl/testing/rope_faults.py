@@ -72,7 +72,8 @@ def _rotating_pairs_match(found: RopeIdentity, expected: RopeConvention) -> bool
     still = np.all(expected.frequencies == 0, axis=0)
     if not np.any(still) or np.all(still):
         return False
-    moving = tuple(pair for pair, zero in zip(_expected_pairs(expected), still) if not zero)
+    moving = tuple(pair for pair, zero in zip(_expected_pairs(expected), still, strict=True)
+                   if not zero)
     return tuple(found.pairs) == moving
 
 
