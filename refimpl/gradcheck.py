@@ -42,6 +42,27 @@ def _contract(outputs: tuple, cotangents: tuple) -> float:
                      for c, y in zip(cotangents, outputs, strict=True)))
 
 
+def _argument_list(args: Any) -> list:
+    """``args`` as a list of ``f``'s arguments, or TypeError when one array was passed."""
+    if isinstance(args, np.ndarray) or not isinstance(args, (list, tuple)):
+        shape = getattr(args, "shape", None)
+        received = f"{type(args).__name__}" + (f" of shape {shape}" if shape is not None else "")
+        raise TypeError(f"args must be a list or tuple of f's arguments, got {received}; "
+                        f"for a function of one array x write [x]")
+    return list(args)
+
+
+def _check_cotangents(cotangents: tuple, outputs: tuple) -> None:
+    """ValueError unless each cotangent has the shape of its output of ``f``."""
+    if len(cotangents) != len(outputs):
+        raise ValueError(f"cotangent must have one array per output of f: f returned "
+                         f"{len(outputs)}, got {len(cotangents)}")
+    for k, (c, y) in enumerate(zip(cotangents, outputs, strict=True)):
+        if c.shape != np.shape(y):
+            raise ValueError(f"cotangent {k} must have the shape of f's output {k}, "
+                             f"{np.shape(y)}, got {c.shape}")
+
+
 def _resolve_argnums(argnums: int | Sequence[int] | None, count: int) -> tuple[int, ...]:
     if argnums is None:
         return tuple(range(count))
@@ -85,10 +106,11 @@ def numerical_vjp(
     >>> np.allclose(g, np.cos([0.0, 1.0]))
     True
     """
-    args = list(args)
+    args = _argument_list(args)
     argnums = _resolve_argnums(argnums, len(args))
     eps = DEFAULT_EPS if eps is None else float(eps)
     cotangents = tuple(np.asarray(c, dtype=np.float64) for c in _as_tuple(cotangent))
+    _check_cotangents(cotangents, _as_tuple(f(*args)))
     gradients = []
     for index in argnums:
         point = as_float_array(args[index], f"args[{index}]").copy()
@@ -221,7 +243,7 @@ def assert_vjp(
     >>> report.worst_abs_error < 1e-9
     True
     """
-    args = list(args)
+    args = _argument_list(args)
     argnums = _resolve_argnums(argnums, len(args))
     for index in argnums:
         args[index] = as_float_array(args[index], f"args[{index}]")

@@ -123,8 +123,10 @@ def _head_weight(weight: ArrayLike, d: int) -> np.ndarray:
     """The head as a float64 ``(3d, 5)`` array, or ``ValueError`` naming its shape."""
     weight = as_float_array(weight, "weight")
     if weight.shape != (3 * d, _NUM_CLASSES):
+        hint = ("; torch.nn.Linear stores (out, in): pass its weight.T"
+                if weight.shape == (_NUM_CLASSES, 3 * d) else "")
         raise ValueError(f"weight must have shape (3d, 5) = ({3 * d}, 5) for sentence "
-                         f"vectors of size d={d}, got shape {weight.shape}")
+                         f"vectors of size d={d}, got shape {weight.shape}{hint}")
     return weight
 
 
