@@ -3,7 +3,7 @@
 :func:`softmax` shifts by the maximum so that no exponent is positive; a boolean mask
 removes entries, and a slice with no allowed entry is *defined* to be all zeros (with
 zero gradient), the convention every attention function of :mod:`refimpl.attention`
-inherits. :func:`softmax_into` is the in-place core the attention functions call.
+inherits. ``softmax_into`` is the in-place core the attention functions call.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "g
 
 
 def config_from_hf(config: Mapping, seq_len: int | None = None) -> TransformerConfig:
-    """The :class:`TransformerConfig` of a GPT-NeoX config dict."""
+    """The :class:`~refimpl.transformer.TransformerConfig` of a GPT-NeoX config dict."""
     d_model = int(config_value(config, "hidden_size"))
     n_heads = int(config_value(config, "num_attention_heads"))
     if d_model % n_heads:

@@ -42,7 +42,7 @@ _ACTIVATIONS = {"silu": "swiglu", "gelu": "geglu"}
 
 
 def config_from_hf(config: Mapping, seq_len: int | None = None) -> TransformerConfig:
-    """The :class:`TransformerConfig` of a Llama or Mistral config dict."""
+    """The :class:`~refimpl.transformer.TransformerConfig` of a Llama or Mistral config dict."""
     d_model = int(config_value(config, "hidden_size"))
     n_heads = int(config_value(config, "num_attention_heads"))
     head_dim = int(config_value(config, "head_dim", d_model // n_heads))

@@ -18,7 +18,7 @@ CASES = [("left", False), ("left", True), ("right", False), ("right", True)]
 
 
 def apply_against_lapack(rng: np.random.Generator) -> CheckResult:
-    """Worst |householder_apply - dormqr| relative to max |X|, block edges included."""
+    """Worst ``|householder_apply - dormqr|`` relative to ``max |X|``, block edges included."""
     errors = []
     for r, c, p in [(7, 4, 3), (40, 40, 9), (100, 70, 45)]:
         V, tau = hh.householder_qr(rng.standard_normal((r, c)))

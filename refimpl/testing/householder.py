@@ -106,7 +106,7 @@ def check_householder_product(fn: Callable[..., Any], *, dtype: str = "float64",
 
     Runs the properties of :mod:`refimpl.testing.properties.householder_product` on
     reflectors from a QR factorisation and on random ``tau``, for every shape of
-    :data:`PRODUCT_SHAPES`: agreement with LAPACK ``dorgqr`` (tolerance
+    ``PRODUCT_SHAPES``: agreement with LAPACK ``dorgqr`` (tolerance
     ``16 eps (m + k) max(1, max|Q|)``), orthonormal columns for reflections, the
     diagonal, upper triangle and trailing columns of ``V`` ignored (exactly), ``tau = 0``
     giving the identity columns (exactly). A value disagreement is explained, when
@@ -201,7 +201,7 @@ def check_orthogonal_map(fn: Callable[..., Any], *, form: str = "apply",
 
     Runs the properties ``maps_a_to_b`` and ``orthogonality`` of
     :mod:`refimpl.testing.properties.maps` (for a map of unknown construction: singular
-    at ``b = a`` or ``b = -a``) on the pairs of :func:`unit_pairs`, and says which of
+    at ``b = a`` or ``b = -a``) on the pairs of ``unit_pairs``, and says which of
     refimpl's maps the function matches and which determinant it has.
 
     Parameters

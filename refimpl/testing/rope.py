@@ -1,8 +1,8 @@
 """RoPE conformance: identify a foreign rotary embedding by probing it, then check it.
 
-:func:`check_rope` probes ``fn(x, positions)`` (:func:`~refimpl.testing.rope_identify.
-identify_rope`: pairs, layout, rotary block, frequencies, base and position scale, offset,
-magnitude), then checks that the output of a row does not depend on the other rows of the
+:func:`check_rope` probes ``fn(x, positions)``
+(:func:`~refimpl.testing.rope_identify.identify_rope`: pairs, layout, rotary block,
+frequencies, base and position scale, offset, magnitude), then checks that the output of a row does not depend on the other rows of the
 call (two batch sizes) nor on earlier calls, relative-position invariance of the scores
 (Su et al., "RoFormer: Enhanced Transformer with Rotary Position Embedding", 2021,
 arXiv:2104.09864, eq. 16) and orthogonality, compares the function with a reference

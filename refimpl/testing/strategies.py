@@ -48,8 +48,8 @@ __all__ = ["unit_vectors", "unit_vector_pairs", "positions", "orthonormal_bases"
 def built(draw: Any, strategy: st.SearchStrategy[Any], build: Any = None) -> Any:
     """``build(value)`` of a value drawn from ``strategy`` (the value itself without
     ``build``). Unlike ``strategy.map(build)``, Hypothesis then prints a falsifying
-    example by its ``repr`` (arrays, a :class:`Case` with shapes) rather than as a call
-    of the lambda that built it."""
+    example by its ``repr`` (arrays, a :class:`~refimpl.testing.properties.Case` with
+    shapes) rather than as a call of the lambda that built it."""
     value = draw(strategy)
     return _fresh(value if build is None else build(value))
 
