@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from refimpl.testing import strategies as rst
@@ -146,7 +146,13 @@ def run_property(prop: Property, subject: Any,
 
             label = re.sub(r"\W", "_", str(getattr(subject, "name", "")))
             check.__name__ = check.__qualname__ = f"{prop.kind}_{prop.name}_of_{label}"
-            given(case=strategy)(check)()
+            # The user's profile, except that slow generation is not the user's failure:
+            # the first draws of refimpl's array strategies are slow on a cold,
+            # loaded machine (Hypothesis's too_slow check then fails a correct run).
+            slow = [HealthCheck.too_slow, HealthCheck.data_too_large]
+            quiet = settings(suppress_health_check=[
+                *settings.default.suppress_health_check, *slow])
+            quiet(given(case=strategy)(check))()
         except PropertyFailure as error:
             raise _diagnosed(error, prop, subject) from None
 
