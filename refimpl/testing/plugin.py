@@ -151,7 +151,7 @@ def run_property(prop: Property, subject: Any,
             # loaded machine (Hypothesis's too_slow check then fails a correct run).
             slow = [HealthCheck.too_slow, HealthCheck.data_too_large]
             quiet = settings(suppress_health_check=[
-                *settings.default.suppress_health_check, *slow])
+                *settings().suppress_health_check, *slow])
             quiet(given(case=strategy)(check))()
         except PropertyFailure as error:
             raise _diagnosed(error, prop, subject) from None
