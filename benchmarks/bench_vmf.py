@@ -21,9 +21,9 @@ import time
 import warnings
 
 import numpy as np
+from _timing import interleaved_best, median_time, print_table, torch_ports
 from scipy import special, stats
 
-from _timing import interleaved_best, median_time, print_table, torch_ports
 from refimpl.vmf import entropy, log_normalizer, logpdf, sample
 
 N = 100_000
@@ -43,11 +43,20 @@ def sampling_rows() -> list[tuple[str, float, str]]:
         mu /= np.linalg.norm(mu)
         rng = np.random.default_rng(0)
         repeat = 7 if d < 1000 else 1
-        ours = median_time(lambda: sample(mu, KAPPA, size=N, rng=rng), repeat=repeat)
-        floor = median_time(lambda: rng.standard_normal(N * d), repeat=repeat)
         frozen = stats.vonmises_fisher(mu, KAPPA)
-        peer = (median_time(lambda: frozen.rvs(N, random_state=rng), repeat=repeat) if d < 1000
-                else _once(lambda: frozen.rvs(N, random_state=rng)))
+
+        def ours_draw(mu=mu, rng=rng):
+            return sample(mu, KAPPA, size=N, rng=rng)
+
+        def floor_draw(rng=rng, d=d):
+            return rng.standard_normal(N * d)
+
+        def peer_draw(frozen=frozen, rng=rng):
+            return frozen.rvs(N, random_state=rng)
+
+        ours = median_time(ours_draw, repeat=repeat)
+        floor = median_time(floor_draw, repeat=repeat)
+        peer = median_time(peer_draw, repeat=repeat) if d < 1000 else _once(peer_draw)
         rows.append((f"sample d={d}, n={N} / scipy vonmises_fisher.rvs", ours / peer, target))
         rows.append((f"sample d={d}, n={N} / draw n*d normals (floor)", ours / floor, "<= 2"))
     return rows
@@ -59,13 +68,15 @@ def normalizer_rows() -> list[tuple[str, float, str]]:
     for d in (10, 100):
         nu = d / 2 - 1
 
-        def scipy_formula():
+        def scipy_formula(nu=nu):
             with np.errstate(divide="ignore", invalid="ignore"):
                 return (nu * np.log(kappa) - (nu + 1) * np.log(2 * np.pi)
                         - np.log(special.ive(nu, kappa)) - kappa)
 
-        ratio = median_time(lambda: log_normalizer(d, kappa), repeat=3) / median_time(
-            scipy_formula, repeat=3)
+        def ours(d=d):
+            return log_normalizer(d, kappa)
+
+        ratio = median_time(ours, repeat=3) / median_time(scipy_formula, repeat=3)
         rows.append((f"log_normalizer d={d}, 1e6 kappas / scipy ive formula", ratio, "<= 3"))
     return rows
 

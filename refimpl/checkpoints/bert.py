@@ -64,7 +64,10 @@ ROFORMER_BASE = 10000.0
 
 
 def config_from_hf(config: Mapping, seq_len: int | None = None) -> TransformerConfig:
-    """The :class:`~refimpl.transformer.TransformerConfig` of a BERT or RoFormer config dict (``seq_len`` unused)."""
+    """The :class:`~refimpl.transformer.TransformerConfig` of a BERT or RoFormer config dict.
+
+    ``seq_len`` is unused.
+    """
     roformer = config.get("model_type") == "roformer"
     d_model = int(config_value(config, "hidden_size"))
     n_heads = int(config_value(config, "num_attention_heads"))

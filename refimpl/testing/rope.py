@@ -2,15 +2,15 @@
 
 :func:`check_rope` probes ``fn(x, positions)``
 (:func:`~refimpl.testing.rope_identify.identify_rope`: pairs, layout, rotary block,
-frequencies, base and position scale, offset, magnitude), then checks that the output of a row does not depend on the other rows of the
-call (two batch sizes) nor on earlier calls, relative-position invariance of the scores
-(Su et al., "RoFormer: Enhanced Transformer with Rotary Position Embedding", 2021,
-arXiv:2104.09864, eq. 16) and orthogonality, compares the function with a reference
-convention (an expected preset from :mod:`refimpl.testing.presets`, or the one identified)
-over positions ``0, 1, 2, 4, ..., max_position`` and reports the worst error at each
-position: float32 angles show up as a curve that grows linearly with the position.
-Every disagreement with an expected preset becomes a named fault
-(:mod:`refimpl.testing.rope_faults`), all of them, not only the first.
+frequencies, base and position scale, offset, magnitude), then checks that the output of a
+row depends neither on the other rows of the call (two batch sizes) nor on earlier calls,
+relative-position invariance of the scores (Su et al., "RoFormer: Enhanced Transformer with
+Rotary Position Embedding", 2021, arXiv:2104.09864, eq. 16) and orthogonality, compares the
+function with a reference convention (an expected preset from
+:mod:`refimpl.testing.presets`, or the one identified) over positions ``0, 1, 2, 4, ...,
+max_position`` and reports the worst error at each position: float32 angles show up as a
+curve that grows linearly with the position. Every disagreement with an expected preset
+becomes a named fault (:mod:`refimpl.testing.rope_faults`), all of them, not only the first.
 
 Tolerances follow the claimed precision, separately for the inputs (``dtype``: ``x``, the
 cos/sin tables, the output) and for the angles (``angle_dtype``), by the rule of

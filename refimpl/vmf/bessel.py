@@ -51,7 +51,7 @@ def _debye_polynomials(count: int) -> list[np.ndarray]:
     ``U_(k+1)(p) = p^2 (1 - p^2) U_k'(p) / 2 + (1/8) int_0^p (1 - 5 t^2) U_k(t) dt``.
     """
     u = [Fraction(1)]  # coefficients of U_k in powers of p
-    result = []
+    result: list[np.ndarray] = []
     for _ in range(count):
         nxt = [Fraction(0)] * (len(u) + 3)
         for j, c in enumerate(u):

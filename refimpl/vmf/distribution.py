@@ -3,7 +3,8 @@ entropy and KL divergences, with their gradients in kappa.
 
 The density is ``f(x) = C_d(kappa) exp(kappa <mu, x>)`` for unit ``x`` and ``mu`` in R^d,
 
-.. math:: C_d(\\kappa) = \\frac{\\kappa^{\\nu}}{(2\\pi)^{\\nu+1} I_\\nu(\\kappa)}, \\qquad \\nu = d/2 - 1,
+.. math:: C_d(\\kappa) = \\frac{\\kappa^{\\nu}}{(2\\pi)^{\\nu+1} I_\\nu(\\kappa)},
+          \\qquad \\nu = d/2 - 1,
 
 and kappa = 0 is the uniform distribution, ``C_d(0) = 1/|S^(d-1)|``. Everything is
 written so that it stays finite and accurate for d up to 1e5 and kappa in [0, 1e10]:
@@ -28,10 +29,21 @@ import numpy as np
 from scipy import special
 
 from refimpl._broadcasting import cotangent, sum_to_shape
-from refimpl._validation import (as_float_array, as_int, broadcast_batch, check_last_axis,
-                                 check_unit_norm)
-from refimpl.vmf.bessel import (ARGUMENT_MAX, bessel_iv_ratio, bessel_iv_ratio_complement,
-                                bessel_iv_ratio_derivative, log_bessel_ive, log_hyp0f1)
+from refimpl._validation import (
+    as_float_array,
+    as_int,
+    broadcast_batch,
+    check_last_axis,
+    check_unit_norm,
+)
+from refimpl.vmf.bessel import (
+    ARGUMENT_MAX,
+    bessel_iv_ratio,
+    bessel_iv_ratio_complement,
+    bessel_iv_ratio_derivative,
+    log_bessel_ive,
+    log_hyp0f1,
+)
 
 __all__ = [
     "log_sphere_area", "log_normalizer", "log_normalizer_vjp", "mean_resultant_length",
@@ -228,7 +240,8 @@ def entropy_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     (-0.0, True)
     """
     kappa = check_kappa(kappa)
-    return -cotangent(grad, kappa.shape, broadcast=True) * kappa * mean_resultant_length_derivative(d, kappa)
+    g = cotangent(grad, kappa.shape, broadcast=True)
+    return -g * kappa * mean_resultant_length_derivative(d, kappa)
 
 
 def kl_to_uniform(d: Any, kappa: Any) -> np.ndarray:
@@ -269,7 +282,8 @@ def kl_to_uniform_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
     True
     """
     kappa = check_kappa(kappa)
-    return cotangent(grad, kappa.shape, broadcast=True) * kappa * mean_resultant_length_derivative(d, kappa)
+    g = cotangent(grad, kappa.shape, broadcast=True)
+    return g * kappa * mean_resultant_length_derivative(d, kappa)
 
 
 def _density_args(x: Any, mu: Any, kappa: Any, x_name: str = "x", mu_name: str = "mu"

@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 
 from refimpl._validation import as_float_array, check_ndim
-from refimpl.vmf.distribution import (check_directions, mean_resultant_length,
-                                      mean_resultant_length_derivative)
 from refimpl.vmf.bessel import bessel_iv_ratio_complement
+from refimpl.vmf.distribution import (
+    check_directions,
+    mean_resultant_length,
+    mean_resultant_length_derivative,
+)
 
 __all__ = ["fit", "fit_kappa"]
 
@@ -113,4 +116,4 @@ def fit(X: Any, weights: Any = None) -> tuple[np.ndarray, float]:
     complement = float(0.5 * weights @ np.einsum("ij,ij->i", difference, difference))
     if complement <= 0:
         raise ValueError("every sample equals the mean direction: the MLE of kappa is infinite")
-    return mu, fit_kappa(d, min(length, 1.0 - 1e-16), min(complement, 1.0))
+    return mu, fit_kappa(d, min(float(length), 1.0 - 1e-16), min(complement, 1.0))

@@ -5,15 +5,16 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import special, stats
+from vmf_bessel_fixture import DISTRIBUTION_FIXTURE
 
 from refimpl.gradcheck import assert_vjp
 from refimpl.householder import normalize, normalize_vjp
 from refimpl.vmf import distribution as vd
 from refimpl.vmf import sample
 from refimpl.vmf.bessel import bessel_iv_ratio_complement, log_bessel_iv
-from vmf_bessel_fixture import DISTRIBUTION_FIXTURE
 
 dims = st.one_of(st.sampled_from([2, 3, 4, 5, 1000, 100000]), st.integers(2, 100000))
 kappas = st.one_of(st.sampled_from([0.0, 1e-10, 1.0, 1e10]),
@@ -56,12 +57,14 @@ def test_vmf_vae_constant_kl():
 def test_mpmath_fixture_whole_grid():
     """50-digit mpmath over d in {2..1e5} x kappa in {1e-10..1e10}: every value finite and
     within 1e-12 (relative, or absolute below magnitude 1) of the reference."""
-    d, kappa, log_c, a, c, kl, h = (np.array(col, dtype=float) for col in zip(*DISTRIBUTION_FIXTURE))
+    columns = zip(*DISTRIBUTION_FIXTURE, strict=True)
+    d, kappa, log_c, a, c, kl, h = (np.array(col, dtype=float) for col in columns)
     for di in np.unique(d):
         rows = d == di
         k = kappa[rows]
         scale = lambda ref: np.maximum(1, np.abs(ref))  # noqa: E731
-        assert np.all(np.abs(vd.log_normalizer(int(di), k) - log_c[rows]) <= 1e-12 * scale(log_c[rows]))
+        log_c_error = np.abs(vd.log_normalizer(int(di), k) - log_c[rows])
+        assert np.all(log_c_error <= 1e-12 * scale(log_c[rows]))
         assert np.all(np.abs(vd.entropy(int(di), k) - h[rows]) <= 1e-12 * scale(h[rows]))
         assert np.all(np.abs(vd.mean_resultant_length(int(di), k) / a[rows] - 1) <= 1e-13)
         assert np.all(np.abs(vd.kl_to_uniform(int(di), k) / kl[rows] - 1) <= 1e-11)
@@ -153,7 +156,7 @@ def test_kappa_vjps(d, kappa):
     for f, f_vjp in [(vd.log_normalizer, vd.log_normalizer_vjp),
                      (vd.mean_resultant_length, vd.mean_resultant_length_vjp),
                      (vd.entropy, vd.entropy_vjp), (vd.kl_to_uniform, vd.kl_to_uniform_vjp)]:
-        assert_vjp(lambda k: f(d, k), lambda g, k: f_vjp(g, d, k), [k], rng=0,
+        assert_vjp(lambda k, f=f: f(d, k), lambda g, k, f_vjp=f_vjp: f_vjp(g, d, k), [k], rng=0,
                   eps=1e-6 / max(1.0, kappa) ** 0.5)
 
 
@@ -181,7 +184,8 @@ def test_logpdf_properties(d, kappa, seed):
     log_f = vd.logpdf(x, mu, kappa)
     expected = vd.log_normalizer(d, kappa) + kappa * x @ mu
     assert np.allclose(log_f, expected, rtol=1e-12, atol=1e-12 * (1 + kappa))
-    assert vd.logpdf(mu, mu, kappa) - vd.logpdf(-mu, mu, kappa) == pytest.approx(2 * kappa, rel=1e-12)
+    log_ratio = vd.logpdf(mu, mu, kappa) - vd.logpdf(-mu, mu, kappa)
+    assert log_ratio == pytest.approx(2 * kappa, rel=1e-12)
     rotation = stats.ortho_group.rvs(d, random_state=seed % 1000) if d > 1 else np.eye(1)
     assert np.allclose(vd.logpdf(x @ rotation.T, mu @ rotation.T, kappa), log_f,
                        rtol=1e-10, atol=1e-10 * (1 + kappa))
@@ -199,6 +203,7 @@ def test_logpdf_matches_scipy_where_scipy_is_finite():
 def test_entropy_is_minus_expected_logpdf():
     """H = -E[log f] by quadrature of the w-marginal (d = 5, kappa = 3)."""
     from scipy import integrate
+
     from refimpl.vmf.marginal import marginal_pdf
     d, kappa = 5, 3.0
     log_c = vd.log_normalizer(d, kappa)

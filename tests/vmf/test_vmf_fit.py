@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from vmf_stats import Z_CRITICAL
 
 from refimpl.householder import normalize
 from refimpl.vmf.bessel import bessel_iv_ratio_complement
 from refimpl.vmf.distribution import mean_resultant_length, mean_resultant_length_derivative
 from refimpl.vmf.fit import fit, fit_kappa
 from refimpl.vmf.sampling import sample
-from vmf_stats import Z_CRITICAL
 
 
 @given(st.one_of(st.sampled_from([2, 3, 3000, 100000]), st.integers(2, 100000)),
