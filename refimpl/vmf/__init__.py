@@ -7,9 +7,10 @@ normalizer, moments, density, entropy and KL divergences with their kappa gradie
 (:mod:`~refimpl.vmf.marginal`), samplers and the reparameterized transform
 (:mod:`~refimpl.vmf.sampling`), Wood's rejection sampler for ``w``, in his variables and in
 the complement form the samplers use (:mod:`~refimpl.vmf.wood`), and the maximum-likelihood
-fit (:mod:`~refimpl.vmf.fit`). Background: the vMF-VAE post (kexue.fm/archives/8404);
-Wood, "Simulation of the von Mises Fisher distribution", Commun. Stat. Simul. Comput.
-23(1):157-164 (1994).
+fit (:mod:`~refimpl.vmf.fit`), and the frozen distribution over them
+(:class:`~refimpl.vmf.frozen.VonMisesFisher`). Background: the vMF-VAE post
+(kexue.fm/archives/8404); Wood, "Simulation of the von Mises Fisher distribution",
+Commun. Stat. Simul. Comput. 23(1):157-164 (1994).
 
 Examples
 --------
@@ -46,12 +47,14 @@ from refimpl.vmf.distribution import (
     pdf_vjp,
 )
 from refimpl.vmf.fit import fit, fit_kappa
+from refimpl.vmf.frozen import VonMisesFisher
 from refimpl.vmf.marginal import (
     marginal_cdf,
     marginal_cdf_kappa_derivative,
     marginal_logpdf,
     marginal_pdf,
     marginal_quantile,
+    quantile_angle,
 )
 from refimpl.vmf.sampling import (
     InverseCdfTable,
@@ -73,5 +76,5 @@ __all__ = [
     "kl_vjp", "marginal_logpdf", "marginal_pdf", "marginal_cdf", "marginal_quantile",
     "marginal_cdf_kappa_derivative", "InverseCdfTable", "inverse_cdf_table", "sample",
     "sample_marginal", "wood_definition", "WOOD_DEFINITION_MAX_RATIO", "draw_noise",
-    "transform", "transform_vjp", "fit", "fit_kappa",
+    "transform", "transform_vjp", "fit", "fit_kappa", "quantile_angle", "VonMisesFisher",
 ]
