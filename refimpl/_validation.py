@@ -2,7 +2,7 @@
 
 Each public function of refimpl turns its array-like arguments into float64 NumPy
 arrays and checks them here, so that bad input fails early with a message that names
-the argument, says what was expected, and shows what was received (DESIGN.md §2)::
+the argument, says what was expected, and shows what was received ::
 
     ValueError: rotary dimension must be even, got head_dim=7
 

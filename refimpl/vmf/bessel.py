@@ -18,7 +18,8 @@ Perron's continued fraction (Gautschi and Slavik 1978, the form TFP's ``bessel_i
 uses), evaluated backward with 60 terms, which is accurate to a few ulps for every
 ``v >= 0`` and ``x >= 0``; its derivative in ``x`` is carried along the same recursion,
 so ``R'`` never suffers the cancellation of ``1 - R^2 - (2v+1) R/x`` at ``x >> v``.
-See research/vmf_householder_testing_anchors.md §5.
+References: W. Gautschi and J. Slavik, "On the computation of modified Bessel function
+ratios", Math. Comp. 32 (1978) 865-875; DLMF chapter 10 (dlmf.nist.gov/10).
 """
 
 from __future__ import annotations
@@ -155,7 +156,9 @@ def log_bessel_ive(v: Any, x: Any) -> np.ndarray:
 
     References
     ----------
-    DLMF 10.25.2, 10.40.1, 10.41.3, 10.41.9; research/vmf_householder_testing_anchors.md §5.1.
+    DLMF 10.25.2 (series), 10.40.1 (Hankel), 10.41.3 and 10.41.9 (Debye, uniform in the
+    order); F. W. J. Olver, "The asymptotic expansion of Bessel functions of large order",
+    Phil. Trans. R. Soc. A 247 (1954) 328-368.
 
     Examples
     --------

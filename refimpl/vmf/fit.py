@@ -5,9 +5,9 @@ kappa solves ``A_d(kappa) = r_bar``, the mean resultant length. We solve it in c
 form, ``1 - A_d(kappa) = 1 - r_bar``, with ``1 - r_bar = mean_i ||x_i - mu_hat||^2 / 2``
 (exact for unit rows, and accurate when ``r_bar -> 1``) and ``1 - A_d`` from Perron's
 continued fraction, starting from Banerjee et al.'s approximation and taking Newton
-steps as Sra (2012) suggests. SciPy's bracketed solver returns its bracket end 1e-8 at
-d = 3000 because its Bessel ratio is 0/0 there; this one does not (research note
-vmf_householder_testing_anchors.md §6.4).
+steps as Sra (2012) suggests. SciPy's bracketed solver (``scipy.stats.vonmises_fisher.fit``,
+SciPy 1.17) returns its bracket end 1e-8 at d = 3000 because its Bessel ratio is 0/0
+there; this one does not (``tests/vmf/test_vmf_fit.py``).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def fit_kappa(d: int, r_bar: float, r_bar_complement: float | None = None) -> fl
     return kappa
 
 
-def fit(X: Any, weights: Any = None) -> tuple[np.ndarray, float]:
+def fit(X: Any, weights: Any = None) -> tuple[np.ndarray, Any]:
     r"""Maximum-likelihood ``(mu, kappa)`` of vMF from unit vectors ``X`` (n, d).
 
     .. math:: \hat\mu = \frac{\bar x}{\lVert \bar x \rVert}, \quad
@@ -73,22 +73,25 @@ def fit(X: Any, weights: Any = None) -> tuple[np.ndarray, float]:
 
     Parameters
     ----------
-    X : array_like, shape (n, d)
-        Unit vectors (norm 1 within 1e-10), ``d >= 2``.
-    weights : array_like, shape (n,), optional
-        Non-negative weights with a positive sum (default: all 1).
+    X : array_like, shape (..., n, d)
+        Unit vectors (norm 1 within 1e-10), ``d >= 2``; leading axes hold a batch of
+        sample sets, each fitted on its own.
+    weights : array_like, shape (..., n), optional
+        Non-negative weights with a positive sum per set (default: all 1), broadcasting
+        against the batch axes of ``X``.
 
     Returns
     -------
-    (mu, kappa) : ndarray of shape (d,), float
-        If the weighted mean is exactly 0 the data look uniform: kappa = 0 and mu is
-        e_1 (any direction is a maximiser).
+    (mu, kappa) : ndarray of shape (..., d), float or ndarray of shape (...)
+        A float kappa for one set ``(n, d)``, an array for a batch. Where a weighted
+        mean is exactly 0 the data look uniform: kappa = 0 and mu is e_1 (any direction
+        is a maximiser).
 
     Raises
     ------
     ValueError
-        If every (weighted) row equals the mean direction: the likelihood grows without
-        bound in kappa and no finite MLE exists.
+        If every (weighted) row of a set equals its mean direction: the likelihood grows
+        without bound in kappa and no finite MLE exists.
 
     Examples
     --------
@@ -96,16 +99,44 @@ def fit(X: Any, weights: Any = None) -> tuple[np.ndarray, float]:
     >>> mu, kappa = fit(sample([0.0, 0.6, 0.8], 30.0, size=20000, rng=0))
     >>> bool(abs(kappa / 30.0 - 1) < 0.05 and mu @ [0.0, 0.6, 0.8] > 0.999)
     True
+    >>> sets = np.stack([sample([0.0, 0.6, 0.8], k, size=4000, rng=1) for k in (5.0, 50.0)])
+    >>> mus, kappas = fit(sets)
+    >>> mus.shape, kappas.shape
+    ((2, 3), (2,))
     """
     X = check_directions(X, "X")
     check_ndim(X, "X", 2)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must have shape (n, d) with n >= 1, got {X.shape}")
-    n, d = X.shape
-    weights = np.ones(n) if weights is None else as_float_array(weights, "weights")
-    if weights.shape != (n,) or np.any(weights < 0) or weights.sum() <= 0:
-        raise ValueError(f"weights must be {n} non-negative numbers with a positive sum, "
-                         f"got shape {weights.shape}")
+    if X.shape[-2] == 0:
+        raise ValueError(f"X must have shape (..., n, d) with n >= 1, got {X.shape}")
+    batch, (n, d) = X.shape[:-2], X.shape[-2:]
+    if weights is None:
+        weights = np.ones(X.shape[:-1])
+    else:
+        weights = as_float_array(weights, "weights")
+        try:
+            if weights.ndim == 0 or weights.shape[-1] != n:  # one weight per sample
+                raise ValueError
+            weights = np.broadcast_to(weights, X.shape[:-1])
+        except ValueError:
+            raise ValueError(f"weights must have shape (..., {n}) broadcasting against X of "
+                             f"shape {X.shape}, got shape {weights.shape}") from None
+    if X.ndim == 2:
+        return _fit_one(X, weights)
+    mus, kappas = np.empty(batch + (d,)), np.empty(batch)
+    for index in np.ndindex(batch):  # one Newton solve per sample set
+        mus[index], kappas[index] = _fit_one(X[index], weights[index], index)
+    return mus, kappas
+
+
+def _fit_one(X: np.ndarray, weights: np.ndarray, index: tuple[int, ...] = ()
+             ) -> tuple[np.ndarray, float]:
+    """The fit of one sample set ``X`` (n, d) with weights (n,); ``index`` names it."""
+    where = f" (sample set {index})" if index else ""
+    if np.any(weights < 0) or weights.sum() <= 0:
+        raise ValueError(f"weights must be non-negative with a positive sum{where}, got "
+                         f"values in [{weights.min():g}, {weights.max():g}] summing to "
+                         f"{weights.sum():g}")
+    d = X.shape[1]
     weights = weights / weights.sum()
     mean = weights @ X
     length = np.linalg.norm(mean)
@@ -115,5 +146,6 @@ def fit(X: Any, weights: Any = None) -> tuple[np.ndarray, float]:
     difference = X - mu
     complement = float(0.5 * weights @ np.einsum("ij,ij->i", difference, difference))
     if complement <= 0:
-        raise ValueError("every sample equals the mean direction: the MLE of kappa is infinite")
+        raise ValueError(f"every sample equals the mean direction{where}: the MLE of kappa "
+                         "is infinite")
     return mu, fit_kappa(d, min(float(length), 1.0 - 1e-16), min(complement, 1.0))

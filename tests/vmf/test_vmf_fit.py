@@ -92,3 +92,32 @@ def test_near_uniform_and_very_concentrated_data():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@given(batch=st.sampled_from([(1,), (3,), (2, 2)]), d=st.integers(2, 12),
+       n=st.integers(2, 30), seed=st.integers(0, 2**32 - 1))
+def test_batch_fit_is_the_fit_of_each_set(batch, d, n, seed):
+    # A batch is fitted set by set: the same arithmetic on each set, so equal bit for bit.
+    rng = np.random.default_rng(seed)
+    X = normalize(rng.standard_normal(batch + (n, d)))
+    weights = rng.random(batch + (n,)) + 0.1
+    for w in (None, weights, weights[(0,) * len(batch)]):  # per set, or one row for all
+        mus, kappas = fit(X, w)
+        assert mus.shape == batch + (d,) and kappas.shape == batch
+        for index in np.ndindex(batch):
+            row = None if w is None else np.broadcast_to(w, batch + (n,))[index]
+            mu, kappa = fit(X[index], row)
+            assert np.array_equal(mus[index], mu) and kappas[index] == kappa
+
+
+@pytest.mark.parametrize("X, weights, match", [
+    (np.zeros((2, 0, 3)), None, "n >= 1"),
+    (np.eye(3)[None].repeat(2, 0), np.ones((2, 2)), r"shape \(\.\.\., 3\)"),
+    (np.eye(3)[None].repeat(2, 0), np.ones(1), r"shape \(\.\.\., 3\)"),
+    (np.eye(3)[None].repeat(2, 0), 1.0, r"shape \(\.\.\., 3\)"),
+    (np.eye(3)[None].repeat(2, 0), [[1.0, 1.0, 1.0], [1.0, -1.0, 1.0]], r"sample set \(1,\)"),
+    (np.stack([np.eye(3), np.eye(3)[[0, 0, 0]]]), None, r"sample set \(1,\).*infinite"),
+])
+def test_batch_fit_names_the_bad_argument_and_set(X, weights, match):
+    with pytest.raises(ValueError, match=match):
+        fit(X, weights)
