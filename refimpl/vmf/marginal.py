@@ -31,7 +31,7 @@ from scipy import special
 
 from refimpl._validation import as_float_array, as_scalar
 from refimpl.vmf.bessel import bessel_iv_ratio_complement
-from refimpl.vmf.distribution import check_dimension, log_mode_density
+from refimpl.vmf.distribution import check_dimension, check_kappa, log_mode_density
 
 __all__ = ["marginal_logpdf", "marginal_pdf", "marginal_cdf", "marginal_quantile",
            "marginal_cdf_kappa_derivative", "angle_from_w", "quantile_angle"]
@@ -134,13 +134,40 @@ def _marginal_args(w: ArrayLike, d: int, kappa: float) -> tuple[np.ndarray, int,
     return w, check_dimension(d), as_scalar(kappa, "kappa", nonnegative=True)
 
 
-def marginal_logpdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
+def _per_kappa(scalar_form: Callable[[np.ndarray, int, float], np.ndarray],
+               x: ArrayLike, x_name: str, d: int, kappa: ArrayLike) -> np.ndarray:
+    """``scalar_form(x, d, kappa)`` with ``x`` and ``kappa`` broadcast against each other.
+
+    The functions of this module take one kappa at a time (the quadrature panels are laid
+    out around the mode of that kappa's angle); an array of kappas is evaluated once per
+    distinct value, on the entries that share it, so each entry gets exactly the value
+    of a scalar call. ``d`` stays a scalar: it is the sphere's dimension, one per
+    distribution family (and the density's exponent ``(d - 3)/2``).
+    """
+    x = as_float_array(x, x_name)
+    kappa = check_kappa(kappa)
+    if kappa.ndim == 0:
+        return scalar_form(x, d, float(kappa))
+    try:
+        x, kappa = np.broadcast_arrays(x, kappa)
+    except ValueError:
+        raise ValueError(f"{x_name} of shape {x.shape} and kappa of shape {kappa.shape} "
+                         "do not broadcast") from None
+    out = np.empty(x.shape)
+    for value in np.unique(kappa):
+        where = kappa == value
+        out[where] = scalar_form(x[where], d, float(value))
+    return out
+
+
+def marginal_logpdf(w: ArrayLike, d: int, kappa: ArrayLike) -> np.ndarray:
     r"""Log-density of ``w = <mu, x>``.
 
     .. math:: \log p(w) = \log C_d + \kappa + \log|S^{d-2}| - \kappa (1 - w)
        + \tfrac{d-3}{2} \left[\log(1 - w) + \log(1 + w)\right]
 
     At ``w = +-1`` it is ``-inf`` for d > 3 and ``+inf`` for d = 2 (the exact limits).
+    ``w`` and ``kappa`` broadcast against each other; ``d`` is a scalar.
 
     Examples
     --------
@@ -148,6 +175,10 @@ def marginal_logpdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     >>> bool(np.isclose(marginal_logpdf(0.3, 3, k), np.log(k * np.exp(k * 0.3) / (2 * np.sinh(k)))))
     True
     """
+    return _per_kappa(_logpdf_one, w, "w", d, kappa)
+
+
+def _logpdf_one(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     w, d, kappa = _marginal_args(w, d, kappa)
     power = 0.5 * (d - 3.0)
     constant = float(log_mode_density(d, np.array(kappa))) + _log_area_minus_one(d)
@@ -156,7 +187,7 @@ def marginal_logpdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
                 + special.xlog1py(power, w))
 
 
-def marginal_pdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
+def marginal_pdf(w: ArrayLike, d: int, kappa: ArrayLike) -> np.ndarray:
     """Density of ``w = <mu, x>``: ``exp`` of :func:`marginal_logpdf`.
 
     Examples
@@ -167,7 +198,7 @@ def marginal_pdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     return np.exp(marginal_logpdf(w, d, kappa))
 
 
-def marginal_cdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
+def marginal_cdf(w: ArrayLike, d: int, kappa: ArrayLike) -> np.ndarray:
     r"""``F(w) = P(<mu, x> <= w)`` for ``x ~ vMF(mu, kappa)`` on S^(d-1).
 
     .. math:: F(w) = \int_{-1}^{w} p(t)\, dt
@@ -183,14 +214,21 @@ def marginal_cdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
         Points in ``[-1, 1]``.
     d : int
         Dimension, ``d >= 2``.
-    kappa : float
-        Concentration ``>= 0`` (a scalar: the quadrature grid depends on it).
+    kappa : array_like
+        Concentrations ``>= 0``, broadcasting against ``w`` (the quadrature grid depends
+        on kappa: one grid per distinct value).
 
     Examples
     --------
     >>> float(marginal_cdf(0.0, 5, 0.0))  # symmetric at kappa = 0
     0.5
+    >>> marginal_cdf(0.0, 5, [0.0, 1.0, 10.0]).round(6).tolist()
+    [0.5, 0.32043, 0.000247]
     """
+    return _per_kappa(_cdf_one, w, "w", d, kappa)
+
+
+def _cdf_one(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     w, d, kappa = _marginal_args(w, d, kappa)
     if d == 3:
         if kappa == 0:
@@ -199,7 +237,7 @@ def marginal_cdf(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     return angle_integrals(angle_from_w(w), d, kappa)[1]
 
 
-def marginal_cdf_kappa_derivative(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
+def marginal_cdf_kappa_derivative(w: ArrayLike, d: int, kappa: ArrayLike) -> np.ndarray:
     r"""``dF(w)/d kappa`` at fixed ``w``: the input of the implicit reparameterization.
 
     .. math:: \frac{\partial F(w)}{\partial \kappa} = \int_{-1}^{w} (t - A_d)\, p(t)\, dt
@@ -218,6 +256,10 @@ def marginal_cdf_kappa_derivative(w: ArrayLike, d: int, kappa: float) -> np.ndar
     >>> bool(np.isclose(marginal_cdf_kappa_derivative(w, 3, k), exact, rtol=1e-13))
     True
     """
+    return _per_kappa(_cdf_kappa_derivative_one, w, "w", d, kappa)
+
+
+def _cdf_kappa_derivative_one(w: ArrayLike, d: int, kappa: float) -> np.ndarray:
     w, d, kappa = _marginal_args(w, d, kappa)
     complement = float(bessel_iv_ratio_complement(0.5 * d - 1.0, kappa))
     theta = angle_from_w(w)
@@ -278,7 +320,7 @@ def _angle_quantile(u: np.ndarray, d: int, kappa: float) -> np.ndarray:
     return theta
 
 
-def marginal_quantile(u: ArrayLike, d: int, kappa: float) -> np.ndarray:
+def marginal_quantile(u: ArrayLike, d: int, kappa: ArrayLike) -> np.ndarray:
     r"""The quantile ``w = F^{-1}(u)`` of ``w = <mu, x>``, for ``u`` in ``[0, 1]``.
 
     d = 3: ``1 - w = -log(u + (1-u) e^(-2 kappa)) / kappa``, with the logarithm taken as
@@ -287,7 +329,8 @@ def marginal_quantile(u: ArrayLike, d: int, kappa: float) -> np.ndarray:
     Fisher distribution on S^2 (and other tricks)", 2012, in complements) and directly
     otherwise (u near 0 at large kappa); ``2 (1 - u)`` at kappa = 0. Otherwise a safeguarded Newton
     iteration on the angle's CDF (see :func:`marginal_cdf`), accurate to a few ulps of
-    ``theta = arccos w``.
+    ``theta = arccos w``. ``u`` and ``kappa`` broadcast against each other; ``d`` is a
+    scalar.
 
     Examples
     --------
@@ -297,6 +340,10 @@ def marginal_quantile(u: ArrayLike, d: int, kappa: float) -> np.ndarray:
     >>> bool(np.allclose(marginal_cdf(marginal_quantile(u, 6, 4.0), 6, 4.0), u, rtol=1e-13))
     True
     """
+    return _per_kappa(_quantile_one, u, "u", d, kappa)
+
+
+def _quantile_one(u: ArrayLike, d: int, kappa: float) -> np.ndarray:
     u = as_float_array(u, "u")
     if np.any((u < 0) | (u > 1)):
         raise ValueError(f"u must lie in [0, 1], got a value {u[(u < 0) | (u > 1)].ravel()[0]}")
