@@ -4,8 +4,8 @@ A small immutable object for code that passes distributions around, in the style
 ``scipy.stats.vonmises_fisher``. It holds nothing but a validated ``mu`` (unit vector,
 shape ``(d,)``) and a scalar ``kappa >= 0``; every method is one call of the function of
 the same name in :mod:`refimpl.vmf.distribution`, :mod:`refimpl.vmf.sampling` or
-:mod:`refimpl.vmf.fit`, so it has the accuracy, the errors and (for :meth:`rvs`) the
-algorithms and ``rng`` semantics of those functions.
+:mod:`refimpl.vmf.fit`, so it has the accuracy, the errors and (for
+:meth:`VonMisesFisher.rvs`) the algorithms and ``rng`` semantics of those functions.
 """
 
 from __future__ import annotations
@@ -78,11 +78,13 @@ class VonMisesFisher:
         return int(self.mu.shape[0])
 
     def logpdf(self, x: ArrayLike) -> np.ndarray:
-        """Log density at unit vectors ``x`` of shape ``(..., d)``: :func:`~.logpdf`."""
+        """Log density at unit vectors ``x`` of shape ``(..., d)``:
+        :func:`~refimpl.vmf.distribution.logpdf`."""
         return logpdf(x, self.mu, self.kappa)
 
     def pdf(self, x: ArrayLike) -> np.ndarray:
-        """Density at unit vectors ``x`` of shape ``(..., d)``: :func:`~.pdf`."""
+        """Density at unit vectors ``x`` of shape ``(..., d)``:
+        :func:`~refimpl.vmf.distribution.pdf`."""
         return pdf(x, self.mu, self.kappa)
 
     def rvs(self, size: Size = None, rng: RandomSource = None, **options: Any) -> np.ndarray:
@@ -92,11 +94,11 @@ class VonMisesFisher:
         return sample(self.mu, self.kappa, size=size, rng=rng, **options)
 
     def entropy(self) -> float:
-        """Differential entropy in nats: :func:`~.entropy`."""
+        """Differential entropy in nats: :func:`~refimpl.vmf.distribution.entropy`."""
         return float(entropy(self.d, self.kappa))
 
     def mean_resultant_length(self) -> float:
-        """``A_d(kappa) = ||E[x]||``: :func:`~.mean_resultant_length`."""
+        """``A_d(kappa) = ||E[x]||``: :func:`~refimpl.vmf.distribution.mean_resultant_length`."""
         return float(mean_resultant_length(self.d, self.kappa))
 
     def mean(self) -> np.ndarray:
@@ -104,7 +106,7 @@ class VonMisesFisher:
         return self.mean_resultant_length() * self.mu
 
     def kl(self, other: VonMisesFisher) -> float:
-        """``KL(self || other)`` in nats: :func:`~.kl`."""
+        """``KL(self || other)`` in nats: :func:`~refimpl.vmf.distribution.kl`."""
         if not isinstance(other, VonMisesFisher):
             raise TypeError(f"other must be a VonMisesFisher, got {type(other).__name__}")
         if other.d != self.d:
