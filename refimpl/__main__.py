@@ -7,6 +7,9 @@ receives NumPy float64 arrays unless ``--framework torch`` or ``--framework jax`
 otherwise. ``vectors --out DIR`` writes the golden vectors. ``audit transformers`` checks
 the rotary embedding of every model family of the installed transformers (the
 ``interop`` extra). ``info`` prints versions and the available modules.
+``check --kind rope --plot FILE`` (or ``rope-pair``) also saves the report's
+error-by-position curve as a PNG (:meth:`refimpl.testing.report.Report.plot`, which
+needs matplotlib).
 
 Exit status (:data:`EXIT_PASS`, :data:`EXIT_FAIL`, :data:`EXIT_ERROR`): 0 when every check
 passed; 1 when a check ran and failed; 2 for a usage error (bad arguments, a function
@@ -146,6 +149,9 @@ def command_conformance(args: argparse.Namespace) -> int:
         "n-axes": (args.n_axes, None), "head-dim": (args.head_dim, None)})
     _reject(args, ("vjp",), vjp=(args.vjp, None), args=(args.args, None),
             reference=(args.reference, None))
+    if args.plot is not None and args.kind not in rope_kinds:
+        raise ValueError(f"--plot saves the error curve of a check that measures one, --kind "
+                         f"rope or rope-pair (by position); --kind {args.kind} has no curve")
     fn = load_function(args.impl)
     options = {"dtype": args.dtype, "framework": args.framework}
     if args.kind in rope_kinds:
@@ -161,6 +167,9 @@ def command_conformance(args: argparse.Namespace) -> int:
     else:
         report = testing.check_vmf_log_normalizer(fn, **options)
     print(report)
+    if args.plot is not None:  # ValueError (no curve) and ImportError exit 2 in command_check
+        report.plot(args.plot)
+        print(f"wrote the error curve to {args.plot}")
     return EXIT_PASS if report.passed else EXIT_FAIL
 
 
@@ -204,6 +213,10 @@ def command_check(args: argparse.Namespace) -> int:
         except (ValueError, TypeError, ImportError, AttributeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_ERROR
+    if args.plot is not None:
+        print("--plot saves the curve of a conformance check: give it with --impl and --kind",
+              file=sys.stderr)
+        return EXIT_ERROR
     from refimpl.selfcheck import CHECKS, run_checks
 
     checks = [c for c in CHECKS if args.only is None or args.only.lower() in c.name.lower()]
@@ -271,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--vjp-form", dest="form_vjp", default="vjp", choices=("vjp", "grad"),
                        help="vjp: fn_vjp(cotangent, *args), or fn_vjp(*args) for the gradient "
                             "of sum(fn(*args))")
+    check.add_argument("--plot", metavar="FILE",
+                       help="rope, rope-pair: also save the error-by-position curve as a PNG "
+                            "(Report.plot; needs matplotlib)")
     check.set_defaults(handler=command_check)
     vectors = commands.add_parser(
         "vectors", help="write golden vectors (.npz per case + manifest.json)",

@@ -10,6 +10,8 @@ text a user reads; ``report.passed`` is what a test asserts.
 
 from __future__ import annotations
 
+import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +92,102 @@ class Report:
         """Raise ``AssertionError`` carrying the full text when the check failed."""
         if not self.passed:
             raise AssertionError("\n" + str(self))
+
+    def plot(self, path: str | os.PathLike[str] | None = None, *, ax: Any = None,
+             label: str | None = None) -> Any:
+        """Draw the error curve on a log scale and save it as a PNG (needs matplotlib).
+
+        The worst error at each value of the swept parameter (``curve.errors`` against
+        ``curve.values``) is drawn with markers, and the tolerance at each value
+        (``curve.tolerances``) as a dashed line of the same colour, on a logarithmic
+        error axis; the title is the report's title. A parameter spanning more than two
+        decades (the positions 0, 1, 2, 4, ... of :func:`refimpl.testing.check_rope`)
+        gets a logarithmic axis too, symmetric-log when it includes 0. An error that is
+        exactly 0 has no place on a log axis: it is left out of the drawing but kept in
+        the line's data.
+
+        matplotlib is imported here, only when this method is called: it is not a
+        dependency of refimpl. A new figure is drawn on matplotlib's Agg canvas without
+        going through pyplot, so the session's backend is left alone and no window opens.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to write the PNG. Without it nothing is written (the figure is still
+            returned).
+        ax : matplotlib.axes.Axes, optional
+            Draw into these axes instead of a new figure, e.g. to put the curves of
+            several reports on one plot; ``path`` then saves the figure the axes belong
+            to.
+        label : str, optional
+            Legend text of the error line (default ``"max error"``); the tolerance line
+            is labelled ``label + ": tolerance"``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure drawn on. The lines added to the axes (``ax.lines``) are the
+            error line, then the tolerance line; their data are the curve's exactly.
+
+        Raises
+        ------
+        ValueError
+            The report has no curve (the message names the report).
+        ImportError
+            matplotlib is not installed (``pip install matplotlib``, or refimpl's
+            ``docs`` extra).
+
+        Examples
+        --------
+        >>> import pytest
+        >>> _ = pytest.importorskip("matplotlib")
+        >>> report = Report("demo", (), curve=Curve("position", (0.0, 1.0, 2.0),
+        ...                                         (0.0, 1e-16, 2e-16), (3e-15,) * 3))
+        >>> figure = report.plot()
+        >>> [list(map(float, line.get_ydata())) for line in figure.axes[0].lines]
+        [[0.0, 1e-16, 2e-16], [3e-15, 3e-15, 3e-15]]
+        """
+        curve = self.curve
+        if curve is None:
+            raise ValueError(f"{self.title!r} has no error curve to plot: only a check that "
+                             f"sweeps a parameter measures one (check_rope and "
+                             f"check_rope_pair, by position, when they find a reference "
+                             f"convention to compare with)")
+        try:
+            importlib.import_module("matplotlib")  # first: None in sys.modules stops here
+            figures = importlib.import_module("matplotlib.figure")
+            agg = importlib.import_module("matplotlib.backends.backend_agg")
+        except ImportError as error:
+            raise ImportError(f"Report.plot ({self.title!r}) needs matplotlib, which refimpl "
+                              f"does not depend on: pip install matplotlib (or pip install "
+                              f"'refimpl[docs]')") from error
+        if ax is None:
+            figure = figures.Figure(figsize=(6.4, 3.8), layout="constrained")
+            agg.FigureCanvasAgg(figure)
+            ax = figure.add_subplot()
+        else:
+            figure = ax.figure
+        name = "max error" if label is None else label
+        (line,) = ax.plot(curve.values, curve.errors, marker="o", markersize=4, label=name)
+        tolerances = np.asarray(curve.tolerances, dtype=np.float64)
+        if tolerances.size and np.any(np.isfinite(tolerances) & (tolerances > 0)):
+            ax.plot(curve.values, curve.tolerances, linestyle="--", linewidth=1,
+                    color=line.get_color(), label=f"{name}: tolerance")
+        ax.set_yscale("log", nonpositive="mask")
+        values = np.asarray(curve.values, dtype=np.float64)
+        positive = values[values > 0]
+        if positive.size and values.min() >= 0 and positive.max() >= 100 * positive.min():
+            if values.min() == 0:
+                ax.set_xscale("symlog", linthresh=float(positive.min()), linscale=0.5)
+            else:
+                ax.set_xscale("log")
+        ax.set_xlabel(curve.parameter)
+        ax.set_ylabel("max error (relative)")
+        ax.set_title(self.title)
+        ax.legend()
+        if path is not None:
+            figure.savefig(os.fspath(path), format="png", metadata={"Software": None})
+        return figure
 
     def __str__(self) -> str:
         lines = [f"{self.title}: {'PASS' if self.passed else 'FAIL'}"]
