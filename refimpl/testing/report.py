@@ -99,12 +99,12 @@ class Report:
 
         The worst error at each value of the swept parameter (``curve.errors`` against
         ``curve.values``) is drawn with markers, and the tolerance at each value
-        (``curve.tolerances``) as a dashed line of the same colour, on a logarithmic
-        error axis; the title is the report's title. A parameter spanning more than two
-        decades (the positions 0, 1, 2, 4, ... of :func:`refimpl.testing.check_rope`)
-        gets a logarithmic axis too, symmetric-log when it includes 0. An error that is
-        exactly 0 has no place on a log axis: it is left out of the drawing but kept in
-        the line's data.
+        (``curve.tolerances``, unless none is finite and positive) as a dashed line of
+        the same colour, on a logarithmic error axis; the title is the report's title.
+        A parameter spanning two or more decades (the positions 0, 1, 2, 4, ... of
+        :func:`refimpl.testing.check_rope`) gets a logarithmic axis too, symmetric-log
+        when it includes 0. An error that is exactly 0 has no place on a log axis: it is
+        left out of the drawing but kept in the line's data.
 
         matplotlib is imported here, only when this method is called: it is not a
         dependency of refimpl. A new figure is drawn on matplotlib's Agg canvas without
