@@ -119,6 +119,33 @@ def decoding_ratio(params: dict, batch: int, repeat: int = 3) -> float:
                              lambda: forward(params, GQA, tokens), repeat)
 
 
+def decoding_floor_ratio(batch: int, repeat: int = 3) -> float:
+    """``time(the decode's weight products alone) / time(causal forward of 256)``.
+
+    The floor of token-by-token decoding: 255 steps, each multiplying ``batch`` rows by
+    every weight matrix of the model (projections, SwiGLU, output layer), with nothing
+    else (no attention over the cache, no norms). Each step reads all weights from memory
+    for ``batch`` rows of work, where the causal forward reads them once for all
+    ``256 batch`` rows; the ratio shows how much of the decoding target is physically in
+    reach at this model size.
+    """
+    c, rng = GQA, np.random.default_rng(3)
+    d, width, kv = c.d_model, c.n_heads * c.head_dim, c.kv_heads * c.head_dim
+    shapes = [(d, width), (d, kv), (d, kv), (width, d), (d, c.d_ff), (d, c.d_ff), (c.d_ff, d)]
+    weights = [rng.standard_normal(shape) for _ in range(c.n_layers) for shape in shapes]
+    weights.append(rng.standard_normal((d, c.vocab_size)))
+    rows = [rng.standard_normal((batch, w.shape[0])) for w in weights]
+    params = init_params(c, rng)
+    tokens = rng.integers(0, c.vocab_size, (batch, 256))
+
+    def products():
+        for _ in range(255):
+            for x, w in zip(rows, weights):
+                x @ w
+
+    return interleaved_ratio(products, lambda: forward(params, c, tokens), repeat)
+
+
 def gqa_rows() -> None:
     rng = np.random.default_rng(2)
     params = init_params(GQA, rng)
@@ -138,6 +165,8 @@ def gqa_rows() -> None:
                      decoding_ratio(params, 4), "<= 1.5"),
                     ("decode 256 tokens one at a time / causal forward (batch 1)",
                      decoding_ratio(params, 1), "(context: every step a matrix-vector product)"),
+                    ("floor: the decode's weight products alone / causal forward (batch 4)",
+                     decoding_floor_ratio(4), "(context: the target's physical reach)"),
                 ])
 
 
