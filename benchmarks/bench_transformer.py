@@ -140,7 +140,7 @@ def decoding_floor_ratio(batch: int, repeat: int = 3) -> float:
 
     def products():
         for _ in range(255):
-            for x, w in zip(rows, weights):
+            for x, w in zip(rows, weights, strict=True):
                 x @ w
 
     return interleaved_ratio(products, lambda: forward(params, c, tokens), repeat)
