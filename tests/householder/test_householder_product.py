@@ -108,6 +108,20 @@ def test_batches_broadcast():
             assert np.allclose(Q[i, j], lapack.dorgqr(V[i, 0], tau[j])[0], atol=1e-14)
 
 
+def test_batch_of_tau_longer_than_the_columns():
+    """tau (5, 2) for one V (4, 2): five products, each that of dorgqr (the batch size 5
+    exceeds n = 2, so only tau's last axis may be held against n). Error model as in
+    test_agrees_with_lapack_dorgqr: 4 (m + k) eps."""
+    rng = np.random.default_rng(12)
+    V = rng.standard_normal((4, 2))
+    tau = np.stack([contraction_tau(V, 2, rng) for _ in range(5)])
+    for product in (hh.householder_product, hh.householder_product_definition):
+        Q = product(V, tau)
+        assert Q.shape == (5, 4, 2)
+        for i in range(5):
+            assert np.max(np.abs(Q[i] - lapack.dorgqr(V, tau[i])[0])) <= 4 * (4 + 2) * EPS
+
+
 def contraction_tau(V, k, rng):
     """tau_i = t_i 2 / ||y_i||^2 with t_i = 0 (H_i = I), 1 (orthogonal) or in (0, 1)
     (not orthogonal): every H_i is symmetric with eigenvalues 1 and 1 - 2 t_i, so

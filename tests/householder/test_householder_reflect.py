@@ -51,6 +51,18 @@ def test_reflect_equals_dense_matrix(v, seed, batch):
     assert np.max(np.abs(hh.reflect(x, v) - expected)) <= 1e-14 * np.sqrt(v.size) * scale
 
 
+def test_reflection_matrix_of_a_batch_of_normals():
+    """v of shape (2, 3, 5) (batch sizes unlike d) gives a (2, 3, 5, 5) stack of
+    I - 2 u u^T, u = v / ||v|| normalised here. Error model: each entry is 1 - 2 u_i u_j
+    from a u accurate to a few eps, so it errs by at most 8 eps."""
+    v = np.random.default_rng(9).standard_normal((2, 3, 5))
+    H = hh.reflection_matrix(v)
+    assert H.shape == (2, 3, 5, 5)
+    for index in np.ndindex(2, 3):
+        u = unit(v[index])
+        assert np.max(np.abs(H[index] - (np.eye(5) - 2 * np.outer(u, u)))) <= 8 * EPS
+
+
 def test_reflect_closed_forms():
     assert hh.reflect([1.0, 2.0, 3.0], [0.0, 0.0, -7.0]).tolist() == [1.0, 2.0, -3.0]
     assert np.allclose(hh.reflect([[1.0, 0.0]], [1.0, -1.0]), [[0.0, 1.0]], rtol=0, atol=1e-15)
