@@ -187,6 +187,35 @@ def test_batches_broadcast():
             assert np.linalg.norm(result[i, j] - expected) <= error_bound(6, 5, 4, X) * 8
 
 
+def test_batch_dimensions_of_x_alone():
+    """One (V, tau) for a stack of X (3, 6, 5): every case equals dormqr on each X[i],
+    for the blocked form and the definition (error model of error_bound)."""
+    rng = np.random.default_rng(11)
+    V = rng.standard_normal((6, 4))
+    tau = contraction_tau(V, 4, rng)
+    X = rng.standard_normal((3, 6, 5))
+    for side, transpose in CASES:
+        Z = X if side == "left" else np.swapaxes(X, -1, -2).copy()
+        for apply in (hh.householder_apply, hh.householder_apply_definition):
+            result = apply(V, tau, Z, side=side, transpose=transpose)
+            assert result.shape == Z.shape
+            for i in range(3):
+                expected = dormqr(V, tau, Z[i], side, transpose)
+                assert np.linalg.norm(result[i] - expected) <= error_bound(6, 5, 4, Z[i])
+
+
+def test_defaults_are_q_times_x_from_the_left():
+    """Without side and transpose both forms compute Q X (dormqr's side="L", trans="N");
+    three reflectors make Q non-symmetric, so Q^T X would differ. Error model: error_bound."""
+    rng = np.random.default_rng(13)
+    V, X = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    tau = contraction_tau(V, 3, rng)
+    expected = dormqr(V, tau, X, "left", False)
+    assert np.linalg.norm(expected - dormqr(V, tau, X, "left", True)) > 1e-3
+    for apply in (hh.householder_apply, hh.householder_apply_definition):
+        assert np.linalg.norm(apply(V, tau, X) - expected) <= error_bound(5, 2, 3, X)
+
+
 def test_input_is_not_modified():
     rng = np.random.default_rng(4)
     V, tau, X = rng.standard_normal((5, 5)), rng.uniform(0, 2, 5), rng.standard_normal((5, 5))
