@@ -93,3 +93,11 @@ def test_definitions_validate_like_the_fast_forms(kind):
         DEFINITION[kind](np.ones((2, 3)), np.tile(a, (3, 1)), b)
     with pytest.raises(ValueError, match="rtol must be positive"):
         DEFINITION[kind](np.ones(3), a, b, rtol=0.0)
+
+
+def test_stable_definition_takes_the_symmetric_branch_at_a_dot_b_zero():
+    """a.b = 0 exactly (a = e1, b = e2 in 3-D): the documented branch a.b >= 0 is
+    -H_{a+b}, which negates e3 (H_{a-b} would fix it) and sends a to b."""
+    e1, e2, e3 = np.eye(3)
+    assert np.max(np.abs(hh.stable_map_definition(e3, e1, e2) - (-e3))) <= 4 * EPS
+    assert np.max(np.abs(hh.stable_map_definition(e1, e1, e2) - e2)) <= 4 * EPS

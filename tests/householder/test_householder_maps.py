@@ -434,3 +434,14 @@ def test_bad_inputs_raise_naming_the_argument(kind):
         APPLY[kind](np.ones((4, 3)), a, b, out=np.empty((3, 3)))
     with pytest.raises(TypeError, match="^out must be"):
         APPLY[kind](np.ones((4, 3)), a, b, out=np.empty((4, 3), np.float32))
+
+
+def test_stable_map_takes_the_symmetric_branch_at_a_dot_b_zero():
+    """The documented branch at a.b = 0 exactly (a = e1, b = e2 in 3-D) is T_sym = 2 w w^T - I,
+    which negates e3, not T_ref (which fixes it); one rounding of 1/sqrt(2) in w allows 4 eps."""
+    e1, e2, e3 = np.eye(3)
+    assert np.max(np.abs(hh.stable_map(e3, e1, e2) - (-e3))) <= 4 * EPS
+    assert np.max(np.abs(hh.stable_map_matrix(e1, e2) @ e3 - (-e3))) <= 4 * EPS
+    grad_x, _, _ = hh.stable_map_vjp(e3, e3, e1, e2)
+    assert np.max(np.abs(grad_x - (-e3))) <= 4 * EPS
+    assert np.linalg.det(hh.stable_map_matrix(e1, e2)) == pytest.approx(1.0, abs=1e-12)
