@@ -155,6 +155,9 @@ def test_fallback_rows_in_a_batch(kind):
                          ordinary(a[2], b[2]), ordinary(a[3], b[3])])
     T = MATRIX[kind](a, b)
     assert np.max(np.abs(T - expected)) <= 16 * EPS
+    # the same rows as a (2, 2) batch
+    T = MATRIX[kind](a.reshape(2, 2, 5), b.reshape(2, 2, 5))
+    assert np.max(np.abs(T - expected.reshape(2, 2, 5, 5))) <= 16 * EPS
     x = np.random.default_rng(1).standard_normal((3, 1, 5))
     y = APPLY[kind](x, a, b)
     assert y.shape == (3, 4, 5)
@@ -189,6 +192,28 @@ def test_fallback_needs_two_dimensions_in_batches_too():
     T = hh.householder_map_matrix(a, a)
     assert T.shape == (1, 3, 3)
     assert np.max(np.abs(T[0] - documented_fallback("householder", a[0]))) <= 16 * EPS
+
+
+def test_stable_map_with_a_branch_per_row_in_3d_batches():
+    """The stable map's sign is an array when a and b are batched: rows with a.b >= 0 use
+    -H_{a+b}, the others H_{a-b} (written out here), for batches of x and of (a, b) of
+    different ranks. Error: the d-term inner products and the normalisations, 16 eps."""
+    rng = np.random.default_rng(8)
+    a = np.apply_along_axis(unit, -1, rng.standard_normal((2, 3, 4)))
+    b = np.apply_along_axis(unit, -1, rng.standard_normal((2, 3, 4)))
+    b[0, 0] *= -np.sign(a[0, 0] @ b[0, 0])  # both branches occur: one obtuse, one acute row
+    b[1, 2] *= np.sign(a[1, 2] @ b[1, 2])
+    T = np.array([[householder(a[i, j] - b[i, j]) if a[i, j] @ b[i, j] < 0
+                   else -householder(a[i, j] + b[i, j]) for j in range(3)] for i in range(2)])
+    x = rng.standard_normal((5, 1, 1, 4))  # against a (2, 3) batch of maps
+    y = hh.stable_map(x, a, b)
+    assert y.shape == (5, 2, 3, 4)
+    assert np.max(np.abs(y - np.einsum("kmij,nj->nkmi", T, x[:, 0, 0]))) <= 16 * EPS * 3
+    z = rng.standard_normal((2, 3, 4))  # x (2, 3, d) against the maps of row 1 only
+    y = hh.stable_map(z, a[1], b[1])
+    assert y.shape == (2, 3, 4)
+    assert np.max(np.abs(y - np.einsum("mij,nmj->nmi", T[1], z))) <= 16 * EPS * 3
+    assert np.max(np.abs(hh.stable_map_matrix(a, b) - T)) <= 16 * EPS
 
 
 # ------------------------------------------------ out buffers and overflowing products
@@ -336,3 +361,16 @@ def test_batched_product_gradients_of_several_blocks():
     V, tau = rng.standard_normal((2, 6, 5)) / 3.0, rng.uniform(0.0, 2.0, (2, 5))
     with mock.patch.object(product_module, "BLOCK_SIZE", 2):
         assert_vjp(hh.householder_product, hh.householder_product_vjp, [V, tau], rng=rng)
+
+
+def test_products_that_leave_float64_are_reported():
+    """A non-orthogonal factor (tau = 1e300, y = (1, 1e10)) gives Q entries of about
+    1e310 in one batch entry: the product and the application raise instead of
+    returning inf; the orthogonal batch entry alone is fine."""
+    V = np.array([[[0.0], [1e10]], [[0.0], [1.0]]])
+    tau = np.array([[1e300], [1.0]])
+    with pytest.raises(ValueError, match="^V and tau give the product too large for float64"):
+        hh.householder_product(V, tau)
+    with pytest.raises(ValueError, match="^V and tau give a result too large for float64"):
+        hh.householder_apply(V, tau, np.ones((2, 2, 1)))
+    assert hh.householder_product(V[1], tau[1]).tolist() == [[0.0], [-1.0]]
