@@ -114,6 +114,12 @@ def test_shape_errors_of_x_come_before_its_values_are_looked_at():
             APPLY[kind]([np.nan, 1.0], a, b)
         with pytest.raises(ValueError, match="^shapes do not broadcast"):
             APPLY[kind](np.full((2, 3), np.nan), np.tile(a, (3, 1)), b)
+        # x against b alone (a is shared): the batch shapes of all three are checked
+        message = r"^shapes do not broadcast: x \(2,\), a \(\), b \(4,\)"
+        with pytest.raises(ValueError, match=message):
+            APPLY[kind](np.ones((2, 3)), a, np.tile(b, (4, 1)))
+        with pytest.raises(ValueError, match=message):
+            VJP[kind](np.ones((2, 3)), np.ones((2, 3)), a, np.tile(b, (4, 1)))
 
 
 # ---------------------------------------------------- the fallback normal on batches
