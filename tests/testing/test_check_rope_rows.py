@@ -12,6 +12,8 @@ from refimpl.testing.presets import hugging_face
 from refimpl.testing.report import Row
 from refimpl.testing.rope_faults import BATCH_DEPENDENT, NOT_PAIRWISE, STATEFUL
 
+# pytest.approx also allows 1e-12 absolute by default, more than the tolerances compared
+# here (~1e-13): every approx below passes abs=0.
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10}
 SAFETY = 16.0
 D = 16
@@ -66,13 +68,13 @@ def test_every_tolerance_follows_the_claimed_precision(dtype):
         assert report.row(name).tolerance == SAFETY * eps_in
     # two scores at the largest angle n_axes max_position omega_max, omega_max = 1 (base^0)
     assert report.row(INVARIANCE).tolerance == pytest.approx(
-        2 * SAFETY * (eps_in + eps_angle * top * 1.0), rel=1e-9)
+        2 * SAFETY * (eps_in + eps_angle * top * 1.0), rel=1e-9, abs=0)
     grid = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000)
     curve = report.curve
     assert curve.parameter == "position" and curve.values == grid
     # the first vector of each batch sits at p, where HF's fastest pair turns by p radians
     assert curve.tolerances == pytest.approx(
-        [SAFETY * (eps_in + eps_angle * p) for p in grid], rel=1e-12)
+        [SAFETY * (eps_in + eps_angle * p) for p in grid], rel=1e-12, abs=0)
     assert len(curve.errors) == len(grid)
 
 
@@ -90,9 +92,9 @@ def test_tolerances_without_expectation_and_with_two_axes():
     assert report.row(IDENTITY).tolerance == SAFETY * EPS["float64"]
     # the largest angle of a 2-axis probe: n_axes max_position omega_max = 2 * 64 * 1
     assert report.row(INVARIANCE).tolerance == pytest.approx(
-        2 * SAFETY * EPS["float64"] * (1 + 2 * top), rel=1e-9)
+        2 * SAFETY * EPS["float64"] * (1 + 2 * top), rel=1e-9, abs=0)
     assert report.curve.tolerances[-1] == pytest.approx(
-        SAFETY * EPS["float64"] * (1 + top), rel=1e-12)
+        SAFETY * EPS["float64"] * (1 + top), rel=1e-12, abs=0)
 
 
 def test_the_angle_term_uses_the_largest_identified_frequency():
@@ -101,11 +103,11 @@ def test_the_angle_term_uses_the_largest_identified_frequency():
     report = check_rope(fast, head_dim=D, max_position=top)
     assert report.passed, str(report)
     assert report.row(INVARIANCE).tolerance == pytest.approx(
-        2 * SAFETY * EPS["float64"] * (1 + top * 2.0), rel=1e-9)
+        2 * SAFETY * EPS["float64"] * (1 + top * 2.0), rel=1e-9, abs=0)
     pair = check_rope_pair(lambda q, k, p: (fast(q, p), fast(k, p)), head_dim=D,
                            max_position=top)
     assert pair.row(PAIR_INVARIANCE).tolerance == pytest.approx(
-        2 * SAFETY * EPS["float64"] * (1 + top * 2.0), rel=1e-9)
+        2 * SAFETY * EPS["float64"] * (1 + top * 2.0), rel=1e-9, abs=0)
 
 
 def test_pair_tolerance_has_no_angle_term_when_no_frequency_is_identified():
@@ -122,7 +124,7 @@ def test_pair_tolerance_follows_the_claim():
     report = check_rope_pair(pair, head_dim=D, expect=HF, max_position=top)
     assert report.passed, str(report)
     assert report.row(PAIR_INVARIANCE).tolerance == pytest.approx(
-        2 * SAFETY * EPS["float64"] * (1 + top), rel=1e-9)
+        2 * SAFETY * EPS["float64"] * (1 + top), rel=1e-9, abs=0)
     assert report.row(f"q: {BATCH}").tolerance == SAFETY * EPS["float64"]
 
 
@@ -189,9 +191,9 @@ def test_relative_invariance_measures_score_changes_relative_to_the_norms():
     assert 1e-3 < plain <= 2 + 1e-12
     for c, ratio in ((0.5, 0.25), (1.5, 1.0)):
         report = check_rope(lambda x, p, c=c: c * squared(x, p), head_dim=D, max_position=64)
-        assert report.identified["magnitude"] == pytest.approx(c, rel=1e-9)
+        assert report.identified["magnitude"] == pytest.approx(c, rel=1e-9, abs=0)
         # 1e-9: the magnitude is identified to ~1e-12 and enters squared
-        assert report.row(INVARIANCE).measured == pytest.approx(ratio * plain, rel=1e-9)
+        assert report.row(INVARIANCE).measured == pytest.approx(ratio * plain, rel=1e-9, abs=0)
 
 
 def test_pair_invariance_measures_score_changes_relative_to_the_norms():
@@ -202,7 +204,7 @@ def test_pair_invariance_measures_score_changes_relative_to_the_norms():
     assert 1e-3 < plain <= 2 + 1e-12
     half = lambda q, k, p: (0.5 * squared(q, p), 0.5 * squared(k, p))
     scaled = check_rope_pair(half, head_dim=D, max_position=64).row(PAIR_INVARIANCE)
-    assert scaled.measured == pytest.approx(0.25 * plain, rel=1e-12)  # powers of two: exact
+    assert scaled.measured == pytest.approx(0.25 * plain, rel=1e-12, abs=0)  # powers of two: exact
 
 
 @pytest.mark.parametrize("c", [0.5, 2.0])
@@ -218,7 +220,7 @@ def test_orthogonality_measures_the_unequal_scale_within_a_pair(c):
     miss = c**2 * ((1 + delta) ** 2 - 1) / 2
     # 1e-9 relative: rounding of M (~1e-16) against a miss of ~1e-4
     assert report.row(ORTHOGONALITY).measured == pytest.approx(
-        miss / max(1.0, expected_scale), rel=1e-9)
+        miss / max(1.0, expected_scale), rel=1e-9, abs=0)
 
 
 @pytest.mark.parametrize("magnitude", [0.5, 1.25])
@@ -443,5 +445,5 @@ def test_identity_row_probes_position_0_once_with_the_basis_vectors():
         return ROPE(x, np.asarray(positions, dtype=np.float64) + x.shape[0] / 1000)
 
     report = check_rope(offset_by_rows, head_dim=D, max_position=64)
-    assert report.identified["magnitude"] == pytest.approx(1.0, rel=1e-12)
-    assert report.row(IDENTITY).measured == pytest.approx(np.sin(D / 1000), rel=1e-9)
+    assert report.identified["magnitude"] == pytest.approx(1.0, rel=1e-12, abs=0)
+    assert report.row(IDENTITY).measured == pytest.approx(np.sin(D / 1000), rel=1e-9, abs=0)
