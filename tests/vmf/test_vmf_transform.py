@@ -74,8 +74,8 @@ def test_transform_on_given_noise_against_the_formula(d, kind, tangent):
 
 
 def test_transform_broadcasts_noise_mu_and_kappa():
-    """noise (4, 1, d+1), mu (3, d), kappa (3,): every output row is the formula for its
-    own noise row, mu row and kappa."""
+    """noise (4, 1, d+1), mu (3, d), kappa (3,) or a scalar: every output row is the formula
+    for its own noise row, mu row and kappa."""
     d = 4
     mus = normalize(np.random.default_rng(0).standard_normal((3, d)))
     kappas = np.array([0.5, 2.0, 9.0])
@@ -84,6 +84,12 @@ def test_transform_broadcasts_noise_mu_and_kappa():
     assert x.shape == (4, 3, d)
     for j in range(3):
         expected, s = _expected(noise, mus[j], kappas[j], "householder")
+        assert np.all(np.abs(x[:, j] - expected).max(axis=1) <= 16 * U * (np.sqrt(d) + 1 / s))
+    # the batch of mu alone sets an axis (kappa a scalar)
+    x = vs.transform(noise[:, None, :], mus, 2.0, tangent="projection")
+    assert x.shape == (4, 3, d)
+    for j in range(3):
+        expected, s = _expected(noise, mus[j], 2.0, "projection")
         assert np.all(np.abs(x[:, j] - expected).max(axis=1) <= 16 * U * (np.sqrt(d) + 1 / s))
 
 
