@@ -210,3 +210,19 @@ def test_reflection_normal_first_entry_without_cancellation():
     np.testing.assert_allclose(normal, [1.6, -0.8], rtol=2 * U)
     normal, _ = vs.reflection_normal(-np.eye(3)[0])
     assert np.array_equal(normal, [2.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("tangent", vs.TANGENTS)
+def test_transform_vjp_with_one_mu_per_row(tangent):
+    """mu of shape (3, d), d = 5: grad_mu has mu's shape and row j is the VJP of row j
+    alone (the same per-row formulas; tolerance 64 u times the gradient's scale)."""
+    d = 5
+    mus = normalize(np.random.default_rng(6).standard_normal((3, d)))
+    noise = _noise(d, 3, 7)
+    g = np.random.default_rng(8).standard_normal((3, d))
+    grad_mu, grad_kappa = vs.transform_vjp(g, noise, mus, 2.0, tangent=tangent)
+    assert grad_mu.shape == (3, d) and np.shape(grad_kappa) == ()
+    rows = [vs.transform_vjp(g[j], noise[j], mus[j], 2.0, tangent=tangent) for j in range(3)]
+    scale = np.abs(grad_mu).max()
+    np.testing.assert_allclose(grad_mu, [r[0] for r in rows], rtol=0, atol=64 * U * scale)
+    np.testing.assert_allclose(grad_kappa, sum(r[1] for r in rows), rtol=1e-12)
