@@ -6,6 +6,9 @@ Prints, measured side by side in one run:
   d = 3, 10, 100, 1000 against ``scipy.stats.vonmises_fisher(mu, kappa).rvs(n)`` (targets:
   <= 1.2x SciPy's time at d = 3, >= 1.5x faster at d = 10 and 100, >= 10x faster at
   d = 1000) and against the floor, drawing n*d standard normals (target <= 2x);
+* per-example kappa: ``transform``, ``transform_vjp`` and ``sample`` with n = 100,000
+  distinct kappas (log-uniform in [1, 100]) against the same call with one shared kappa,
+  d = 64 (target <= 2x each; no Python loop over kappa values);
 * ``log_normalizer`` over 10^6 kappas against SciPy's ``ive``-based formula (<= 3x);
 * the fraction of a (d, kappa) grid (d in 2..1e5, kappa in 1e-10..1e10) where SciPy's
   ``entropy``/``logpdf`` are non-finite, and where ours are (target 0).
@@ -24,7 +27,15 @@ import numpy as np
 from _timing import interleaved_best, median_time, print_table, torch_ports
 from scipy import special, stats
 
-from refimpl.vmf import entropy, log_normalizer, logpdf, sample
+from refimpl.vmf import (
+    draw_noise,
+    entropy,
+    log_normalizer,
+    logpdf,
+    sample,
+    transform,
+    transform_vjp,
+)
 
 N = 100_000
 KAPPA = 10.0
@@ -103,6 +114,29 @@ def finiteness_rows() -> list[tuple[str, float, str]]:
              ours_bad / total, "<= 0")]
 
 
+def per_example_kappa_rows() -> list[tuple[str, float, str]]:
+    """n distinct kappas against one shared kappa, same n, d and noise, interleaved."""
+    n, d = N, 64
+    rng = np.random.default_rng(5)
+    distinct = 10.0 ** rng.uniform(0.0, 2.0, n)
+    shared = np.full(n, 10.0)
+    mu = np.eye(d)[0]
+    noise = draw_noise(d, size=n, rng=6)
+    grad = rng.standard_normal((n, d))
+    calls = {
+        "transform": lambda k: transform(noise, mu, k),
+        "transform_vjp": lambda k: transform_vjp(grad, noise, mu, k),
+        "sample": lambda k: sample(mu, k, rng=np.random.default_rng(0)),
+    }
+    rows = []
+    for name, call in calls.items():
+        best = interleaved_best({"distinct": lambda call=call: call(distinct),
+                                 "shared": lambda call=call: call(shared)}, rounds=3)
+        rows.append((f"{name} n={n}, d={d}: distinct kappas / one shared kappa",
+                     best["distinct"] / best["shared"], "<= 2"))
+    return rows
+
+
 def torch_rows(ports) -> list[tuple[str, float, str]]:
     """``sample`` against the torch port of Wood's sampler (benchmarks/torch_ports.py)."""
     rows = []
@@ -124,6 +158,7 @@ def main() -> None:
     if ports is not None:
         print_table(f"vMF sampling against torch CPU float64 (kappa = {KAPPA:g})",
                     torch_rows(ports))
+    print_table("vMF per-example kappa (time ratios)", per_example_kappa_rows())
     print_table("vMF log-normalizer (time ratio)", normalizer_rows())
     print_table("vMF finiteness on d in [2, 1e5] x kappa in [1e-10, 1e10]", finiteness_rows())
 

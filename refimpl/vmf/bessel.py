@@ -79,14 +79,20 @@ def _log_ive_debye(v: np.ndarray, x: np.ndarray) -> np.ndarray:
     """
     z = x / v
     s = np.hypot(1.0, z)
-    p = 1.0 / s
-    p2, step = p * p, p / v
-    total = np.zeros_like(z)
-    for coefficients in reversed(_DEBYE):  # Horner in p/v over k, in p^2 inside U_k
-        total = (total + np.polynomial.polynomial.polyval(p2, coefficients)) * step
     inv = 1.0 / (s + z)
     return (v * (inv - np.log1p((1.0 + inv) / z)) - 0.5 * np.log(2 * np.pi * v)
-            - 0.5 * np.log(s) + np.log1p(total))
+            - 0.5 * np.log(s) + log_debye_series(v, x))
+
+
+def log_debye_series(v: np.ndarray | float, x: np.ndarray) -> np.ndarray:
+    """``log(1 + sum_(k=1..10) U_k(p)/v^k)``, ``p = v/sqrt(v^2 + x^2)``: the correction
+    factor of Debye's expansion of ``I_v(x)`` (DLMF 10.41.3); ``v >= 50``."""
+    p = 1.0 / np.hypot(1.0, x / v)
+    p2, step = p * p, p / v
+    total = np.zeros_like(p)
+    for coefficients in reversed(_DEBYE):  # Horner in p/v over k, in p^2 inside U_k
+        total = (total + np.polynomial.polynomial.polyval(p2, coefficients)) * step
+    return np.log1p(total)
 
 
 def _log_ive_series(v: np.ndarray, x: np.ndarray) -> np.ndarray:

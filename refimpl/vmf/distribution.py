@@ -38,10 +38,12 @@ from refimpl._validation import (
 )
 from refimpl.vmf.bessel import (
     ARGUMENT_MAX,
+    DEBYE_MIN_ORDER,
     bessel_iv_ratio,
     bessel_iv_ratio_complement,
     bessel_iv_ratio_derivative,
     log_bessel_ive,
+    log_debye_series,
     log_hyp0f1,
 )
 
@@ -252,7 +254,12 @@ def kl_to_uniform(d: Any, kappa: Any) -> np.ndarray:
 
     For ``kappa^2 <= 16 d`` it is ``kappa A_d - log 0F1(; d/2; kappa^2/4)`` (both terms
     ``~ kappa^2/d``, so ``KL ~ kappa^2/(2d)`` keeps its relative accuracy as kappa -> 0);
-    otherwise ``nu log(kappa/2) - lgamma(nu+1) - log ive_nu(kappa) - kappa (1 - A_d)``.
+    otherwise, for ``nu < 50``, ``nu log(kappa/2) - lgamma(nu+1) - log ive_nu(kappa) -
+    kappa (1 - A_d)``, and for ``nu >= 50`` Debye's expansion of ``log I_nu`` and
+    Stirling's series of ``lgamma(nu + 1)`` combined so that their terms of size
+    ``nu log nu`` cancel analytically (:func:`_kl_to_uniform_debye`). Relative error
+    below 1e-13 against 50-digit mpmath for d up to 1e5 and kappa up to 1e10
+    (``tests/vmf/test_vmf_kl_accuracy.py``).
     In the vMF-VAE, kappa is fixed, so this is the constant KL term of the ELBO.
 
     Examples
@@ -267,9 +274,45 @@ def kl_to_uniform(d: Any, kappa: Any) -> np.ndarray:
     k = kappa[series]
     out[series] = k * bessel_iv_ratio(nu, k) - log_hyp0f1(0.5 * d, 0.25 * k * k)
     k = kappa[~series]
-    out[~series] = (nu * np.log(0.5 * k) - special.gammaln(nu + 1.0) - log_bessel_ive(nu, k)
-                    - k * bessel_iv_ratio_complement(nu, k))
+    if nu >= DEBYE_MIN_ORDER:
+        out[~series] = _kl_to_uniform_debye(nu, k)
+    else:
+        out[~series] = (nu * np.log(0.5 * k) - special.gammaln(nu + 1.0)
+                        - log_bessel_ive(nu, k) - k * bessel_iv_ratio_complement(nu, k))
     return out
+
+
+def _stirling_remainder(nu: float) -> float:
+    """``lgamma(nu + 1) - (nu log nu - nu + log(2 pi nu)/2)`` for ``nu >= 50`` (DLMF 5.11.1;
+    the next term, ``1/(1188 nu^9)``, is below 1e-18)."""
+    inv = 1.0 / nu
+    inv2 = inv * inv
+    return inv * (1 / 12 - inv2 * (1 / 360 - inv2 * (1 / 1260 - inv2 / 1680)))
+
+
+def _kl_to_uniform_debye(nu: float, kappa: np.ndarray) -> np.ndarray:
+    r"""``KL to uniform`` for ``nu >= 50`` outside the series region, without cancellation.
+
+    With ``z = kappa/nu``, ``s = sqrt(1 + z^2)`` and ``y = (s - 1)/2 = z^2 / (2 (1 + s))``,
+    Debye's ``log I_nu(nu z) = nu eta - log(2 pi nu)/2 - log(1 + z^2)/4 + log(1 + sum_k
+    U_k/nu^k)`` (``eta = s + log(z/(1 + s))``) and Stirling's ``lgamma(nu + 1)`` give
+
+    .. math:: \mathrm{KL} = \nu \log(1 + y) + [\kappa A - 2 \nu y] - S(\nu)
+       + \tfrac14 \log(1 + z^2) - \log\Bigl(1 + \sum_k \frac{U_k(p)}{\nu^k}\Bigr)
+
+    (``S`` the Stirling remainder): the terms ``nu log nu`` and ``log(2 pi nu)/2`` cancel
+    in closed form. The bracket is evaluated as written for ``z < 1`` (its terms are
+    ~kappa^2/nu, like KL) and as ``nu (1 - 1/(s + z)) - kappa (1 - A)`` for ``z >= 1``
+    (``2 y = s - 1 = z - 1 + 1/(s + z)``), where ``kappa A`` alone would be ~kappa.
+    """
+    z = kappa / nu
+    s = np.hypot(1.0, z)
+    y = 0.5 * z * z / (1.0 + s)
+    small = z < 1.0
+    bracket = np.where(small, kappa * bessel_iv_ratio(nu, kappa) - 2.0 * nu * y,
+                       nu * (1.0 - 1.0 / (s + z)) - kappa * bessel_iv_ratio_complement(nu, kappa))
+    return (nu * np.log1p(y) + bracket - _stirling_remainder(nu) + 0.25 * np.log1p(z * z)
+            - log_debye_series(nu, kappa))
 
 
 def kl_to_uniform_vjp(grad: Any, d: Any, kappa: Any) -> np.ndarray:
@@ -409,10 +452,15 @@ def kl(mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> np.ndarray:
     .. math:: \mathrm{KL} = \log C_d(\kappa_1) - \log C_d(\kappa_2)
        + A_d(\kappa_1)\,(\kappa_1 - \kappa_2 \langle \mu_1, \mu_2 \rangle)
 
-    evaluated as ``L1 - L2 + (kappa2 - kappa1)(1 - A1) + kappa2 A1 (1 - <mu1, mu2>)``
-    with ``L = log C + kappa`` and ``1 - <mu1, mu2> = ||mu1 - mu2||^2/2``, so it is exactly
-    0 for equal arguments and never cancels at large kappa. ``kappa2 = 0`` gives
-    :func:`kl_to_uniform`.
+    evaluated as ``D(kappa1, kappa2) + kappa2 A1 (1 - <mu1, mu2>)``, two terms >= 0, with
+    ``1 - <mu1, mu2> = ||mu1 - mu2||^2/2`` and ``D`` the divergence at equal directions
+    (:func:`_kl_same_direction`): where the kappas are close (within a factor 4), the
+    integral ``D = int A_d'(s) |s - kappa2| ds`` between them, whose integrand is >= 0,
+    so a tiny KL keeps its relative accuracy; otherwise ``KL_u(kappa1) - KL_u(kappa2) -
+    kappa2 (A1 - A2)`` from :func:`kl_to_uniform` (``KL_u``), in which the normalizers'
+    terms of size ~d log d never appear. Exactly 0 for equal arguments; ``kappa2 = 0``
+    gives :func:`kl_to_uniform`. Relative error below 1e-13 against 50-digit mpmath
+    (``tests/vmf/test_vmf_kl_accuracy.py``).
 
     Examples
     --------
@@ -424,12 +472,45 @@ def kl(mu1: Any, kappa1: Any, mu2: Any, kappa2: Any) -> np.ndarray:
     """
     mu1, mu2, kappa1, kappa2, shape = _kl_args(mu1, kappa1, mu2, kappa2)
     d = mu1.shape[-1]
-    nu = 0.5 * d - 1.0
-    a1 = bessel_iv_ratio(nu, kappa1)
-    c1 = bessel_iv_ratio_complement(nu, kappa1)
-    value = (log_mode_density(d, kappa1) - log_mode_density(d, kappa2)
-             + (kappa2 - kappa1) * c1 + kappa2 * a1 * _half_squared_distance(mu1, mu2))
+    a1 = bessel_iv_ratio(0.5 * d - 1.0, kappa1)
+    value = (_kl_same_direction(d, kappa1, kappa2)
+             + kappa2 * a1 * _half_squared_distance(mu1, mu2))
     return value + np.zeros(shape)
+
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
+
+
+def _kl_same_direction(d: int, kappa1: np.ndarray, kappa2: np.ndarray) -> np.ndarray:
+    r"""``D = KL(vMF(mu, kappa1) || vMF(mu, kappa2)) >= 0``, accurate also where it is tiny.
+
+    ``dD/d kappa2 = A(kappa2) - A(kappa1)`` and ``D = 0`` at ``kappa2 = kappa1``, so
+    (integrating twice and swapping the order)
+
+    .. math:: D = \int_{\kappa_1}^{\kappa_2} (A(t) - A(\kappa_1))\, dt
+       = \int_{[\kappa_1, \kappa_2]} A'(s)\, |s - \kappa_2|\, ds,
+
+    an integral of a nonnegative function, taken by 20-point Gauss-Legendre where
+    ``min >= max/4`` (``A'`` is analytic there, its nearest singularities, the zeros of
+    ``I_nu`` on the imaginary axis, lie beyond the Bernstein ellipse of parameter 3:
+    error ~3^-40). Farther apart, ``D = KL_u(kappa1) - KL_u(kappa2) - kappa2 (A1 - A2)``
+    with ``KL_u`` from :func:`kl_to_uniform`: D is then comparable to its terms.
+    """
+    nu = 0.5 * d - 1.0
+    kappa1, kappa2 = np.broadcast_arrays(kappa1, kappa2)
+    low, high = np.minimum(kappa1, kappa2), np.maximum(kappa1, kappa2)
+    near = low >= 0.25 * high
+    out = np.empty(kappa1.shape)
+    k1, k2 = kappa1[~near], kappa2[~near]
+    out[~near] = (kl_to_uniform(d, k1) - kl_to_uniform(d, k2)
+                  - k2 * (bessel_iv_ratio(nu, k1) - bessel_iv_ratio(nu, k2)))
+    half, middle = 0.5 * (high[near] - low[near]), 0.5 * (high[near] + low[near])
+    s = middle[:, None] + half[:, None] * _NODES
+    # |s - kappa2| from the node itself, not from s (rounded to an ulp of s >> half)
+    to_kappa2 = half[:, None] * np.where((kappa2[near] == high[near])[:, None],
+                                         1.0 - _NODES, 1.0 + _NODES)
+    out[near] = half * ((bessel_iv_ratio_derivative(nu, s) * to_kappa2) @ _WEIGHTS)
+    return out
 
 
 def _kl_args(mu1: Any, kappa1: Any, mu2: Any, kappa2: Any

@@ -60,6 +60,7 @@ from refimpl._validation import (
 )
 from refimpl.householder import reflect, reflect_vjp
 from refimpl.vmf._common import RandomSource, Size, size_tuple
+from refimpl.vmf.angle_quadrature import Prepared, layout_rows
 from refimpl.vmf.distribution import check_dimension, check_directions, check_kappa
 from refimpl.vmf.marginal import (
     angle_integrals,
@@ -147,14 +148,10 @@ def _exact(d: int, kappa: np.ndarray, n: int, rng: np.random.Generator
 
 def _angles(d: int, kappa: np.ndarray, u: np.ndarray, table: InverseCdfTable | None
             ) -> np.ndarray:
-    """``theta = F^{-1}(u)`` per entry, by the table or by Newton (one solve per kappa)."""
+    """``theta = F^{-1}(u)`` per entry, by the table or by Newton (all kappas at once)."""
     if table is not None:
         return table.angle_at(u)
-    theta = np.empty(u.shape)
-    for value in _distinct(kappa):
-        where = kappa == value
-        theta[where] = quantile_angle(u[where], d, float(value))
-    return theta
+    return quantile_angle(u, d, kappa)
 
 
 def _distinct(kappa: np.ndarray) -> np.ndarray:
@@ -410,9 +407,10 @@ def draw_noise(d: int, size: Size = None, rng: RandomSource = None) -> np.ndarra
 
 def _transform_args(noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike, tangent: str
                     ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray, np.ndarray,
-                               np.ndarray]:
+                               np.ndarray, Prepared | None]:
     """Validate the arguments of :func:`transform`; return mu, kappa, the batch shape, the
-    angles ``theta = F^{-1}(u)``, the Gaussian rows and mu per row (all flat)."""
+    angles ``theta = F^{-1}(u)``, the Gaussian rows and mu per row (all flat), and the
+    quadrature layout of the kappas (``None`` at d = 3, where the quantile is closed)."""
     mu = check_directions(mu, "mu")
     d, kappa = mu.shape[-1], check_kappa(kappa)
     noise = as_float_array(noise, "noise")
@@ -423,7 +421,9 @@ def _transform_args(noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike, tangent: 
     check_choice(tangent, "tangent", TANGENTS)
     shape = broadcast_batch(noise=noise.shape[:-1], mu=mu.shape[:-1], kappa=kappa.shape)
     flat = lambda a, tail: np.broadcast_to(a, shape + tail).reshape((-1,) + tail)  # noqa: E731
-    theta = _angles(d, flat(kappa, ()), flat(u, ()).copy(), None)
+    flat_kappa = flat(kappa, ())
+    prepared = None if d == 3 else layout_rows(d, flat_kappa)
+    theta = quantile_angle(flat(u, ()).copy(), d, flat_kappa, prepared)
     normals = flat(noise[..., 1:], (d,)).copy()  # the Householder route uses [:, 1:]
     if np.any(np.all(normals[:, tangent == "householder":] == 0, axis=-1)):
         raise ValueError("noise[..., 1:] (the Gaussian part) must not be all zeros")
@@ -432,7 +432,7 @@ def _transform_args(noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike, tangent: 
         along = np.einsum("ij,ij->i", normals, rows)
         if np.any(np.einsum("ij,ij->i", normals, normals) <= along * along):
             raise ValueError("noise[..., 1:] must not be parallel to mu (projection route)")
-    return mu, kappa, shape, theta, normals, flat(mu, (d,))
+    return mu, kappa, shape, theta, normals, flat(mu, (d,)), prepared
 
 
 def transform(noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike, tangent: str = "householder"
@@ -468,18 +468,9 @@ def transform(noise: ArrayLike, mu: ArrayLike, kappa: ArrayLike, tangent: str = 
     >>> bool(np.allclose(np.linalg.norm(x, axis=-1), 1.0))
     True
     """
-    mu, kappa, shape, theta, normals, rows = _transform_args(noise, mu, kappa, tangent)
+    mu, kappa, shape, theta, normals, rows, _ = _transform_args(noise, mu, kappa, tangent)
     x = _place(np.cos(theta), np.sin(theta), normals, rows, tangent)
     return x.reshape(shape + (mu.shape[-1],))
-
-
-def _angle_kappa_derivative(theta: np.ndarray, d: int, kappa: np.ndarray) -> np.ndarray:
-    """``d theta/d kappa`` per entry (one quadrature per distinct kappa)."""
-    out = np.empty(theta.shape)
-    for value in _distinct(kappa):
-        where = kappa == value
-        out[where] = quantile_angle_kappa_derivative(theta[where], d, float(value))
-    return out
 
 
 def _rotation_at_e1_vjp(g: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -554,13 +545,14 @@ def transform_vjp(grad: ArrayLike, noise: ArrayLike, mu: ArrayLike, kappa: Array
     >>> grad_mu.shape, grad_kappa.shape
     ((4,), ())
     """
-    mu, kappa, shape, theta, normals, rows = _transform_args(noise, mu, kappa, tangent)
+    mu, kappa, shape, theta, normals, rows, prepared = _transform_args(noise, mu, kappa,
+                                                                       tangent)
     d = mu.shape[-1]
     g = cotangent(grad, shape + (d,), broadcast=True).reshape(-1, d)
     rows = np.ascontiguousarray(rows)
     route = _householder_vjp if tangent == "householder" else _projection_vjp
     grad_mu, grad_theta = route(g, theta, normals, rows)
     flat_kappa = np.broadcast_to(kappa, shape).ravel()
-    grad_kappa = grad_theta * _angle_kappa_derivative(theta, d, flat_kappa)
+    grad_kappa = grad_theta * quantile_angle_kappa_derivative(theta, d, flat_kappa, prepared)
     return (sum_to_shape(grad_mu.reshape(shape + (d,)), mu.shape),
             sum_to_shape(grad_kappa.reshape(shape), kappa.shape))
