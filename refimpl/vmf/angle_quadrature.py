@@ -24,10 +24,10 @@ relative density.
 
 **Panels.** In z, 20-point Gauss-Legendre panels: ``_MODE_PANELS`` over
 ``[m - 16 sd, m + 16 sd]`` (clipped to ``[0, pi]``; ``sd`` from the curvature of
-``-log p`` at the mode, each panel at most 4 sd wide, where the 20-point rule is exact
-to rounding for a Gaussian) and ``_TAIL_PANELS`` on each side in the tails (zero width
-when the mode interval reaches the end). Each side of a query is summed from its own
-end, so both ``F`` and ``1 - F`` keep their accuracy.
+``-log p`` at the mode, each panel at most 5.4 sd wide, where the 20-point rule errs
+by at most 2.3e-15 of the total mass on a Gaussian) and ``_TAIL_PANELS`` on each side
+in the tails (zero width when the mode interval reaches the end). Each side of a query
+is summed from its own end, so both ``F`` and ``1 - F`` keep their accuracy.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = ["AngleLayout", "Prepared", "angle_layout", "layout_rows", "mode_and_s
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
 #: The mode interval spans this many standard deviations of theta on each side.
 _SPAN = 16.0
-_MODE_PANELS = 8
+_MODE_PANELS = 6
 _TAIL_PANELS = 1
 #: Layout rows built per vectorised pass (bounds the temporary (rows, panels, 20) arrays).
 _ROWS_PER_PASS = 2048
