@@ -129,7 +129,9 @@ def _relative_invariance(fn: Callable[..., Any], setting: _Setting, omega_max: f
     Each rotated vector carries ``SAFETY (eps_in + eps_angle |angle|)`` relative error
     (per pair, so the score's error is that times ``|q| |k|`` by Cauchy-Schwarz); the
     difference of two scores allows twice that, at the largest angle
-    ``n_axes max_position omega_max``.
+    ``n_axes max_position omega_max``, with ``omega_max`` the largest identified
+    frequency floored at 1 (a conservative floor: a slow schedule is allowed the rounding
+    of angles up to ``n_axes max_position``).
     """
     half = setting.max_position // 2
     q, k = setting.rng.standard_normal((2, 32, setting.head_dim))
@@ -423,7 +425,8 @@ def _pair_invariance(pair: Callable[..., Any], setting: _Setting, sides: list[Re
         return np.sum(q_rotated * k_rotated, axis=-1)
 
     scale = np.linalg.norm(q, axis=-1) * np.linalg.norm(k, axis=-1)
-    omega = max(float(np.max(np.abs(np.atleast_1d(report.identified.get("frequencies", 0.0)))))
+    omega = max(float(np.max(np.abs(np.atleast_1d(report.identified.get("frequencies", 0.0))),
+                             initial=0.0))
                 for report in sides)
     angle = setting.n_axes * setting.max_position * omega
     return Row("q/k scores: relative-position invariance",

@@ -110,6 +110,25 @@ def test_the_angle_term_uses_the_largest_identified_frequency():
         2 * SAFETY * EPS["float64"] * (1 + top * 2.0), rel=1e-9, abs=0)
 
 
+def test_the_angle_term_of_a_slow_schedule_is_floored_at_one_radian_per_position():
+    # frequencies omega / 4 (linear scaling by 4): the single form still allows angles up
+    # to max_position (omega_max floored at 1, as its docstring states)
+    top, slow = 64, numpy_rope(default_inv_freq(D) / 4)
+    report = check_rope(slow, head_dim=D, max_position=top)
+    assert report.passed, str(report)
+    assert report.row(INVARIANCE).tolerance == pytest.approx(
+        2 * SAFETY * EPS["float64"] * (1 + top * 1.0), rel=1e-9, abs=0)
+
+
+def test_a_pair_function_rotating_nothing_fails_without_crashing():
+    # no side identifies a frequency: the invariance row gets no angle term (it crashed
+    # on the empty frequency array before)
+    report = check_rope_pair(lambda q, k, p: (q, k), head_dim=D, max_position=64)
+    assert not report.passed
+    assert report.row("q: features rotated").detail == "fn rotates no pair of features"
+    assert report.row(PAIR_INVARIANCE).tolerance == 2 * SAFETY * EPS["float64"]
+
+
 def test_pair_tolerance_has_no_angle_term_when_no_frequency_is_identified():
     # a non-pairwise map identifies no frequencies: the pair check allows 2 x 16 eps
     report = check_rope_pair(lambda q, k, p: (permuted(q, p), permuted(k, p)), head_dim=D,
