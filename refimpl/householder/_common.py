@@ -225,8 +225,22 @@ def apply_low_rank(x: np.ndarray, sign: float | np.ndarray, left: np.ndarray,
     coefficients = inner_products(x, left)
     update = np.einsum("...r,...rd->...d", coefficients, right)
     np.multiply(x, sign, out=out)
-    out += update
+    with np.errstate(over="ignore"):  # checked next
+        out += update
+    check_result(out, coefficients, right)
     return out
+
+
+def check_result(out: np.ndarray, coefficients: np.ndarray, right: np.ndarray) -> None:
+    """Raise if ``sign x + coefficients @ right`` overflowed (``x`` and the inner products
+    being finite). An update below 1e291 cannot carry a finite ``sign x`` past the largest
+    float (1.8e308, whose half-ulp is 1e292), so ``out`` is only scanned when the bound
+    ``rank max|coefficients| max|right|`` reaches that: never for ordinary inputs."""
+    bound = (coefficients.shape[-1] * float(np.max(np.abs(coefficients), initial=0.0))
+             * float(np.max(np.abs(right), initial=0.0)))
+    if bound >= 1e291 and not np.all(np.isfinite(out)):
+        raise ValueError("x is too large: the result overflows float64 (a Householder map "
+                         "preserves the norm, and ||x|| exceeds the largest float)")
 
 
 def apply_low_rank_blocked(x: np.ndarray, sign: float, left: np.ndarray, right: np.ndarray,
@@ -262,6 +276,7 @@ def apply_low_rank_blocked(x: np.ndarray, sign: float, left: np.ndarray, right: 
             if not np.may_share_memory(updated, out_block):  # f2py had to copy
                 out_block[...] = updated.T
     check_inner_products(coefficients, x)
+    check_result(out, coefficients, right)
     return out
 
 

@@ -252,6 +252,32 @@ def test_inner_products_that_overflow_are_reported(shape):
         hh.householder_map(x, np.eye(3)[0], -np.eye(3)[1])
 
 
+
+@pytest.mark.parametrize("shape", [(3,), (4, 3), (2, 1, 3)])
+@pytest.mark.parametrize("map_name", ["householder_map", "rotation_map", "symmetric_map"])
+def test_results_that_overflow_are_reported(shape, map_name):
+    """Finite inner products but a result beyond float64: the maps are orthogonal, so
+    ||T x|| = ||x|| = 1.5e308 sqrt 3 > 1.8e308 and some entry of T x must exceed the
+    largest float. (It returned inf with a RuntimeWarning.) The normals here (a = e1,
+    b = (1, 1, 1)/sqrt 3) keep the inner products below 1.5e308 * 1.6, finite."""
+    x = np.full(shape, 1.5e308)
+    b = np.ones(3) / np.sqrt(3.0)
+    with pytest.raises(ValueError, match="^x is too large"):
+        getattr(hh, map_name)(x, np.eye(3)[0], b)
+
+
+def test_large_but_representable_results_are_returned():
+    """||x|| = 1e307 sqrt 3 < 1.8e308: the result is finite and is the map of x / 1e307
+    scaled back (scaling by a power-free factor commutes with the linear map up to one
+    rounding per entry, relative to ||x||)."""
+    x = np.full((4, 3), 1e307)
+    b = np.ones(3) / np.sqrt(3.0)
+    big = hh.householder_map(x, np.eye(3)[0], b)
+    small = hh.householder_map(x / 1e307, np.eye(3)[0], b)
+    assert np.all(np.isfinite(big))
+    assert np.max(np.abs(big / 1e307 - small)) <= 16 * EPS * np.sqrt(3.0)
+
+
 # ------------------------------------------------------- row blocks of the kernel
 
 
