@@ -166,18 +166,23 @@ def test_projection_of_noise_far_along_mu_is_orthogonal_to_rounding():
 @pytest.mark.parametrize("tangent", vs.TANGENTS)
 def test_transform_vjp_broadcasts_the_cotangent(tangent):
     """grad of shape (d,) (or a scalar) broadcasts over the batch: the same VJP as the
-    explicit broadcast array, bitwise (the same numbers enter the same formulas)."""
+    explicit broadcast array. The same numbers enter the same formulas, but a broadcast
+    (zero-stride) cotangent may take another summation order in the final reductions over
+    the batch (n = 6 terms), so allow 8 n eps relative to the sum of magnitudes."""
     d, n = 4, 6
     noise = _noise(d, n, 9)
     mu = normalize(np.random.default_rng(2).standard_normal(d))
     g = np.random.default_rng(4).standard_normal(d)
     full = vs.transform_vjp(np.broadcast_to(g, (n, d)).copy(), noise, mu, 2.0, tangent=tangent)
+    def close(a, b):
+        return np.all(np.abs(np.asarray(a) - b) <= 8 * n * U * (1.0 + np.abs(b)))
+
     for grad in (g, g[None, :]):
         got = vs.transform_vjp(grad, noise, mu, 2.0, tangent=tangent)
-        assert np.array_equal(got[0], full[0]) and np.array_equal(got[1], full[1])
+        assert close(got[0], full[0]) and close(got[1], full[1])
     scalar = vs.transform_vjp(1.5, noise, mu, 2.0, tangent=tangent)
     ones = vs.transform_vjp(np.full((n, d), 1.5), noise, mu, 2.0, tangent=tangent)
-    assert np.array_equal(scalar[0], ones[0]) and np.array_equal(scalar[1], ones[1])
+    assert close(scalar[0], ones[0]) and close(scalar[1], ones[1])
 
 
 # --- reflection_normal ---------------------------------------------------------------------
