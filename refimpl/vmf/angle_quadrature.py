@@ -46,7 +46,7 @@ _SPAN = 16.0
 _MODE_PANELS = 6
 _TAIL_PANELS = 1
 #: Layout rows built per vectorised pass (bounds the temporary (rows, panels, 20) arrays).
-_ROWS_PER_PASS = 2048
+_ROWS_PER_PASS = 512
 
 
 def mode_and_sd(d: int, kappa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,22 +105,32 @@ def log_relative_density(z: np.ndarray, d: int, slope: np.ndarray, curvature: np
     half_sin = np.sin(0.5 * z)
     # |z| <= pi, so cos(z/2) >= 0 is sqrt((1 - s)(1 + s)): one transcendental fewer, exact
     # to an ulp absolutely; its relative error eps/(1 - s) grows only as theta nears pi in
-    # the far upper tail (or at d = 2, where sin z has no weight)
-    half_cos = np.sqrt((1.0 - half_sin) * (1.0 + half_sin))
-    sin_z = 2.0 * half_sin * half_cos
-    square = 2.0 * half_sin * half_sin
-    log_p = slope * sin_z - square * curvature
+    # the far upper tail (or at d = 2, where sin z has no weight). In-place steps below
+    # spare the temporaries of these (rows, panels, 20) arrays.
+    sin_z = np.sqrt((1.0 - half_sin) * (1.0 + half_sin))
+    sin_z *= half_sin
+    sin_z *= 2.0                                    # sin z = 2 sin(z/2) cos(z/2)
+    square = np.multiply(half_sin, half_sin, out=half_sin)
+    square *= 2.0                                   # 2 sin^2(z/2)
+    log_p = slope * sin_z
+    log_p -= square * curvature
     if d > 2:
-        x = np.maximum(cot * sin_z - square, -1.0)  # sin(theta) >= 0: x >= -1 exactly
+        x = cot * sin_z
+        x -= square
+        np.maximum(x, -1.0, out=x)  # sin(theta) >= 0: x >= -1 exactly
         with np.errstate(divide="ignore"):  # x = -1 at theta = 0, pi: the exact limit 0
-            log_p = log_p + (d - 2.0) * (np.log1p(x) - x)
+            excess = np.log1p(x)
+        excess -= x
+        excess *= d - 2.0
+        log_p += excess                             # (d - 2) (log(1 + x) - x)
     return log_p
 
 
 def _weighted(z: np.ndarray, d: int, coefficients: tuple[np.ndarray, ...],
               mode: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
     """The relative density at ``z``, times ``offset - 2 sin^2(theta/2)`` if given."""
-    values = np.exp(log_relative_density(z, d, *coefficients))
+    values = log_relative_density(z, d, *coefficients)
+    np.exp(values, out=values)
     if offset is None:
         return values
     half = np.sin(0.5 * (mode + z))
