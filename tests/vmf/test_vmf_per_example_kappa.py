@@ -126,3 +126,12 @@ def test_marginal_cdf_and_quantile_against_mpmath(d, kappa, u, theta, w, cdf):
     exact_w = np.cos(theta)
     w_ulps = abs(float(vm.marginal_quantile(u, d, kappa)) - exact_w) / np.spacing(abs(exact_w))
     assert w_ulps <= 4 or abs(ours - theta) <= 1e-14 * theta
+
+
+def test_a_fixed_kappa_table_refuses_several_kappas():
+    """method='table' builds one table for one kappa: an array of distinct kappas is an
+    error naming the count (it would otherwise sample every draw from the first kappa)."""
+    with pytest.raises(ValueError, match="method='table' needs one kappa"):
+        vmf.sample(np.eye(4)[0], [1.0, 2.0], rng=0, method="table")
+    same = vmf.sample(np.eye(4)[0], [3.0, 3.0], rng=0, method="table")
+    assert same.shape == (2, 4)
