@@ -146,7 +146,9 @@ def test_quantile_keeps_the_shape_of_u(d):
     w = vm.marginal_quantile(u, d, 4.0)
     assert w.shape == (2, 2)
     assert vm.marginal_quantile(0.5, d, 4.0).shape == ()
-    assert float(vm.marginal_quantile(0.5, d, 4.0)) == w[0, 1]
+    # the same quadrature in two array layouts may reduce in another order (BLAS kernels
+    # differ by shape): the quantile agrees to a few ulps of theta, so w to 8 eps
+    assert abs(float(vm.marginal_quantile(0.5, d, 4.0)) - w[0, 1]) <= 8 * np.finfo(float).eps
 
 
 def test_d3_quantile_tiny_kappa_is_uniform():
