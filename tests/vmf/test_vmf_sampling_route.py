@@ -18,22 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from vmf_oracles import householder_matrix
 
 from refimpl.householder import normalize
 from refimpl.vmf import sampling as vs
 
 U = np.finfo(np.float64).eps
-
-
-def _householder_matrix(mu: np.ndarray) -> np.ndarray:
-    """The reflection e_1 -> mu as a matrix, ``I - 2 n n^T / n^T n`` with ``n = e_1 - mu``
-    (the identity at mu = e_1, as the module documents)."""
-    d = mu.size
-    e1 = np.eye(d)[0]
-    if np.array_equal(mu, e1):
-        return np.eye(d)
-    n = e1 - mu
-    return np.eye(d) - 2.0 * np.outer(n, n) / (n @ n)
 
 
 def _tangent_basis(mu: np.ndarray) -> np.ndarray:
@@ -61,7 +51,7 @@ def _rebuilt(mu, kappa, n, seed, method, tangent):
         v = rng.standard_normal((n, d))[:, 1:]
         v = v / np.linalg.norm(v, axis=1, keepdims=True)
     y = np.column_stack([w, s[:, None] * v])
-    return y @ _householder_matrix(mu).T, s
+    return y @ householder_matrix(mu).T, s
 
 
 def _mu_of(kind: str, d: int) -> np.ndarray:

@@ -17,22 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from vmf_oracles import householder_matrix
 
 from refimpl.householder import normalize
 from refimpl.vmf import sampling as vs
 from refimpl.vmf.marginal import marginal_quantile
 
 U = np.finfo(np.float64).eps
-
-
-def _householder_matrix(mu: np.ndarray) -> np.ndarray:
-    """``I - 2 n n^T / n^T n``, ``n = e_1 - mu`` (the identity at mu = e_1, documented)."""
-    d = mu.size
-    e1 = np.eye(d)[0]
-    if np.array_equal(mu, e1):
-        return np.eye(d)
-    n = e1 - mu
-    return np.eye(d) - 2.0 * np.outer(n, n) / (n @ n)
 
 
 def _expected(noise: np.ndarray, mu: np.ndarray, kappa: float, tangent: str):
@@ -50,7 +41,7 @@ def _expected(noise: np.ndarray, mu: np.ndarray, kappa: float, tangent: str):
         nu = r / np.linalg.norm(r, axis=1, keepdims=True)
         return w[:, None] * mu + s[:, None] * nu, s
     v = eps[:, 1:] / np.linalg.norm(eps[:, 1:], axis=1, keepdims=True)
-    return np.column_stack([w, s[:, None] * v]) @ _householder_matrix(mu).T, s
+    return np.column_stack([w, s[:, None] * v]) @ householder_matrix(mu).T, s
 
 
 def _noise(d: int, n: int, seed: int) -> np.ndarray:
